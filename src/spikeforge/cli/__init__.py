@@ -1,0 +1,1 @@
+"""The ``spikeforge`` command line: one module per verb, wired in :mod:`spikeforge.cli.main`."""

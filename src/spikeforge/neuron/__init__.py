@@ -1,0 +1,27 @@
+"""The general spiking neuron: firing models, dynamics (pure functions) and modules."""
+
+from spikeforge.neuron import firing
+from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState, reference_scan
+from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
+from spikeforge.neuron.modules import IF, LI, LIF, AdaptiveLIF, CuBaLIF, GradedLIF, Neuron, ResonateAndFire
+
+__all__ = [
+    "IF",
+    "LI",
+    "LIF",
+    "AdaptiveLIF",
+    "Cauchy",
+    "CuBaLIF",
+    "FiringModel",
+    "Gaussian",
+    "GradedLIF",
+    "Heaviside",
+    "Logistic",
+    "Neuron",
+    "NeuronParams",
+    "NeuronSpec",
+    "NeuronState",
+    "ResonateAndFire",
+    "firing",
+    "reference_scan",
+]

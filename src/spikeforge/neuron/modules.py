@@ -1,0 +1,359 @@
+"""Thin ``nn.Module`` wrappers of the neuron dynamics (equations: :mod:`spikeforge.neuron.dynamics`).
+
+Parameters live in ``state_dict`` (as ``nn.Parameter`` when learnable, buffers otherwise) and move with
+``.to()``. Nothing persists between calls: ``neuron(x)`` starts from rest, ``neuron(x, state,
+return_state=True)`` continues from ``state`` and returns the new one.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from spikeforge.kernels import get_backend
+from spikeforge.neuron.dynamics import (
+    NeuronParams,
+    NeuronSpec,
+    NeuronState,
+    check_state,
+    draw_noise,
+    draw_orders,
+    fresh_state,
+)
+from spikeforge.neuron.firing import FiringModel, Heaviside
+
+__all__ = ["IF", "LI", "LIF", "AdaptiveLIF", "CuBaLIF", "GradedLIF", "Neuron", "ResonateAndFire", "check_sequence"]
+
+_LEARNABLE = ("tau", "decay", "omega", "threshold", "tau_syn", "tau_adapt")
+
+
+def check_sequence(x: object, name: str = "x", *, allow_complex: bool = True) -> torch.Tensor:
+    """Validate a time-major sequence ``[T, B, ...]``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValueError(f"{name}: expected a time-major tensor [T, B, ...] with at least 2 dims, got shape "
+                         f"{tuple(x.shape)}")
+    if x.shape[0] < 1:
+        raise ValueError(f"{name}: expected at least one time step, got shape {tuple(x.shape)}")
+    if not (x.is_floating_point() or (allow_complex and x.is_complex())):
+        raise TypeError(f"{name}: expected a floating-point{' or complex' if allow_complex else ''} tensor, "
+                        f"got dtype {x.dtype}")
+    return x
+
+
+def _as_shape(shape) -> tuple[int, ...]:
+    if shape is None:
+        return ()
+    if isinstance(shape, int):
+        return (shape,)
+    return tuple(int(s) for s in shape)
+
+
+def _positive(name: str, value, allow_none: bool = True):
+    if value is None:
+        if allow_none:
+            return None
+        raise ValueError(f"{name}: expected a positive number, got None")
+    t = torch.as_tensor(value)
+    if t.is_complex() or not bool(torch.all(t > 0)) or not bool(torch.all(torch.isfinite(t))):
+        raise ValueError(f"{name}: expected positive finite value(s), got {value!r}")
+    return value
+
+
+class Neuron(nn.Module):
+    """The general spiking neuron of :mod:`spikeforge.neuron.dynamics`.
+
+    Args:
+        tau: membrane time constant; ``λ = exp(-dt/τ)``. ``None`` (and no ``decay``) gives ``λ = 1`` (IF).
+        decay: ``λ`` given directly (real, or complex); excludes ``tau`` and ``omega``.
+        omega: angular frequency (rad per unit time); makes ``λ = exp(-dt/τ + i·ω·dt)`` complex.
+        threshold: ``θ > 0``.
+        reset: ``"soft"``, ``"hard"``, ``"refractory"`` or ``"none"``.
+        firing: threshold-noise model (:mod:`spikeforge.neuron.firing`); its density is the surrogate.
+        stochastic: sample spikes from the noise (escape noise) instead of the Heaviside step.
+        max_spikes: ``n_max``; 1 for binary spikes, more for graded spikes.
+        order: process order, e.g. ``"integrate-fire-reset"``, ``"fire-first"`` or ``"random"``.
+        dt: time step, in the unit of ``tau`` and ``1/omega``.
+        tau_syn: synaptic current time constant (makes the neuron current-based, CuBa).
+        tau_adapt, adapt_scale: adaptive threshold ``θ + β·a``, ``a ← exp(-dt/tau_adapt)·a + n``.
+        refractory_steps, v_reset, v_refractory: reset targets and refractory length.
+        detach_reset: stop gradients through the reset term.
+        learnable: names among ``tau, decay, omega, threshold, tau_syn, tau_adapt`` to train.
+        shape: feature shape for per-neuron parameters (default: one value shared by all neurons).
+        backend: ``"auto"``, ``"torch"`` (fused) or ``"reference"`` (per-step autograd).
+    """
+
+    def __init__(
+        self,
+        tau: float | None = None,
+        decay: float | complex | None = None,
+        omega: float | None = None,
+        threshold: float = 1.0,
+        reset: str = "soft",
+        firing: FiringModel = Heaviside(),
+        stochastic: bool = False,
+        max_spikes: int = 1,
+        order: str = "integrate-fire-reset",
+        dt: float = 1.0,
+        *,
+        tau_syn: float | None = None,
+        tau_adapt: float | None = None,
+        adapt_scale: float = 0.0,
+        refractory_steps: int = 2,
+        v_reset: float = 0.0,
+        v_refractory: float = -0.5,
+        detach_reset: bool = False,
+        learnable: Sequence[str] = (),
+        shape: int | Sequence[int] | None = None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        if tau is not None and decay is not None:
+            raise ValueError(f"tau and decay: give one of them, got tau={tau!r} and decay={decay!r}")
+        if decay is not None and omega is not None:
+            raise ValueError("omega: with decay given directly, put the phase into decay (a complex λ)")
+        _positive("dt", dt, allow_none=False)
+        _positive("tau", tau)
+        _positive("tau_syn", tau_syn)
+        _positive("tau_adapt", tau_adapt)
+        _positive("threshold", threshold, allow_none=False)
+        if isinstance(learnable, str):
+            learnable = (learnable,)
+        bad = [n for n in learnable if n not in _LEARNABLE]
+        if bad:
+            raise ValueError(f"learnable: expected names among {_LEARNABLE}, got {bad}")
+        given = {"tau": tau, "decay": decay, "omega": omega, "threshold": threshold, "tau_syn": tau_syn,
+                 "tau_adapt": tau_adapt}
+        missing = [n for n in learnable if given[n] is None]
+        if missing:
+            raise ValueError(f"learnable: {missing} named learnable but not set")
+        get_backend(backend)
+        self.spec = NeuronSpec(
+            firing=firing, stochastic=stochastic, max_spikes=max_spikes, reset=reset, order=order,
+            refractory_steps=refractory_steps, v_reset=float(v_reset), v_refractory=float(v_refractory),
+            cuba=tau_syn is not None, adaptive=tau_adapt is not None, detach_reset=detach_reset,
+        )
+        self.dt = float(dt)
+        self.shape = _as_shape(shape)
+        self.backend = backend
+        self.adapt_scale = float(adapt_scale)
+        if self.adapt_scale < 0:
+            raise ValueError(f"adapt_scale: expected >= 0, got {adapt_scale!r}")
+        self.learnable = tuple(learnable)
+        for name, value in given.items():
+            if value is None:
+                setattr(self, name, None)
+                continue
+            dtype = None
+            if isinstance(value, complex) or (isinstance(value, torch.Tensor) and value.is_complex()):
+                dtype = torch.complex64
+            t = torch.as_tensor(value, dtype=dtype or torch.get_default_dtype()).clone()
+            if self.shape and t.dim() == 0:
+                t = t.expand(self.shape).clone()
+            if name in learnable:
+                setattr(self, name, nn.Parameter(t))
+            else:
+                self.register_buffer(name, t)
+        self._check_decay()
+
+    # -- parameters -------------------------------------------------------------------------------
+    @property
+    def is_complex(self) -> bool:
+        return self.omega is not None or (self.decay is not None and self.decay.is_complex())
+
+    def lam(self) -> torch.Tensor:
+        """``λ`` as a (differentiable) tensor."""
+        if self.tau is not None:
+            log_mag = -self.dt / self.tau
+            if self.omega is not None:
+                return torch.exp(torch.complex(log_mag, self.omega * self.dt))
+            return torch.exp(log_mag)
+        if self.decay is not None:
+            return self.decay
+        ref = self.threshold
+        if self.omega is not None:
+            return torch.exp(torch.complex(torch.zeros_like(self.omega), self.omega * self.dt))
+        return torch.ones((), dtype=ref.dtype, device=ref.device)
+
+    def _check_decay(self) -> None:
+        lam = self.lam().detach()
+        if bool(torch.any(lam.abs() > 1 + 1e-7)):
+            raise ValueError(f"decay: |λ| must be <= 1 for a stable neuron, got |λ| = {lam.abs().max().item():.6g}")
+        for name in ("tau", "tau_syn", "tau_adapt", "threshold"):
+            t = getattr(self, name)
+            if t is not None and bool(torch.any(t.detach() <= 0)):
+                raise ValueError(f"{name}: must stay positive, got min {t.detach().min().item():.6g}")
+
+    def params(self, dtype: torch.dtype, device: torch.device) -> NeuronParams:
+        """The tensor parameters of :class:`NeuronParams`, cast to the input's real ``dtype``."""
+        if any(getattr(self, n) is not None and getattr(self, n).requires_grad for n in self.learnable):
+            self._check_decay()
+        cdt = torch.complex128 if dtype == torch.float64 else torch.complex64
+        lam = self.lam()
+        lam = lam.to(device=device, dtype=cdt if lam.is_complex() else dtype)
+        theta = self.threshold.to(device=device, dtype=dtype)
+        syn = torch.exp(-self.dt / self.tau_syn).to(device=device, dtype=dtype) if self.tau_syn is not None else None
+        rho = beta = None
+        if self.tau_adapt is not None:
+            rho = torch.exp(-self.dt / self.tau_adapt).to(device=device, dtype=dtype)
+            beta = torch.tensor(self.adapt_scale, dtype=dtype, device=device)
+        return NeuronParams(decay=lam, threshold=theta, syn_decay=syn, adapt_decay=rho, adapt_scale=beta)
+
+    # -- running ----------------------------------------------------------------------------------
+    def initial_state(self, x: torch.Tensor) -> NeuronState:
+        """The resting state for input ``x: [T, B, ...]``."""
+        real = x.real.dtype if x.is_complex() else x.dtype
+        return fresh_state(tuple(x.shape[1:]), self.spec, dtype=real, device=x.device,
+                           complex_=self.is_complex or x.is_complex())
+
+    def scan(
+        self,
+        x: torch.Tensor,
+        state: NeuronState | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        recurrent_weight: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, NeuronState]:
+        """Run over a whole sequence ``x: [T, B, ...]``; always returns ``(spikes, state)``."""
+        check_sequence(x)
+        complex_ = self.is_complex or x.is_complex()
+        if self.shape and tuple(x.shape[2:]) != self.shape:
+            raise ValueError(f"x: this neuron has per-neuron parameters of shape {self.shape}; expected input "
+                             f"[T, B, {', '.join(map(str, self.shape))}], got {tuple(x.shape)}")
+        if state is None:
+            state = self.initial_state(x)
+        else:
+            check_state(state, tuple(x.shape[1:]), self.spec, complex_)
+        if recurrent_weight is not None:
+            n = x.shape[-1]
+            if x.dim() != 3 or tuple(recurrent_weight.shape) != (n, n):
+                raise ValueError(f"recurrent_weight: expected [{n}, {n}] for input [T, B, {n}], got "
+                                 f"{tuple(recurrent_weight.shape)} with input {tuple(x.shape)}")
+        real = x.real.dtype if x.is_complex() else x.dtype
+        params = self.params(real, x.device)
+        noise = draw_noise(self.spec, tuple(x.shape), dtype=real, device=x.device, generator=generator)
+        orders = draw_orders(self.spec, x.shape[0], generator)
+        fn = get_backend(self.backend)
+        if recurrent_weight is not None:
+            recurrent_weight = recurrent_weight.to(real)
+        return fn(x, state, params, self.spec, noise=noise, orders=orders, recurrent_weight=recurrent_weight)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: NeuronState | None = None,
+        return_state: bool = False,
+        *,
+        generator: torch.Generator | None = None,
+        recurrent_weight: torch.Tensor | None = None,
+    ):
+        """Spikes ``[T, B, ...]`` for input current ``x: [T, B, ...]``; with ``return_state`` also the state."""
+        spikes, new_state = self.scan(x, state, generator=generator, recurrent_weight=recurrent_weight)
+        return (spikes, new_state) if return_state else spikes
+
+    def extra_repr(self) -> str:
+        parts = []
+        for n in ("tau", "decay", "omega", "threshold", "tau_syn", "tau_adapt"):
+            t = getattr(self, n)
+            if t is not None:
+                parts.append(f"{n}={t.detach().item() if t.dim() == 0 else tuple(t.shape)}")
+        s = self.spec
+        parts += [f"reset={s.reset!r}", f"firing={s.firing!r}"]
+        if s.stochastic:
+            parts.append("stochastic=True")
+        if s.max_spikes != 1:
+            parts.append(f"max_spikes={s.max_spikes}")
+        if s.order != ("integrate", "fire", "reset"):
+            parts.append(f"order={s.order if isinstance(s.order, str) else '-'.join(s.order)!r}")
+        return ", ".join(parts)
+
+
+def _preset(name: str, doc: str, **defaults):
+    base = inspect.signature(Neuron.__init__)
+    params = [p.replace(default=defaults[p.name]) if p.name in defaults else p for p in base.parameters.values()]
+
+    def __init__(self, *args, **kwargs):
+        bound = inspect.signature(Neuron.__init__).bind_partial(self, *args, **kwargs).arguments
+        bound.pop("self")
+        Neuron.__init__(self, **{**defaults, **bound})
+
+    __init__.__signature__ = base.replace(parameters=params)  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{name}.__init__"
+    return type(name, (Neuron,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
+
+
+IF = _preset("IF", "Integrate-and-fire: ``λ = 1`` (no leak). A :class:`Neuron` with other defaults.")
+LIF = _preset("LIF", "Leaky integrate-and-fire, default ``τ = 10·dt``. A :class:`Neuron` with other defaults.",
+              tau=10.0)
+CuBaLIF = _preset("CuBaLIF", "Current-based LIF: synaptic current ``i ← λ_syn·i + x`` feeds the membrane "
+                  "(``τ = 10``, ``τ_syn = 5``). A :class:`Neuron` with other defaults.", tau=10.0, tau_syn=5.0)
+AdaptiveLIF = _preset("AdaptiveLIF", "LIF with adaptive threshold ``θ + β·a`` (``τ = 20``, ``τ_a = 100``, "
+                      "``β = 0.2``). A :class:`Neuron` with other defaults.", tau=20.0, tau_adapt=100.0,
+                      adapt_scale=0.2)
+ResonateAndFire = _preset("ResonateAndFire", "Complex resonate-and-fire, ``λ = exp(-dt/τ + iω·dt)`` (``τ = 10``, "
+                          "``ω = 0.5``); spikes carry the phase. A :class:`Neuron` with other defaults.",
+                          tau=10.0, omega=0.5)
+GradedLIF = _preset("GradedLIF", "LIF emitting graded spikes ``n ∈ {0..4}``. A :class:`Neuron` with other defaults.",
+                    tau=10.0, max_spikes=4)
+
+
+class _LIScan(torch.autograd.Function):
+    """``v_t = λ·v_{t-1} + x_t`` with its reverse scan as backward."""
+
+    @staticmethod
+    def forward(ctx, x, v0, lam):  # type: ignore[override]
+        out = torch.empty_like(x)
+        v = v0
+        for t in range(x.shape[0]):
+            v = lam * v + x[t]
+            out[t] = v
+        ctx.save_for_backward(out, v0, lam)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        out, v0, lam = ctx.saved_tensors
+        gx = torch.empty_like(g)
+        acc = torch.zeros_like(g[0])
+        for t in range(g.shape[0] - 1, -1, -1):
+            acc = g[t] + lam * acc
+            gx[t] = acc
+        g_lam = None
+        if ctx.needs_input_grad[2]:
+            prev = torch.cat([v0.unsqueeze(0), out[:-1]], 0)
+            g_lam = (gx * prev).sum_to_size(lam.shape) if lam.dim() else (gx * prev).sum()
+        return gx, lam * gx[0], g_lam
+
+
+class LI(nn.Module):
+    """Non-spiking leaky integrator readout: ``v_t = λ·v_{t-1} + x_t``, ``λ = exp(-dt/τ)``; outputs ``v``."""
+
+    def __init__(self, tau: float = 10.0, dt: float = 1.0, learnable: bool = False) -> None:
+        super().__init__()
+        _positive("tau", tau, allow_none=False)
+        t = torch.tensor(float(tau))
+        self.dt = float(dt)
+        if learnable:
+            self.tau = nn.Parameter(t)
+        else:
+            self.register_buffer("tau", t)
+
+    def lam(self) -> torch.Tensor:
+        return torch.exp(-self.dt / self.tau)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
+        check_sequence(x, allow_complex=False)
+        if state is None:
+            state = torch.zeros_like(x[0])
+        elif tuple(state.shape) != tuple(x.shape[1:]):
+            raise ValueError(f"state: expected shape {tuple(x.shape[1:])}, got {tuple(state.shape)}")
+        out = _LIScan.apply(x, state, self.lam().to(x.dtype))
+        return (out, out[-1]) if return_state else out
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau.detach().item():g}, dt={self.dt:g}"
+

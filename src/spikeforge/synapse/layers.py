@@ -1,0 +1,91 @@
+"""Synapse layers (see :mod:`spikeforge.synapse`)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from spikeforge.neuron.dynamics import NeuronState
+from spikeforge.neuron.modules import Neuron, check_sequence
+
+__all__ = ["Conv1d", "Conv2d", "Flatten", "Linear", "Recurrent"]
+
+
+class Linear(nn.Linear):
+    """``y = W·s + b`` on ``[T, B, in_features]`` -> ``[T, B, out_features]``: one GEMM over ``T·B`` rows."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_sequence(x, allow_complex=False)
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"x: expected [T, B, {self.in_features}], got {tuple(x.shape)}")
+        return F.linear(x, self.weight, self.bias)
+
+
+class _TimeFolded:
+    """Mixin: run a batch-first layer on ``[T, B, ...]`` by folding time into the batch."""
+
+    _spatial: int
+
+    def _fold(self, x: torch.Tensor, call) -> torch.Tensor:
+        check_sequence(x, allow_complex=False)
+        if x.dim() != 3 + self._spatial:
+            raise ValueError(f"x: expected [T, B, C, {', '.join('HW'[:self._spatial] or 'L')}] "
+                             f"({3 + self._spatial} dims), got {tuple(x.shape)}")
+        t, b = x.shape[:2]
+        y = call(x.reshape(t * b, *x.shape[2:]))
+        return y.reshape(t, b, *y.shape[1:])
+
+
+class Conv2d(_TimeFolded, nn.Conv2d):
+    """2-d convolution on ``[T, B, C, H, W]``, one convolution call over ``T·B`` images."""
+
+    _spatial = 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fold(x, super().forward)
+
+
+class Conv1d(_TimeFolded, nn.Conv1d):
+    """1-d convolution on ``[T, B, C, L]``, one convolution call over ``T·B`` signals."""
+
+    _spatial = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fold(x, super().forward)
+
+
+class Flatten(nn.Module):
+    """``[T, B, ...] -> [T, B, prod(...)]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_sequence(x)
+        return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+class Recurrent(nn.Module):
+    """A population with recurrent synapses: ``I_t = x_t + W_rec·s_{t-1}``, run inside the neuron's scan.
+
+    Args:
+        features: number of neurons ``N`` (input ``[T, B, N]``).
+        neuron: the neuron of the population.
+    """
+
+    def __init__(self, features: int, neuron: Neuron, *, gain: float = 1.0) -> None:
+        super().__init__()
+        if not isinstance(neuron, Neuron):
+            raise TypeError(f"neuron: expected a spikeforge.Neuron, got {type(neuron).__name__}")
+        self.features = int(features)
+        self.neuron = neuron
+        self.weight = nn.Parameter(torch.empty(self.features, self.features))
+        bound = gain / math.sqrt(self.features)
+        nn.init.uniform_(self.weight, -bound, bound)
+
+    def forward(self, x: torch.Tensor, state: NeuronState | None = None, return_state: bool = False, *,
+                generator: torch.Generator | None = None):
+        return self.neuron(x, state, return_state, generator=generator, recurrent_weight=self.weight)
+
+    def extra_repr(self) -> str:
+        return f"features={self.features}"
