@@ -1,5 +1,16 @@
 """Neuromorphic hardware: catalogs, op counts, energy, fit, lint, efficiency chart."""
 
 from spikeforge.hardware.catalog import accelerator, accelerators, human_brain, platform, platforms
+from spikeforge.hardware.counts import count_ops
+from spikeforge.hardware.energy import cross_calibration, energy
 
-__all__ = ["accelerator", "accelerators", "human_brain", "platform", "platforms"]
+__all__ = [
+    "accelerator",
+    "accelerators",
+    "count_ops",
+    "cross_calibration",
+    "energy",
+    "human_brain",
+    "platform",
+    "platforms",
+]

@@ -374,6 +374,11 @@ def _lookup(kind: str, name: str, records: tuple, key, prefer=None) -> object:
         preferred = [r for r in partial if prefer(r)]
         if len(preferred) == 1:
             return preferred[0]
+        partial = preferred or partial
+    if len(partial) > 1:  # "RTX 4090" -> "GeForce RTX 4090", not "... 4090 Mobile"
+        suffix = [r for r in partial if normalize_name(key(r)).endswith(wanted)]
+        if len(suffix) == 1:
+            return suffix[0]
     if len(partial) == 1:
         return partial[0]
     names = ", ".join(key(r) for r in (partial if len(partial) > 1 else records))
