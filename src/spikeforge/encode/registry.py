@@ -1,0 +1,67 @@
+"""Encoders by name (for command lines and config files)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from spikeforge.encode.delta import Delta
+from spikeforge.encode.static import Current, Latency, Rate
+
+__all__ = ["ENCODERS", "Encoder", "encoder_config", "make_encoder"]
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What the data loaders need from an encoder (every class in :data:`ENCODERS` satisfies it)."""
+
+    @property
+    def input_kind(self) -> str: ...  # "series" ([T, B, C] in) or "static" ([B, ...] in)
+
+    def out_channels(self, channels: int) -> int: ...
+
+    def __call__(
+        self, x: Tensor, *, lengths: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor: ...
+
+
+ENCODERS: dict[str, type] = {
+    "delta": Delta,
+    "rate": Rate,
+    "latency": Latency,
+    "current": Current,
+}
+
+
+def make_encoder(name: str | Encoder, **params: Any) -> Encoder:
+    """Build an encoder from its name (``delta``, ``rate``, ``latency``, ``current``) and parameters.
+
+    An encoder instance is returned unchanged (``params`` must then be empty).
+    """
+    if not isinstance(name, str):
+        if isinstance(name, Encoder):
+            if params:
+                raise ValueError(f"make_encoder: parameters {sorted(params)} given with an encoder instance")
+            return name
+        raise TypeError(f"make_encoder: name must be one of {sorted(ENCODERS)} or an encoder; got {name!r}")
+    key = name.strip().lower()
+    if key not in ENCODERS:
+        raise ValueError(f"make_encoder: unknown encoder {name!r}; expected one of {sorted(ENCODERS)}")
+    cls = ENCODERS[key]
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        fields = sorted(cls.__dataclass_fields__)
+        raise ValueError(f"make_encoder: bad parameters {sorted(params)} for {key!r}; it accepts {fields}") from exc
+
+
+def encoder_config(encoder: Encoder) -> dict[str, Any]:
+    """A JSON-friendly description ``{"name": ..., **params}`` that :func:`make_encoder` accepts back."""
+    for key, cls in ENCODERS.items():
+        if type(encoder) is cls:
+            params = {f: getattr(encoder, f) for f in cls.__dataclass_fields__}
+            params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+            return {"name": key, **params}
+    raise TypeError(f"encoder_config: {type(encoder).__name__} is not one of {sorted(ENCODERS)}")

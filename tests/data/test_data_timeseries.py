@@ -1,0 +1,178 @@
+"""UCR/UEA time-series loading: JapaneseVowels from aeon's files, other shipped sets, local .ts/.arff files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from spikeforge.data import (
+    DatasetError,
+    DatasetNotFoundError,
+    aeon_data_dir,
+    batches,
+    load_dataset,
+    load_japanese_vowels,
+    load_timeseries,
+    shipped_datasets,
+)
+from spikeforge.encode import Current, Delta
+
+pytestmark = pytest.mark.skipif(aeon_data_dir() is None, reason="aeon is not installed (its data files are used)")
+
+HEADER = """# a small test problem
+@problemName Tiny
+@timeStamps false
+@missing true
+@univariate false
+@dimensions 2
+@equalLength false
+@classLabel true 1 2 10
+@data
+"""
+
+
+def write_pair(folder: Path, name: str = "Tiny", test_rows: str | None = None) -> Path:
+    train = folder / f"{name}_TRAIN.ts"
+    train.write_text(
+        HEADER
+        + "1,2,3,4:0,0,1,1:2\n"  # length 4
+        + "5,?,7:1,1,1:10\n"  # length 3, a missing value (filled forward)
+        + "0,0:2,2:1\n"  # length 2
+    )
+    (folder / f"{name}_TEST.ts").write_text(HEADER + (test_rows or "1,1,1,1,1:0,0,0,0,0:1\n"))
+    return train
+
+
+def test_japanese_vowels_default_from_aeon_files():
+    t0 = time.perf_counter()
+    ds = load_dataset()
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 10
+    assert ds.name == "JapaneseVowels"
+    assert (len(ds.train), len(ds.test)) == (270, 370)
+    assert ds.train.x.shape == (270, 29, 12) and ds.test.x.shape == (370, 29, 12)
+    assert ds.classes == tuple(str(i) for i in range(1, 10))
+    assert torch.bincount(ds.train.y).tolist() == [30] * 9
+    lengths = torch.cat([ds.train.lengths, ds.test.lengths])
+    assert int(lengths.min()) == 7 and int(lengths.max()) == 29
+    assert "aeon" in ds.meta["train_file"] and ds.meta["train_file"].endswith("JapaneseVowels_TRAIN.ts")
+    # Per-channel standardisation from the training set's valid frames; padding stays 0.
+    mask = torch.arange(29).unsqueeze(0) < ds.train.lengths.unsqueeze(1)
+    frames = ds.train.x[mask]
+    assert torch.allclose(frames.mean(0), torch.zeros(12), atol=1e-4)
+    assert torch.allclose(frames.std(0, unbiased=False), torch.ones(12), atol=1e-4)
+    assert ds.train.x[~mask].abs().sum() == 0
+    # Default encoder: delta code with up and down channels, time-major batches.
+    assert isinstance(ds.encoder, Delta) and ds.in_channels == 24 and ds.steps == 29
+    batch = next(iter(batches(ds.train, 16)))
+    assert batch.x.shape == (29, 16, 24) and batch.y.shape == (16,) and batch.x.dtype == torch.float32
+    assert set(batch.x.unique().tolist()) <= {0.0, 1.0}
+    # No spikes after a sample's end.
+    valid = torch.arange(29).unsqueeze(1) < batch.lengths.unsqueeze(0)
+    assert batch.x[~valid].sum() == 0
+    assert load_dataset("uea:JapaneseVowels").train.x.equal(ds.train.x)
+
+
+def test_japanese_vowels_with_current_encoder_and_no_normalisation():
+    ds = load_japanese_vowels(encoder="current", normalize="none")
+    assert isinstance(ds.encoder, Current) and ds.in_channels == 12
+    x = ds.train.encode(torch.tensor([0]))
+    assert x.shape == (29, 1, 12)
+    assert x[0, 0, 0] == pytest.approx(1.860936)  # first value of the shipped file
+
+
+def test_other_shipped_univariate_set():
+    assert "ItalyPowerDemand" in shipped_datasets()
+    ds = load_dataset("ucr:ItalyPowerDemand", encoder={"name": "delta", "threshold": 0.5})
+    assert (len(ds.train), len(ds.test)) == (67, 1029)
+    assert ds.train.x.shape == (67, 24, 1) and ds.num_classes == 2
+    assert ds.encoder == Delta(threshold=0.5)
+
+
+def test_arff_file_matches_ts_file():
+    root = aeon_data_dir() / "GunPoint"
+    arff = load_timeseries(root / "GunPoint_TRAIN.arff", root / "GunPoint_TEST.ts", normalize="none")
+    ts = load_dataset(str(root / "GunPoint_TRAIN.ts"), normalize="none")
+    assert torch.allclose(arff.train.x, ts.train.x, atol=1e-6)
+    assert torch.equal(arff.train.y, ts.train.y)
+
+
+def test_local_variable_length_file(tmp_path):
+    train = write_pair(tmp_path)
+    ds = load_dataset(str(train), normalize="none", encoder=None)
+    assert ds.name == "Tiny"
+    assert ds.classes == ("1", "2", "10")  # natural order of numeric labels
+    assert ds.train.lengths.tolist() == [4, 3, 2] and ds.test.lengths.tolist() == [5]
+    assert ds.train.x.shape == (3, 5, 2)  # padded to the longest series of either split
+    assert ds.train.x[1, :, 0].tolist() == [5, 5, 7, 0, 0]  # missing value filled forward, then padding
+    assert ds.train.y.tolist() == [1, 2, 0]
+    # The folder form and a minmax normalisation.
+    ds2 = load_dataset(str(tmp_path), normalize="minmax", encoder=None)
+    assert float(ds2.train.x.max()) == pytest.approx(1.0) and float(ds2.train.x.min()) == 0.0
+
+
+def test_data_dir_lookup(tmp_path):
+    sub = tmp_path / "Tiny"
+    sub.mkdir()
+    write_pair(sub)
+    ds = load_dataset("uea:Tiny", data_dir=tmp_path)
+    assert len(ds.train) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("this is not a time series\n", "line 1: expected a '@tag' header line"),
+        ("@problemName X\n@classLabel true 1\n", "no '@data' line"),
+        ("@problemName X\n@classLabel false\n@data\n1,2,3\n", "expected a classification problem"),
+        ("@classLabel true 1\n@data\n1,2,abc:1\n", "line 3: expected comma-separated numbers, got 'abc'"),
+        ("@classLabel true 1\n@data\n1,2:1\n1,2:3,4:1\n", "line 4: 2 channels, but earlier cases have 1"),
+        ("@classLabel true 1\n@data\n1,2:3:1\n", "channels of one case have different lengths"),
+        ("@classLabel true 1\n@data\n", "no cases after '@data'"),
+    ],
+)
+def test_garbage_ts_files_name_file_and_problem(tmp_path, content, message):
+    bad = tmp_path / "Bad_TRAIN.ts"
+    bad.write_text(content)
+    (tmp_path / "Bad_TEST.ts").write_text(HEADER + "1,1:1,1:1\n")
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset(str(bad))
+    assert str(bad) in str(info.value)
+
+
+def test_binary_garbage_and_mismatched_test_file(tmp_path):
+    bad = tmp_path / "Bin_TRAIN.ts"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00garbage")
+    (tmp_path / "Bin_TEST.ts").write_text(HEADER + "1:1:1\n")
+    with pytest.raises(DatasetError, match=r"cannot read as a UTF-8 \.ts text file"):
+        load_dataset(str(bad))
+    train = write_pair(tmp_path, "Odd", test_rows="1,2,3:7\n")
+    with pytest.raises(DatasetError, match=r"Odd_TEST\.ts: has 1 channels but .*Odd_TRAIN\.ts has 2"):
+        load_dataset(str(train))
+    train = write_pair(tmp_path, "Lab", test_rows="1,2:3,4:99\n")
+    with pytest.raises(DatasetError, match=r"Lab_TEST.ts: labels \['99'\] do not occur in"):
+        load_dataset(str(train))
+
+
+def test_missing_paths_and_names(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=r"nope_TRAIN\.ts: file not found"):
+        load_dataset(str(tmp_path / "nope_TRAIN.ts"))
+    lonely = tmp_path / "Lonely_TRAIN.ts"
+    lonely.write_text(HEADER + "1:1:1\n")
+    with pytest.raises(DatasetNotFoundError, match=r"Lonely_TEST\.ts: file not found"):
+        load_dataset(str(lonely))
+    with pytest.raises(DatasetNotFoundError, match=r"'NoSuchSet': no NoSuchSet_TRAIN\.ts.*shipped: .*JapaneseVowels"):
+        load_dataset("ucr:NoSuchSet")
+    with pytest.raises(DatasetNotFoundError, match="dataset 'whatever': no such file or folder, and not a known name"):
+        load_dataset("whatever")
+    odd = tmp_path / "data.csv"
+    odd.write_text("1,2,3\n")
+    with pytest.raises(DatasetError, match=r"data\.csv: unknown file type '\.csv'"):
+        load_dataset(str(odd))
+    with pytest.raises(ValueError, match="normalize must be 'standard', 'minmax' or 'none'; got 'zscore'"):
+        load_dataset("JapaneseVowels", normalize="zscore")
+    with pytest.raises(ValueError, match=r"Latency\(.*\) takes static input, but this series data needs a series"):
+        load_dataset("JapaneseVowels", encoder="latency")
