@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from spikeforge.kernels import get_backend
+from spikeforge import kernels as _kernels  # attribute looked up at call time: kernels imports neuron
 from spikeforge.neuron.dynamics import (
     NeuronParams,
     NeuronSpec,
@@ -85,6 +85,7 @@ class Neuron(nn.Module):
         learnable: names among ``tau, decay, omega, threshold, tau_syn, tau_adapt`` to train.
         shape: feature shape for per-neuron parameters (default: one value shared by all neurons).
         backend: ``"auto"``, ``"torch"`` (fused) or ``"reference"`` (per-step autograd).
+        dtype: dtype of the parameters (default: torch's default dtype).
     """
 
     def __init__(
@@ -110,8 +111,12 @@ class Neuron(nn.Module):
         learnable: Sequence[str] = (),
         shape: int | Sequence[int] | None = None,
         backend: str = "auto",
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        if dtype is not None and not dtype.is_floating_point:
+            raise ValueError(f"dtype: expected a real floating dtype for the parameters, got {dtype}")
+        real_dtype = dtype or torch.get_default_dtype()
         if tau is not None and decay is not None:
             raise ValueError(f"tau and decay: give one of them, got tau={tau!r} and decay={decay!r}")
         if decay is not None and omega is not None:
@@ -131,7 +136,7 @@ class Neuron(nn.Module):
         missing = [n for n in learnable if given[n] is None]
         if missing:
             raise ValueError(f"learnable: {missing} named learnable but not set")
-        get_backend(backend)
+        _kernels.get_backend(backend)
         self.spec = NeuronSpec(
             firing=firing, stochastic=stochastic, max_spikes=max_spikes, reset=reset, order=order,
             refractory_steps=refractory_steps, v_reset=float(v_reset), v_refractory=float(v_refractory),
@@ -148,10 +153,10 @@ class Neuron(nn.Module):
             if value is None:
                 setattr(self, name, None)
                 continue
-            dtype = None
+            pdt = real_dtype
             if isinstance(value, complex) or (isinstance(value, torch.Tensor) and value.is_complex()):
-                dtype = torch.complex64
-            t = torch.as_tensor(value, dtype=dtype or torch.get_default_dtype()).clone()
+                pdt = torch.complex128 if real_dtype == torch.float64 else torch.complex64
+            t = torch.as_tensor(value, dtype=pdt).clone()
             if self.shape and t.dim() == 0:
                 t = t.expand(self.shape).clone()
             if name in learnable:
@@ -237,7 +242,7 @@ class Neuron(nn.Module):
         params = self.params(real, x.device)
         noise = draw_noise(self.spec, tuple(x.shape), dtype=real, device=x.device, generator=generator)
         orders = draw_orders(self.spec, x.shape[0], generator)
-        fn = get_backend(self.backend)
+        fn = _kernels.get_backend(self.backend)
         if recurrent_weight is not None:
             recurrent_weight = recurrent_weight.to(real)
         return fn(x, state, params, self.spec, noise=noise, orders=orders, recurrent_weight=recurrent_weight)
