@@ -1,6 +1,7 @@
 """Neuromorphic hardware: catalogs, op counts, energy, fit, lint, efficiency chart."""
 
 from spikeforge.hardware.catalog import accelerator, accelerators, human_brain, platform, platforms
+from spikeforge.hardware.chart import efficiency_chart, projections
 from spikeforge.hardware.counts import count_ops
 from spikeforge.hardware.energy import cross_calibration, energy
 
@@ -9,8 +10,10 @@ __all__ = [
     "accelerators",
     "count_ops",
     "cross_calibration",
+    "efficiency_chart",
     "energy",
     "human_brain",
     "platform",
     "platforms",
+    "projections",
 ]
