@@ -3,6 +3,7 @@ HDF5 spike files and event-camera sets through ``tonic``. Nothing is ever downlo
 
 from __future__ import annotations
 
+import inspect
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -472,7 +473,7 @@ def load_shd(
 
 
 def load_tonic(
-    name: str, data_dir: str | Path, *, steps: int = 30, binary: bool = False, max_samples: int | None = None
+    name: str, data_dir: str | Path, *, steps: int = 30, binary: bool = True, max_samples: int | None = None
 ) -> SpikeDataset:
     """An event-camera (or other event) data set of ``tonic`` (optional dependency), already on disk
     under ``data_dir`` (tonic's ``save_to``): events binned into ``steps`` frames with tonic's
@@ -498,51 +499,60 @@ def load_tonic(
             f"dataset 'tonic:{name}': {folder} not found or empty. Nothing is downloaded here: fetch it once "
             f"with tonic.datasets.{cls.__name__}(save_to={str(root)!r}) on a machine with internet"
         )
-    sensor = cls.sensor_size
+    sensor = tuple(int(v) for v in cls.sensor_size)
+    width = int(np.prod(sensor))
     to_frame = tonic.transforms.ToFrame(sensor_size=sensor, n_time_bins=steps)
-    splits = {}
-    classes: tuple[str, ...] = ()
-    for which, flag in (("train", True), ("test", False)):
+    params = inspect.signature(cls.__init__).parameters
+    parts: dict[str, tuple[EventTensor, list[int]]] = {}
+    names: Any = None
+    for which in ("train", "test"):
+        kwargs: dict[str, Any] = {"train": which == "train"} if "train" in params else {"split": which}
         try:
-            ds = cls(save_to=str(root), train=flag)
+            ds = cls(save_to=str(root), **kwargs)
         except Exception as exc:
             raise DatasetError(f"dataset 'tonic:{name}' in {folder}: tonic could not open it: {exc}") from exc
+        names = names if names is not None else getattr(ds, "classes", None)
         count = len(ds) if max_samples is None else min(len(ds), max_samples)
-        offsets, t_idx, u_idx, vals, labels = [0], [], [], [], []
+        offsets, t_idx, u_idx, vals, labels = [0], [np.zeros(0)], [np.zeros(0)], [np.zeros(0)], []
         for i in range(count):
             events, label = ds[i]
-            frames = np.asarray(to_frame(events), dtype=np.float32).reshape(steps, -1)
+            if len(events):
+                frames = np.asarray(to_frame(events), dtype=np.float32).reshape(-1, width)[:steps]
+            else:
+                frames = np.zeros((steps, width), dtype=np.float32)
             t, u = np.nonzero(frames)
             t_idx.append(t)
             u_idx.append(u)
             vals.append(np.ones(len(t), np.float32) if binary else frames[t, u])
             offsets.append(offsets[-1] + len(t))
             labels.append(int(label))
-        width = int(np.prod(sensor))
         ev = EventTensor(
             torch.tensor(offsets, dtype=torch.long),
-            torch.from_numpy(np.concatenate(t_idx).astype(np.int32)) if t_idx else torch.zeros(0, dtype=torch.int32),
-            torch.from_numpy(np.concatenate(u_idx).astype(np.int32)) if u_idx else torch.zeros(0, dtype=torch.int32),
-            torch.from_numpy(np.concatenate(vals)) if vals else torch.zeros(0),
+            torch.from_numpy(np.concatenate(t_idx).astype(np.int32)),
+            torch.from_numpy(np.concatenate(u_idx).astype(np.int32)),
+            torch.from_numpy(np.concatenate(vals).astype(np.float32)),
             steps,
             width,
         )
-        if not classes:
-            names = getattr(cls, "classes", None)
-            n_cls = max(labels, default=-1) + 1
-            classes = (
-                tuple(str(c) for c in names) if names and len(names) >= n_cls else tuple(str(i) for i in range(n_cls))
-            )
-        splits[which] = Split(
+        parts[which] = (ev, labels)
+    n_cls = max([*parts["train"][1], *parts["test"][1]], default=-1) + 1
+    if names is not None and len(names) >= n_cls:
+        classes = tuple(c.decode() if isinstance(c, bytes) else str(c) for c in names)
+    else:
+        classes = tuple(str(i) for i in range(n_cls))
+    splits = {
+        which: Split(
             ev,
             torch.tensor(labels, dtype=torch.long),
-            torch.full((count,), steps),
+            torch.full((len(labels),), steps, dtype=torch.long),
             classes,
             "spikes",
             None,
             which,
             {"sensor_size": list(sensor)},
         )
+        for which, (ev, labels) in parts.items()
+    }
     meta = {"source": "tonic", "folder": str(folder), "sensor_size": list(sensor), "steps": steps}
     return SpikeDataset(f"tonic:{cls.__name__}", splits["train"], splits["test"], meta=meta)
 

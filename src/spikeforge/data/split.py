@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import torch
@@ -128,7 +127,7 @@ class Split:
         elif self.kind == "static":
             raise ValueError("Split: static data needs an encoder (Rate, Latency or Current(steps=T))")
         object.__setattr__(self, "classes", tuple(self.classes))
-        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
+        object.__setattr__(self, "meta", dict(self.meta))
 
     def __len__(self) -> int:
         return len(self.x)
@@ -191,7 +190,7 @@ class SpikeDataset:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
+        object.__setattr__(self, "meta", dict(self.meta))
 
     @property
     def classes(self) -> tuple[str, ...]:
