@@ -6,7 +6,9 @@ total, **per sample** (summed over all time steps, divided by the batch size ``B
 Definitions (the same as NeuroBench's ``SynapticOperations`` and ``ActivationSparsity``):
 
 * A *synapse layer* is a :class:`torch.nn.Linear`, :class:`torch.nn.Conv1d`, ``Conv2d`` or ``Conv3d``
-  (or a subclass, such as :class:`spikeforge.synapse.Linear`).
+  (or a subclass, such as :class:`spikeforge.synapse.Linear`), plus the recurrent weights of
+  :class:`spikeforge.synapse.Recurrent` (spikes of step ``t-1`` times non-zero fan-out of ``W_rec``;
+  dense: ``N²`` per step). NeuroBench does not count the latter.
 * Synaptic operations of a layer call: for every non-zero input element, one operation per non-zero
   weight it reaches (its non-zero fan-out; convolution borders and padding are respected, because the
   count is the layer's own operation applied to the 0/1 masks of input and weights). The bias is not a
@@ -329,6 +331,37 @@ def _synapse_hook(acc: _Acc, t: int, b: int, rule: str):
     return hook
 
 
+def _recurrent_hook(acc: _Acc, t: int, b: int, rule: str):
+    """``spikeforge.synapse.Recurrent``: spikes of step ``t-1`` reach the population through ``W_rec``."""
+
+    def hook(module: nn.Module, _args, output) -> None:
+        s = _first_tensor(output)
+        if s is None:
+            return
+        s = s.detach()
+        w = module.weight.detach()
+        dt = torch.float64
+        wmask = (w != 0).to(dt)
+        prev = s[:-1]  # the last step's spikes do not come back within this run
+        nz = prev != 0
+        if rule == "layer":
+            event_driven = bool(torch.all(~nz | _is_binary(prev)))
+            ac_mask, mac_mask = (nz, torch.zeros_like(nz)) if event_driven else (torch.zeros_like(nz), nz)
+        else:
+            ac_mask, mac_mask = nz & _is_binary(prev), nz & ~_is_binary(prev)
+        acc.acs += float(F.linear(ac_mask.to(dt), wmask).sum())
+        acc.macs += float(F.linear(mac_mask.to(dt), wmask).sum())
+        n = w.shape[0]
+        acc.dense += float(s.numel() // n) * n * n  # W_rec @ s_{t-1} at every step, densely
+        acc.calls += 1
+        if acc.units is None:
+            acc.units = n
+            acc.synapses = int(wmask.sum())
+            acc.fan_in = int(wmask.sum(1).max()) if wmask.numel() else 0
+
+    return hook
+
+
 def _neuron_hook(acc: _Acc, t: int, b: int):
     def hook(_module: nn.Module, _args, output) -> None:
         y = _first_tensor(output)
@@ -402,10 +435,17 @@ def count_ops(
         spiking = all_types
     t, b = _batch_and_steps(inputs, time_major)
 
+    try:
+        from spikeforge.synapse import Recurrent
+    except ImportError:  # pragma: no cover
+        Recurrent = ()
     accs: list[_Acc] = []
     handles = []
     for name, module in model.named_modules():
-        if isinstance(module, SYNAPSE_TYPES):
+        if Recurrent and isinstance(module, Recurrent):
+            acc = _Acc((name or "recurrent") + ".weight", module, "synapse", False)
+            handles.append(module.register_forward_hook(_recurrent_hook(acc, t, b, mac_rule)))
+        elif isinstance(module, SYNAPSE_TYPES):
             acc = _Acc(name or type(module).__name__, module, "synapse", False)
             handles.append(module.register_forward_hook(_synapse_hook(acc, t, b, mac_rule)))
         elif all_types and isinstance(module, all_types):
