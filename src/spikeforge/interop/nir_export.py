@@ -1,0 +1,308 @@
+"""spikeforge model -> NIR graph (:func:`to_nir`) and ``.nir`` files (:func:`write_nir`). See docs/nir.md."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from spikeforge.interop import _discrete as D
+from spikeforge.interop import layers as L
+from spikeforge.neuron.modules import LI, Neuron
+from spikeforge.synapse.layers import Conv1d, Conv2d, Flatten, Recurrent
+
+__all__ = ["EXT", "to_nir", "write_nir"]
+
+EXT = "spikeforge."  # prefix of spikeforge's metadata keys
+_DEFAULT_ORDER = ("integrate", "fire", "reset")
+
+
+def _f32(t) -> np.ndarray:
+    if isinstance(t, torch.Tensor):
+        t = t.detach().cpu()
+        if t.is_complex():
+            raise TypeError("complex parameter")  # callers check complexity first
+        return t.to(torch.float32).numpy().copy()
+    return np.asarray(t, dtype=np.float32)
+
+
+def _full(value, shape: tuple[int, ...]) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(_f32(value), shape)).astype(np.float32)
+
+
+def _children(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    if isinstance(model, nn.Sequential):
+        return [(name, m) for name, m in model.named_children()]
+    return [("0", model)]
+
+
+def _infer_input_shape(first: nn.Module) -> tuple[int, ...] | None:
+    if isinstance(first, nn.Linear):
+        return (first.in_features,)
+    if isinstance(first, Recurrent):
+        return (first.features,)
+    if isinstance(first, Neuron) and first.shape:
+        return tuple(first.shape)
+    for attr in ("decay", "scale", "threshold", "steps"):
+        t = getattr(first, attr, None)
+        if isinstance(first, (L.Integrator, L.CubaIntegrator, L.Scale, L.Threshold, L.Delay)) and t is not None:
+            if t.dim():
+                return tuple(t.shape)
+    return None
+
+
+def _layer_dt(layers: list[tuple[str, nn.Module]]) -> float | None:
+    dts = {}
+    for name, m in layers:
+        n = m.neuron if isinstance(m, Recurrent) else m
+        if isinstance(n, (Neuron, LI)):
+            dts[name] = float(n.dt)
+    values = set(dts.values())
+    if len(values) > 1:
+        raise ValueError(f"dt: the layers have different time steps {dts}; pass dt=... for the graph")
+    return values.pop() if values else None
+
+
+def to_nir(
+    model: nn.Module,
+    dt: float | None = None,
+    *,
+    discretization: str = "exact",
+    input_shape: Sequence[int] | None = None,
+    extensions: bool = False,
+):
+    """Export a spikeforge model (a :class:`~spikeforge.nets.Sequential` or a single layer) to a NIR graph.
+
+    Args:
+        model: the network; its layers become a chain ``input -> layer... -> output`` named after the
+            ``Sequential``'s children, recurrent populations become subgraphs.
+        dt: the graph's time step (recorded as ``metadata["dt"]``), in the unit of the exported ``τ``.
+            Default: the neurons' common ``dt`` (1.0 without neurons). The decays ``λ`` are kept; ``dt``
+            only sets the time unit of the exported time constants.
+        discretization: ``"exact"`` (``λ = exp(-dt/τ)``) or ``"euler"`` (``λ = 1 − dt/τ``, snnTorch's).
+        input_shape: feature shape of the input (without time and batch); inferred from a first
+            ``Linear``, ``Recurrent`` or per-neuron layer, required otherwise (e.g. a first convolution).
+        extensions: allow neurons NIR cannot express (soft or no reset, graded, complex, stochastic,
+            adaptive, refractory, other process orders), recorded as ``spikeforge.*`` node metadata that
+            :func:`~spikeforge.interop.from_nir` honours and other tools ignore.
+
+    Returns:
+        a ``nir.NIRGraph``.
+    """
+    import nir
+
+    mode = D.check_mode(discretization)
+    layers = _children(model)
+    if not layers:
+        raise ValueError("model: expected at least one layer, got an empty Sequential")
+    if dt is None:
+        dt = _layer_dt(layers) or 1.0
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not np.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt: expected a positive finite number, got {dt!r}")
+    dt = float(dt)
+    if input_shape is None:
+        input_shape = _infer_input_shape(layers[0][1])
+        if input_shape is None:
+            raise ValueError(f"input_shape: cannot infer the input's feature shape from the first layer "
+                             f"({type(layers[0][1]).__name__}); pass input_shape=(C, H, W) or similar")
+    shape = tuple(int(s) for s in input_shape)
+
+    nodes: dict[str, object] = {"input": nir.Input(input_type=np.array(shape))}
+    edges: list[tuple[str, str]] = []
+    prev = "input"
+    probe = torch.zeros((1, 1, *shape))
+    for name, layer in layers:
+        key = str(name)
+        if key in ("input", "output"):
+            key = f"layer_{key}"
+        node = _node(key, layer, shape, dt, mode, extensions)
+        with torch.no_grad():
+            try:
+                probe = layer(probe)
+            except Exception as e:  # shape errors of the user's model: name the layer
+                raise ValueError(f"layer {key!r} ({type(layer).__name__}): cannot run on features {shape}: {e}") from e
+        shape = tuple(probe.shape[2:])
+        nodes[key] = node
+        edges.append((prev, key))
+        prev = key
+    nodes["output"] = nir.Output(output_type=np.array(shape))
+    edges.append((prev, "output"))
+    metadata = {"dt": dt, EXT + "discretization": mode, EXT + "version": _version()}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def _version() -> str:
+    from spikeforge._version import __version__
+
+    return str(__version__)
+
+
+def _node(key: str, layer: nn.Module, shape: tuple[int, ...], dt: float, mode: str, extensions: bool):
+    import nir
+
+    who = f"layer {key!r} ({type(layer).__name__})"
+    if isinstance(layer, nn.Linear):
+        w = _f32(layer.weight)
+        if layer.bias is None:
+            return nir.Linear(weight=w)
+        return nir.Affine(weight=w, bias=_f32(layer.bias))
+    if isinstance(layer, (Conv1d, Conv2d)):
+        if layer.padding_mode != "zeros":
+            raise ValueError(f"{who}: NIR convolutions pad with zeros, got padding_mode={layer.padding_mode!r}")
+        bias = _f32(layer.bias) if layer.bias is not None else np.zeros(layer.out_channels, np.float32)
+        pad = layer.padding if isinstance(layer.padding, str) else tuple(int(p) for p in layer.padding)
+        if isinstance(layer, Conv1d):
+            return nir.Conv1d(input_shape=int(shape[1]), weight=_f32(layer.weight), stride=int(layer.stride[0]),
+                              padding=pad if isinstance(pad, str) else pad[0], dilation=int(layer.dilation[0]),
+                              groups=int(layer.groups), bias=bias)
+        return nir.Conv2d(input_shape=tuple(int(s) for s in shape[1:]), weight=_f32(layer.weight),
+                          stride=tuple(int(s) for s in layer.stride), padding=pad,
+                          dilation=tuple(int(d) for d in layer.dilation), groups=int(layer.groups), bias=bias)
+    if isinstance(layer, Flatten):
+        return nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1)
+    if isinstance(layer, (L.SumPool2d, L.AvgPool2d)):
+        cls = nir.SumPool2d if isinstance(layer, L.SumPool2d) else nir.AvgPool2d
+        return cls(kernel_size=np.array(layer.kernel_size), stride=np.array(layer.stride),
+                   padding=np.array(layer.padding))
+    if isinstance(layer, L.Scale):
+        return nir.Scale(scale=_full(layer.scale, shape))
+    if isinstance(layer, L.Threshold):
+        return nir.Threshold(threshold=D.threshold_to_nir(_full(layer.threshold, shape)))
+    if isinstance(layer, L.Delay):
+        steps = np.broadcast_to(layer.steps.cpu().numpy(), shape)
+        return nir.Delay(delay=(steps.astype(np.float64) * dt).astype(np.float32))
+    if isinstance(layer, (L.Integrator, LI)):
+        lam = _full(layer.lam().detach(), shape)
+        if bool(np.all(lam == 1)):
+            return nir.I(r=np.full(shape, 1.0 / dt, np.float32))
+        if bool(np.any(lam == 1)):
+            raise ValueError(f"{who}: NIR has no integrator mixing λ = 1 (I) and λ < 1 (LI) neurons")
+        tau, meta = _tau(lam, dt, mode, "decay")
+        return nir.LI(tau=tau, r=_gain_r(lam), v_leak=np.zeros(shape, np.float32), metadata=meta)
+    if isinstance(layer, L.CubaIntegrator):
+        lam, syn = _full(layer.decay, shape), _full(layer.syn_decay, shape)
+        if bool(np.any(lam == 1)):
+            raise ValueError(f"{who}: NIR CubaLI needs a finite membrane time constant, got λ = 1")
+        tau, meta = _tau(lam, dt, mode, "decay")
+        tau_syn, meta_syn = _tau(syn, dt, mode, "syn_decay")
+        return nir.CubaLI(tau_syn=tau_syn, tau_mem=tau, r=_gain_r(lam), v_leak=np.zeros(shape, np.float32),
+                          w_in=_gain_r(syn), metadata={**meta, **meta_syn})
+    if isinstance(layer, Recurrent):
+        n = layer.features
+        cell = _neuron(f"{key}.lif", layer.neuron, (n,), dt, mode, extensions)
+        sub = {"input": nir.Input(input_type=np.array([n])), "lif": cell,
+               "w_rec": nir.Linear(weight=_f32(layer.weight)), "output": nir.Output(output_type=np.array([n]))}
+        sub_edges = [("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")]
+        return nir.NIRGraph(nodes=sub, edges=sub_edges, metadata={EXT + "layer": "Recurrent"})
+    if isinstance(layer, Neuron):
+        return _neuron(key, layer, shape, dt, mode, extensions)
+    raise TypeError(f"{who}: no NIR primitive for this layer; supported: Linear, Conv1d, Conv2d, Flatten, "
+                    f"Recurrent, Neuron (IF, LIF, CuBaLIF), LI and spikeforge.interop.layers "
+                    f"({', '.join(L.__all__)})")
+
+
+def _gain_r(lam: np.ndarray) -> np.ndarray:
+    """``R = 1/(1 − λ)``: unit input gain in both discretizations."""
+    return (1.0 / (1.0 - lam.astype(np.float64))).astype(np.float32)
+
+
+def _tau(lam: np.ndarray, dt: float, mode: str, name: str) -> tuple[np.ndarray, dict]:
+    tau, exact = D.tau_for_decay(lam, dt, mode)
+    # where no float32 τ maps back onto the float32 λ (strong decays), keep λ itself for our importer
+    meta = {} if bool(np.all(exact)) else {EXT + name: lam.astype(np.float32)}
+    return tau, meta
+
+
+def _neuron(key: str, n: Neuron, shape: tuple[int, ...], dt: float, mode: str, extensions: bool):
+    import nir
+
+    who = f"layer {key!r} ({type(n).__name__})"
+    spec = n.spec
+    issues = []
+    if spec.stochastic:
+        issues.append("stochastic firing (stochastic=True)")
+    if spec.max_spikes != 1:
+        issues.append(f"graded spikes (max_spikes={spec.max_spikes})")
+    if n.is_complex:
+        issues.append("complex spikes (a complex decay: resonate-and-fire)")
+    if spec.order != _DEFAULT_ORDER:
+        order = spec.order if isinstance(spec.order, str) else "-".join(spec.order)
+        issues.append(f"a non-default process order (order={order!r}; NIR's is integrate-fire-reset)")
+    if spec.adaptive:
+        issues.append("an adaptive threshold (tau_adapt)")
+    if spec.reset != "hard":
+        issues.append(f"reset={spec.reset!r} (NIR neurons reset to v_reset, i.e. reset='hard')")
+    if issues and not extensions:
+        raise ValueError(f"{who}: NIR cannot express {'; '.join(issues)}. Pass extensions=True to record "
+                         f"it as spikeforge metadata (only spikeforge reads it back; other tools would "
+                         f"simulate a plain hard-reset neuron)")
+    p = n.params(torch.float32, torch.device("cpu"))
+    lam_t = p.decay.detach()
+    meta: dict[str, object] = {}
+    if lam_t.is_complex():
+        meta[EXT + "decay_real"] = _full(lam_t.real, shape)
+        meta[EXT + "decay_imag"] = _full(lam_t.imag, shape)
+        lam = _full(lam_t.abs(), shape)
+    else:
+        lam = _full(lam_t, shape)
+    v_thr = D.threshold_to_nir(_full(p.threshold.detach(), shape))
+    v_reset = np.full(shape, spec.v_reset, np.float32)
+    # the firing model is the surrogate gradient (no effect on deterministic spikes): kept for training
+    meta[EXT + "firing"] = type(spec.firing).__name__
+    sigma = getattr(spec.firing, "sigma", None)
+    if sigma is not None:
+        meta[EXT + "firing_sigma"] = float(sigma)
+    if issues:
+        meta[EXT + "reset"] = spec.reset
+        meta[EXT + "order"] = spec.order if isinstance(spec.order, str) else "-".join(spec.order)
+        meta[EXT + "max_spikes"] = int(spec.max_spikes)
+        meta[EXT + "stochastic"] = int(spec.stochastic)
+        if spec.reset == "refractory":
+            meta[EXT + "refractory_steps"] = int(spec.refractory_steps)
+            meta[EXT + "v_refractory"] = float(spec.v_refractory)
+        if spec.adaptive:
+            meta[EXT + "adapt_decay"] = _full(p.adapt_decay.detach(), shape)
+            meta[EXT + "adapt_scale"] = float(n.adapt_scale)
+    if spec.cuba:
+        if bool(np.any(lam >= 1)):
+            raise ValueError(f"{who}: NIR CubaLIF needs a finite membrane time constant, got λ = 1 (a "
+                             f"current-based IF); give the neuron a tau")
+        syn = _full(p.syn_decay.detach(), shape)
+        tau, m1 = _tau(lam, dt, mode, "decay")
+        tau_syn, m2 = _tau(syn, dt, mode, "syn_decay")
+        return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau, r=_gain_r(lam), v_leak=np.zeros(shape, np.float32),
+                           v_threshold=v_thr, v_reset=v_reset, w_in=_gain_r(syn), metadata={**meta, **m1, **m2})
+    if bool(np.all(lam == 1)):
+        return nir.IF(r=np.full(shape, 1.0 / dt, np.float32), v_threshold=v_thr, v_reset=v_reset, metadata=meta)
+    if bool(np.any(lam >= 1)):
+        raise ValueError(f"{who}: NIR has no population mixing λ = 1 (IF) and λ < 1 (LIF) neurons")
+    tau, m1 = _tau(lam, dt, mode, "decay")
+    return nir.LIF(tau=tau, r=_gain_r(lam), v_leak=np.zeros(shape, np.float32), v_threshold=v_thr,
+                   v_reset=v_reset, metadata={**meta, **m1})
+
+
+def write_nir(graph, path: str | os.PathLike) -> Path:
+    """Write ``graph`` to ``path`` with ``nir.write``, atomically (a temporary file, then ``os.replace``)."""
+    import nir
+
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"path: expected a file name for the .nir graph, got the directory {path}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"path: the folder {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    os.close(fd)
+    try:
+        nir.write(tmp, graph)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
