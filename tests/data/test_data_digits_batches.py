@@ -88,3 +88,15 @@ def test_tonic_missing_gives_a_clear_error(tmp_path):
 def test_tonic_without_local_files_does_not_download(tmp_path):
     with pytest.raises(DatasetError, match=r"not found or empty\. Nothing is downloaded"):
         load_dataset("tonic:NMNIST", data_dir=tmp_path)
+
+
+def test_deterministic_codes_are_cached_and_match_direct_encoding():
+    ds = load_dataset("digits", encoder="latency", steps=10)
+    idx = torch.tensor([4, 1, 9])
+    direct = ds.test.encoder(ds.test.x[idx])
+    assert torch.equal(ds.test.encode(idx), direct)
+    assert "_cache" in ds.test.__dict__  # built once for the whole split
+    assert torch.equal(ds.test.encode(idx), direct)
+    again = pickle.loads(pickle.dumps(ds.test))
+    assert "_cache" not in again.__dict__ and torch.equal(again.encode(idx), direct)
+    assert not Rate().deterministic and Latency().deterministic and Delta().deterministic

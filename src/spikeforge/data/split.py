@@ -14,6 +14,7 @@ from spikeforge.encode.registry import Encoder
 __all__ = ["Batch", "EventTensor", "SpikeDataset", "Split", "batches"]
 
 KINDS = ("series", "static", "spikes")
+_CACHE_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,8 +168,26 @@ class Split:
         return rows if self.kind == "static" else rows.transpose(0, 1)
 
     def encode(self, index: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """Encoded float spikes (or currents) ``[T, B, C]`` of rows ``index`` (default: all)."""
+        """Encoded float spikes (or currents) ``[T, B, C]`` of rows ``index`` (default: all).
+
+        Deterministic encoders (``encoder.deterministic``: delta, latency, current) are run once over the
+        whole split (when that is under 256 MiB) and the result reused; random ones (rate) run per call.
+        """
         index = torch.arange(len(self)) if index is None else torch.as_tensor(index, dtype=torch.long)
+        if self.encoder is not None and getattr(self.encoder, "deterministic", False) and self._cacheable():
+            cache = self.__dict__.get("_cache")
+            if cache is None:
+                cache = self._encode(torch.arange(len(self)), None)
+                object.__setattr__(self, "_cache", cache)
+            return cache.index_select(1, index)
+        return self._encode(index, generator)
+
+    def _cacheable(self) -> bool:
+        steps = self.steps
+        size = len(self) * max(steps, 1) * self.in_channels * 4
+        return size <= _CACHE_BYTES
+
+    def _encode(self, index: Tensor, generator: torch.Generator | None) -> Tensor:
         values = self.raw(index)
         if self.encoder is None:
             out = values.to(torch.float32)
@@ -177,6 +196,14 @@ class Split:
         else:
             out = self.encoder(values, lengths=self.lengths[index], generator=generator)
         return out.reshape(out.shape[0], out.shape[1], -1).to(torch.float32)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_cache", None)  # rebuilt on demand
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
 
 @dataclass(frozen=True, eq=False)

@@ -58,6 +58,11 @@ class Delta:
     initial: Literal["first", "zero"] = "zero"
 
     @property
+    def deterministic(self) -> bool:
+        """True: the same input always gives the same output (loaders may cache it)."""
+        return True
+
+    @property
     def input_kind(self) -> str:
         """``"series"``: the input is a time-major series ``[T, B, C]``."""
         return "series"

@@ -20,6 +20,9 @@ class Encoder(Protocol):
     @property
     def input_kind(self) -> str: ...  # "series" ([T, B, C] in) or "static" ([B, ...] in)
 
+    @property
+    def deterministic(self) -> bool: ...  # False where the code is random (rate)
+
     def out_channels(self, channels: int) -> int: ...
 
     def __call__(

@@ -56,6 +56,11 @@ class Rate:
             raise ValueError(f"Rate: seed must be an int or None; got {self.seed!r}")
 
     @property
+    def deterministic(self) -> bool:
+        """False: random: encoded anew at every call."""
+        return False
+
+    @property
     def input_kind(self) -> str:
         """``"static"`` (``[B, ...]`` in, ``steps`` out) or ``"series"`` (``steps=None``)."""
         return "series" if self.steps is None else "static"
@@ -107,6 +112,11 @@ class Latency:
         if not 0.0 < thr < 1.0:
             raise ValueError(f"Latency: threshold must lie in (0, 1); got {self.threshold!r}")
         object.__setattr__(self, "threshold", thr)
+
+    @property
+    def deterministic(self) -> bool:
+        """True: the same input always gives the same output (loaders may cache it)."""
+        return True
 
     @property
     def input_kind(self) -> str:
@@ -197,6 +207,11 @@ class Current:
         check_steps(self.steps, "Current", allow_none=True)
         object.__setattr__(self, "gain", check_finite(self.gain, "Current", "gain"))
         object.__setattr__(self, "bias", check_finite(self.bias, "Current", "bias"))
+
+    @property
+    def deterministic(self) -> bool:
+        """True: the same input always gives the same output (loaders may cache it)."""
+        return True
 
     @property
     def input_kind(self) -> str:
