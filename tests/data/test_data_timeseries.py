@@ -176,3 +176,12 @@ def test_missing_paths_and_names(tmp_path):
         load_dataset("JapaneseVowels", normalize="zscore")
     with pytest.raises(ValueError, match=r"Latency\(.*\) takes static input, but this series data needs a series"):
         load_dataset("JapaneseVowels", encoder="latency")
+
+
+def test_bare_shipped_name_path_objects_and_steps_misuse():
+    ds = load_dataset("ItalyPowerDemand")
+    assert ds.name == "ItalyPowerDemand" and len(ds.test) == 1029
+    ds2 = load_dataset(aeon_data_dir() / "ItalyPowerDemand" / "ItalyPowerDemand_TRAIN.ts")
+    assert torch.equal(ds.train.x, ds2.train.x)
+    with pytest.raises(ValueError, match="steps=50 applies to digits, SHD/SSC and tonic sets"):
+        load_dataset("JapaneseVowels", steps=50)

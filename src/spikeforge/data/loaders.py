@@ -585,13 +585,14 @@ def load_dataset(
     * ``"ucr:NAME"``, ``"uea:NAME"``, ``"aeon:NAME"`` or a bare shipped name — a UCR/UEA problem shipped with
       aeon, or found in ``data_dir`` (``data_dir/NAME/NAME_TRAIN.ts``);
     * ``"path/to/NAME_TRAIN.ts"`` (or ``.arff``; the ``_TEST`` sibling is used), or a folder holding them;
-    * ``"digits"`` — scikit-learn's 8x8 digits (``seed`` fixes the split; ``steps`` the code length);
+    * ``"digits"`` — scikit-learn's 8x8 digits (``seed`` fixes the split; ``steps`` the code length, 25);
     * ``"shd:PATH"``, ``"ssc:PATH"``, or a ``.h5`` path / folder — SHD/SSC spikes binned to ``steps`` (100);
     * ``"tonic:NAME"`` — a tonic data set stored under ``data_dir`` (needs tonic).
 
     ``encoder``: ``"default"`` (delta for series, rate for images, none for spikes), ``None`` (raw values),
     a name (``"delta"``, ``"rate"``, ``"latency"``, ``"current"``), a mapping ``{"name": ..., **params}``
-    or an encoder instance. Extra ``options`` go to the specific loader (e.g. ``duration``, ``binary``,
+    or an encoder instance. ``steps`` sets T for digits, spike and tonic sets (series keep their own length:
+    passing it there is an error). Extra ``options`` go to the specific loader (e.g. ``duration``, ``binary``,
     ``test_fraction``). Errors name the file or data set and what is wrong.
     """
     if name_or_path is None:
@@ -611,7 +612,15 @@ def load_dataset(
         return load_tonic(rest, data_dir, steps=steps or 30, **options)
     if low in _DIGITS_ALIASES:
         return load_digits(encoder=encoder, steps=steps, seed=seed, **options)
+    path = Path(text).expanduser()
+    if path.suffix.lower() in _H5_SUFFIXES or (path.is_dir() and any(path.glob("*.h5"))):
+        return load_shd(path, steps=steps or DEFAULT_SPIKE_STEPS, encoder=encoder, **options)
     _no_options(options, text)
+    if steps is not None:
+        raise ValueError(
+            f"load_dataset: steps={steps!r} applies to digits, SHD/SSC and tonic sets; the time series "
+            f"{text!r} keeps its own length (pass steps=None)"
+        )
 
     if any(low.startswith(p) for p in _ARCHIVE_PREFIXES) or (
         not _looks_like_path(text) and (low in _JV_ALIASES or text in shipped_datasets())
@@ -622,9 +631,6 @@ def load_dataset(
         train, test = find_archive_files(archive, data_dir)
         return load_timeseries(train, test, encoder=encoder, normalize=normalize, name=archive)
 
-    path = Path(text).expanduser()
-    if path.suffix.lower() in _H5_SUFFIXES or (path.is_dir() and any(path.glob("*.h5"))):
-        return load_shd(path, steps=steps or DEFAULT_SPIKE_STEPS, encoder=encoder)
     if path.suffix.lower() in (".ts", ".arff"):
         return load_timeseries(path, encoder=encoder, normalize=normalize)
     if path.is_dir():
