@@ -185,3 +185,9 @@ def test_bare_shipped_name_path_objects_and_steps_misuse():
     assert torch.equal(ds.train.x, ds2.train.x)
     with pytest.raises(ValueError, match="steps=50 applies to digits, SHD/SSC and tonic sets"):
         load_dataset("JapaneseVowels", steps=50)
+
+
+def test_data_dir_falls_back_to_shipped_sets(tmp_path):
+    assert len(load_dataset("uea:JapaneseVowels", data_dir=tmp_path).train) == 270
+    with pytest.raises(DatasetNotFoundError, match=r"'Nope': .* found in .*, .*/Nope or aeon's data \(shipped: "):
+        load_dataset("ucr:Nope", data_dir=tmp_path)

@@ -55,22 +55,21 @@ def shipped_datasets() -> list[str]:
 
 def find_archive_files(name: str, data_dir: str | Path | None = None) -> tuple[Path, Path]:
     """Locate ``NAME_TRAIN`` / ``NAME_TEST`` (``.ts`` preferred, else ``.arff``) in ``data_dir/NAME/``,
-    ``data_dir/`` or, without ``data_dir``, among the files aeon ships."""
+    ``data_dir/``, then among the files aeon ships."""
     roots: list[Path] = []
     if data_dir is not None:
         data_dir = Path(data_dir)
         roots += [data_dir / name, data_dir]
-    else:
-        shipped = aeon_data_dir()
-        if shipped is not None:
-            roots.append(shipped / name)
+    shipped_root = aeon_data_dir()
+    if shipped_root is not None:
+        roots.append(shipped_root / name)
     for root in roots:
         for ext in (".ts", ".arff"):
             train, test = root / f"{name}_TRAIN{ext}", root / f"{name}_TEST{ext}"
             if train.is_file() and test.is_file():
                 return train, test
-    where = f"in {data_dir} or {data_dir}/{name}" if data_dir is not None else "among the data sets aeon ships"
-    hint = f" (shipped: {', '.join(shipped_datasets()) or 'none; is aeon installed?'})" if data_dir is None else ""
+    where = "among the data sets aeon ships" if data_dir is None else f"in {data_dir}, {data_dir}/{name} or aeon's data"
+    hint = f" (shipped: {', '.join(shipped_datasets()) or 'none; is aeon installed?'})"
     raise DatasetNotFoundError(
         f"dataset {name!r}: no {name}_TRAIN.ts/{name}_TEST.ts (or .arff) found {where}{hint}. Nothing is "
         "downloaded: get the archive from timeseriesclassification.com and pass the path of NAME_TRAIN.ts "
