@@ -211,14 +211,13 @@ class CubaIntegrator(nn.Module):
 
     def __init__(self, decay, syn_decay, shape: Sequence[int] | None = None) -> None:
         super().__init__()
+        if shape is None:  # one value broadcast to the other's per-neuron shape
+            shape = torch.broadcast_shapes(torch.as_tensor(decay).shape, torch.as_tensor(syn_decay).shape)
         for name, value in (("decay", decay), ("syn_decay", syn_decay)):
             lam = _per_neuron(name, value, shape)
             if bool(torch.any(lam <= 0)) or bool(torch.any(lam > 1)):
                 raise ValueError(f"{name}: expected values in (0, 1], got {value!r}")
             self.register_buffer(name, lam)
-        if self.decay.shape != self.syn_decay.shape:
-            raise ValueError(f"syn_decay: expected the shape of decay {tuple(self.decay.shape)}, got "
-                             f"{tuple(self.syn_decay.shape)}")
 
     def lam(self) -> torch.Tensor:
         return self.decay

@@ -417,10 +417,17 @@ class _Builder:
         if v_reset.size and bool(np.any(v_reset != v_reset.reshape(-1)[0])):
             raise ValueError(f"node {key!r} ({kind}): spikeforge neurons share one v_reset per layer, got "
                              f"different values {v_reset}")
-        arrays = [theta] + [a for a in (lam, syn) if a is not None]
+        arrays = [theta] + [np.asarray(a) for a in (lam, syn) if a is not None]
+        arrays += [_arr(meta[k]) for k in (EXT + "decay_real", EXT + "decay_imag", EXT + "adapt_decay") if k in meta]
         shape = np.broadcast_shapes(*[a.shape for a in arrays])
-        if int(np.prod(shape)) == 1:
+        if all(a.size == 0 or bool(np.all(a == a.reshape(-1)[0])) for a in arrays):
+            # one value for the whole layer: scalar parameters (as a model built by hand would have)
             shape = ()
+            theta = theta.reshape(-1)[:1].reshape(())
+            lam = None if lam is None else np.asarray(lam).reshape(-1)[:1].reshape(())
+            syn = None if syn is None else np.asarray(syn).reshape(-1)[:1].reshape(())
+            meta = {k: (_arr(v).reshape(-1)[:1].reshape(()) if isinstance(v, np.ndarray) and v.size > 1 else v)
+                    for k, v in meta.items()}
         kw: dict[str, object] = {
             "threshold": torch.as_tensor(np.broadcast_to(theta, shape).copy()),
             "reset": "hard", "v_reset": float(v_reset.reshape(-1)[0]) if v_reset.size else 0.0,
