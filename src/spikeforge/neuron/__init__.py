@@ -4,6 +4,7 @@ from spikeforge.neuron import firing
 from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState, reference_scan
 from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
 from spikeforge.neuron.modules import IF, LI, LIF, AdaptiveLIF, CuBaLIF, GradedLIF, Neuron, ResonateAndFire
+from spikeforge.neuron.primitives import CubaIntegrator, Integrator, Threshold
 
 __all__ = [
     "IF",
@@ -12,16 +13,19 @@ __all__ = [
     "AdaptiveLIF",
     "Cauchy",
     "CuBaLIF",
+    "CubaIntegrator",
     "FiringModel",
     "Gaussian",
     "GradedLIF",
     "Heaviside",
+    "Integrator",
     "Logistic",
     "Neuron",
     "NeuronParams",
     "NeuronSpec",
     "NeuronState",
     "ResonateAndFire",
+    "Threshold",
     "firing",
     "reference_scan",
 ]

@@ -1,0 +1,35 @@
+"""Small argument checks shared by layers with per-neuron parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+__all__ = ["check_features", "check_state_tensor", "per_neuron"]
+
+
+def per_neuron(name: str, value, shape: Sequence[int] | None, dtype=None) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=dtype or torch.get_default_dtype()).clone()
+    if shape is not None:
+        shape = tuple(int(s) for s in shape)
+        if t.dim() == 0:
+            t = t.expand(shape).clone()
+        elif tuple(t.shape) != shape:
+            raise ValueError(f"{name}: expected a scalar or shape {shape}, got shape {tuple(t.shape)}")
+    if not bool(torch.all(torch.isfinite(t))):
+        raise ValueError(f"{name}: expected finite values, got {value!r}")
+    return t
+
+
+def check_features(x: torch.Tensor, shape: tuple[int, ...], who: str) -> None:
+    if shape and tuple(x.shape[2:]) != shape:
+        raise ValueError(f"x: {who} has per-neuron parameters of shape {shape}; expected input "
+                         f"[T, B, {', '.join(map(str, shape))}], got {tuple(x.shape)}")
+
+
+def check_state_tensor(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if not isinstance(state, torch.Tensor) or tuple(state.shape) != tuple(x.shape[1:]):
+        got = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
+        raise ValueError(f"state: expected shape {tuple(x.shape[1:])}, got {got}")
+    return state
