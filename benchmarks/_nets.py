@@ -181,8 +181,17 @@ def build_dense(weights):
     return model, forward
 
 
+def _no_numba(w):
+    import os
+
+    os.environ["SPIKEFORGE_NO_NUMBA"] = "1"  # the fast path's pure-torch implementation
+    return build_spikeforge(w)
+
+
 BUILDERS = {
     "spikeforge": lambda w: build_spikeforge(w),
+    "spikeforge-nonumba": _no_numba,
+    "spikeforge-li": lambda w: build_spikeforge(w, readout_li=True),
     "spikeforge-torch": lambda w: build_spikeforge(w, backend="torch"),
     "spikeforge-reference": lambda w: build_spikeforge(w, backend="reference"),
     "snntorch": build_snntorch,

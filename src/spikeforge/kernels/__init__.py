@@ -3,24 +3,28 @@
     scan(x, state, params, spec, *, noise, orders, recurrent_weight) -> (spikes, final_state)
 
 ``reference`` is plain per-step autograd (:func:`spikeforge.neuron.dynamics.reference_scan`); ``torch`` is
-the fused Function with a hand-written BPTT (:mod:`spikeforge.kernels.torch_scan`). Each backend is tested
+the fused Function with a hand-written BPTT (:mod:`spikeforge.kernels.torch_scan`); ``fast`` is the
+specialised path for real, binary, deterministic LIF/IF neurons (:mod:`spikeforge.kernels.fast_lif`: compiled
+with numba on CPU when available, else pure torch), which hands every other configuration to ``torch``.
+``"auto"`` means ``fast`` (the fastest correct one measured; ``docs/performance.md``). Each backend is tested
 against the reference.
 """
 
 from __future__ import annotations
 
+from spikeforge.kernels.fast_lif import fast_scan
 from spikeforge.kernels.torch_scan import fused_scan
 from spikeforge.neuron.dynamics import reference_scan
 
-__all__ = ["BACKENDS", "fused_scan", "get_backend", "reference_scan"]
+__all__ = ["BACKENDS", "fast_scan", "fused_scan", "get_backend", "reference_scan"]
 
-BACKENDS = {"reference": reference_scan, "torch": fused_scan}
+BACKENDS = {"reference": reference_scan, "torch": fused_scan, "fast": fast_scan}
 
 
 def get_backend(name: str):
     """Return the scan function of backend ``name`` (``"auto"`` picks the fastest available)."""
     if name == "auto":
-        name = "torch"
+        name = "fast"
     try:
         return BACKENDS[name]
     except KeyError:

@@ -1,0 +1,299 @@
+r"""Specialised fast path of the neuron scan for the common case: real, binary, deterministic LIF/IF.
+
+Eligible: real potential and input, ``max_spikes = 1``, no noise (``stochastic=False``), order
+``integrate-fire-reset``, reset ``"soft"``, ``"hard"`` or ``"none"``, no synaptic current, adaptation,
+refractoriness or recurrence; any firing model (its density is the surrogate), scalar or per-neuron
+``decay``/``threshold`` (learnable or not), ``detach_reset`` either way. Everything else goes to the
+generic fused scan (:mod:`spikeforge.kernels.torch_scan`), which :func:`fast_scan` calls itself.
+
+Per step (see :mod:`spikeforge.neuron.dynamics`): ``v* = λ·v + x_t``, ``s = [v* ≥ θ]``, ``v = r(v*, s)``.
+The forward keeps only ``v*`` per step (spikes are the output). The backward is one linear recurrence
+in reverse time,
+
+.. math:: g^*_t = g^v_t\,a_t + g^{out}_t f_t, \qquad g^v_{t-1} = λ\, g^*_t,
+
+with ``f_t = pdf(v*_t − θ)``, ``a_t = 1 − θ f_t`` (soft), ``(1 − s_t) + (v_{reset} − v*_t) f_t`` (hard),
+``1`` (none; and with ``detach_reset`` the reset-to-spike term drops out). ``g*_t`` is the gradient of the
+input current, and the parameter gradients are ``dL/dλ = Σ_t v_{t−1} g*_t`` and
+``dL/dθ = −Σ_t (s_t g^v_t + g^s_t f_t)`` (soft) etc.
+
+Two implementations of the same algorithm:
+
+* ``numba`` (preferred on CPU when numba imports): one compiled loop each for forward and backward, with
+  the known firing models' densities inlined -- no per-step dispatch at all.
+* ``torch`` (always available; any device): the forward costs 3 tensor ops per step, the backward one
+  (``addcmul``) per step after a few whole-sequence vectorised ops.
+
+:func:`fast_scan` picks ``numba`` for CPU tensors when it is available (``SPIKEFORGE_NO_NUMBA=1`` turns it
+off); see ``docs/performance.md`` for the measurements behind this choice.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState
+from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
+
+__all__ = ["fast_scan", "numba_available", "supports"]
+
+_IFR = ("integrate", "fire", "reset")
+_RESET_CODE = {"none": 0, "soft": 1, "hard": 2}
+
+
+def supports(x: torch.Tensor, state: NeuronState, params: NeuronParams, spec: NeuronSpec, noise, orders,
+             recurrent_weight) -> bool:
+    """Whether the fast path computes this scan (else use the generic fused scan)."""
+    return (
+        spec.order == _IFR
+        and spec.max_spikes == 1
+        and not spec.stochastic
+        and noise is None
+        and spec.reset in _RESET_CODE
+        and not spec.cuba
+        and not spec.adaptive
+        and recurrent_weight is None
+        and not x.is_complex()
+        and not state.v.is_complex()
+        and not params.decay.is_complex()
+        and x.dim() >= 2
+        and x.shape[0] >= 1
+        and all(o == _IFR for o in orders)
+    )
+
+
+# --- firing models known to the compiled kernels ------------------------------------------------------
+
+def _firing_code(firing: FiringModel) -> tuple[int, float]:
+    t = type(firing)
+    if t is Heaviside:
+        return 0, 1.0
+    if t is Gaussian:
+        return 1, firing.sigma
+    if t is Cauchy:
+        return 2, firing.sigma
+    if t is Logistic:
+        return 3, firing.sigma
+    return -1, 1.0  # unknown model: its pdf is evaluated with torch and passed in
+
+
+# --- numba kernels (compiled lazily on first use) -------------------------------------------------------
+
+_NUMBA: object = None  # None: not tried; False: unavailable; else the module of kernels
+
+
+def _load_numba():
+    global _NUMBA
+    if _NUMBA is None:
+        if os.environ.get("SPIKEFORGE_NO_NUMBA", "") not in ("", "0"):
+            _NUMBA = False
+            return _NUMBA
+        try:
+            from spikeforge.kernels import _numba_lif
+
+            _NUMBA = _numba_lif
+        except Exception:  # numba missing or broken: the torch implementation serves
+            _NUMBA = False
+    return _NUMBA
+
+
+def numba_available() -> bool:
+    """Whether the compiled (numba) CPU kernels can be used."""
+    return bool(_load_numba())
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+def _flat_param(p: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
+    return p.detach().to(dtype).expand(shape).reshape(-1).contiguous()
+
+
+def _sum_to(g: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    if g.shape != like.shape:
+        g = g.sum_to_size(like.shape) if like.dim() else g.sum()
+    return g
+
+
+def _post_reset(vstar: torch.Tensor, s: torch.Tensor, th: torch.Tensor, code: int, v_reset: float):
+    if code == 1:
+        return vstar - th * s
+    if code == 2:
+        return (1 - s) * vstar + s * v_reset
+    return vstar
+
+
+class _FastLIF(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, v0, decay, threshold, spec: NeuronSpec, impl: str):  # type: ignore[override]
+        steps = x.shape[0]
+        shape = x.shape[1:]
+        dtype = x.dtype
+        xf = x.detach().reshape(steps, -1).contiguous()
+        lam = _flat_param(decay, shape, dtype)
+        th = _flat_param(threshold, shape, dtype)
+        v = v0.detach().to(dtype).reshape(-1).clone()
+        code = _RESET_CODE[spec.reset]
+        out = torch.empty_like(xf)
+        vstar = torch.empty_like(xf)
+        if impl == "numba":
+            _NUMBA.forward(xf.numpy(), v.numpy(), lam.numpy(), th.numpy(), code, spec.v_reset,  # type: ignore[attr-defined]
+                           out.numpy(), vstar.numpy(), True)
+        else:
+            v = _torch_forward(xf, v, lam, th, code, spec.v_reset, out, vstar)
+        ctx.spec, ctx.impl, ctx.shape = spec, impl, shape
+        ctx.save_for_backward(out, vstar, v0, decay, threshold)
+        return out.view(steps, *shape), v.view(shape)
+
+    @staticmethod
+    def backward(ctx, g_out, g_v):  # type: ignore[override]
+        out, vstar, v0, decay, threshold = ctx.saved_tensors
+        spec: NeuronSpec = ctx.spec
+        shape = ctx.shape
+        steps = out.shape[0]
+        dtype = out.dtype
+        lam = _flat_param(decay, shape, dtype)
+        th = _flat_param(threshold, shape, dtype)
+        go = g_out.reshape(steps, -1).to(dtype).contiguous()
+        gv = g_v.reshape(-1).to(dtype).contiguous().clone()
+        v0f = v0.detach().to(dtype).reshape(-1).contiguous()
+        code = _RESET_CODE[spec.reset]
+        kind, sigma = _firing_code(spec.firing)
+        need = ctx.needs_input_grad
+        gx = torch.empty_like(go)
+        acc_decay = torch.zeros_like(lam)
+        acc_theta = torch.zeros_like(th)
+        if ctx.impl == "numba":
+            if kind in (1, 3):  # exp does not vectorise in numba (no SVML): torch's vectorised pdf is faster
+                kind = -1
+            f_ext = (spec.firing.pdf(vstar - th) if kind < 0 else torch.empty((1, 1), dtype=dtype)).contiguous()
+            _NUMBA.backward(go.numpy(), gv.numpy(), vstar.numpy(), out.numpy(), v0f.numpy(), lam.numpy(),  # type: ignore[attr-defined]
+                            th.numpy(), code, spec.v_reset, spec.detach_reset, kind, sigma, f_ext.numpy(),
+                            gx.numpy(), acc_decay.numpy(), acc_theta.numpy(), bool(need[2]), bool(need[3]))
+        else:
+            gv, acc_decay, acc_theta = _torch_backward(go, gv, vstar, out, v0f, lam, th, code, spec, gx,
+                                                       bool(need[2]), bool(need[3]))
+        return (
+            gx.view(steps, *shape) if need[0] else None,
+            gv.view(shape).to(v0.dtype) if need[1] else None,
+            _sum_to(acc_decay.view(shape), decay) if need[2] else None,
+            _sum_to(acc_theta.view(shape), threshold) if need[3] else None,
+            None,
+            None,
+        )
+
+
+def _torch_forward(xf, v, lam, th, code, v_reset, out, vstar):
+    steps = xf.shape[0]
+    spk = torch.empty(xf.shape, dtype=torch.bool, device=xf.device)
+    neg_th = -th
+    for t in range(steps):
+        vs = torch.addcmul(xf[t], lam, v, out=vstar[t]) if vstar is not None else xf[t] + lam * v
+        torch.ge(vs, th, out=spk[t])
+        if code == 1:
+            v = torch.where(spk[t], vs + neg_th, vs)
+        elif code == 2:
+            v = vs.masked_fill(spk[t], v_reset)
+        else:
+            v = vs.clone() if vstar is not None else vs
+    out.copy_(spk)
+    return v
+
+
+def _torch_backward(go, gv, vstar, out, v0f, lam, th, code, spec: NeuronSpec, gx, need_decay, need_theta):
+    steps = go.shape[0]
+    f = spec.firing.pdf(vstar - th)
+    det = spec.detach_reset
+    if code == 1:
+        a = torch.ones_like(f) if det else 1 - th * f
+    elif code == 2:
+        a = (1 - out) if det else (1 - out) + (spec.v_reset - vstar) * f
+    else:
+        a = torch.ones_like(f)
+    b = go * f
+    la = lam * a  # g*_t = (λ a_t) g*_{t+1} + b_t for t < T-1
+    torch.addcmul(b[-1], a[-1], gv, out=gx[-1])
+    for t in range(steps - 2, -1, -1):
+        torch.addcmul(b[t], la[t], gx[t + 1], out=gx[t])
+    gv0 = lam * gx[0]
+    acc_decay = acc_theta = None
+    if need_decay:
+        vpost = _post_reset(vstar, out, th, code, spec.v_reset)
+        vprev = torch.cat([v0f.unsqueeze(0), vpost[:-1]], 0)
+        acc_decay = (vprev * gx).sum(0)
+    if need_theta:
+        g_vpost = torch.cat([lam * gx[1:], gv.unsqueeze(0)], 0)  # dL/dv_t (post-reset) for each t
+        if code == 1:
+            gs = go if det else go - th * g_vpost
+            acc_theta = -(g_vpost * out).sum(0) - (gs * f).sum(0)
+        elif code == 2:
+            gs = go if det else go + g_vpost * (spec.v_reset - vstar)
+            acc_theta = -(gs * f).sum(0)
+        else:
+            acc_theta = -(go * f).sum(0)
+    if acc_decay is None:
+        acc_decay = torch.zeros_like(lam)
+    if acc_theta is None:
+        acc_theta = torch.zeros_like(th)
+    return gv0, acc_decay, acc_theta
+
+
+def _inference(x, v0, params: NeuronParams, spec: NeuronSpec, impl: str):
+    steps = x.shape[0]
+    shape = x.shape[1:]
+    dtype = x.dtype
+    xf = x.reshape(steps, -1).contiguous()
+    lam = _flat_param(params.decay, shape, dtype)
+    th = _flat_param(params.threshold, shape, dtype)
+    v = v0.to(dtype).reshape(-1).clone()
+    out = torch.empty_like(xf)
+    code = _RESET_CODE[spec.reset]
+    if impl == "numba":
+        _NUMBA.forward(xf.numpy(), v.numpy(), lam.numpy(), th.numpy(), code, spec.v_reset,  # type: ignore[attr-defined]
+                       out.numpy(), out.numpy(), False)
+    else:
+        v = _torch_forward(xf, v, lam, th, code, spec.v_reset, out, None)
+    return out.view(steps, *shape), v.view(shape)
+
+
+def fast_scan(
+    x: torch.Tensor,
+    state: NeuronState,
+    params: NeuronParams,
+    spec: NeuronSpec,
+    *,
+    noise: torch.Tensor | None = None,
+    orders: list[tuple[str, str, str]],
+    recurrent_weight: torch.Tensor | None = None,
+    impl: str | None = None,
+) -> tuple[torch.Tensor, NeuronState]:
+    """Same signature and result as :func:`spikeforge.neuron.dynamics.reference_scan`.
+
+    Runs the specialised kernel when :func:`supports` says so, else the generic fused scan. ``impl``
+    forces ``"numba"`` or ``"torch"`` (default: numba for CPU tensors when available).
+    """
+    if not supports(x, state, params, spec, noise, orders, recurrent_weight):
+        from spikeforge.kernels.torch_scan import fused_scan
+
+        return fused_scan(x, state, params, spec, noise=noise, orders=orders, recurrent_weight=recurrent_weight)
+    if impl is None:
+        impl = "numba" if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+                           and _load_numba()) else "torch"
+    elif impl == "numba" and not _load_numba():
+        raise RuntimeError("fast_scan: impl='numba' requested but numba is not available")
+    if impl == "numba" and x.device.type != "cpu":
+        impl = "torch"
+    decay, threshold = params.decay, params.threshold
+    if threshold.dtype != x.dtype or decay.dtype != x.dtype:
+        decay, threshold = decay.to(x.dtype), threshold.to(x.dtype)
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or state.v.requires_grad or decay.requires_grad or threshold.requires_grad)
+    if needs_grad:
+        out, v = _FastLIF.apply(x, state.v, decay, threshold, spec, impl)
+    else:
+        out, v = _inference(x.detach(), state.v.detach(), NeuronParams(decay.detach(), threshold.detach()),
+                            spec, impl)
+    s = out[-1]
+    return out, NeuronState(v=v, s=s, h=s, i=None, a=None, ref=None)
+

@@ -1,0 +1,103 @@
+"""The specialised fast LIF path (numba and pure-torch implementations) equals the reference scan."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+import spikeforge as sf
+from spikeforge.kernels import fast_scan, fused_scan, get_backend, reference_scan
+from spikeforge.kernels.fast_lif import numba_available, supports
+from spikeforge.neuron.dynamics import draw_orders
+
+IMPLS = ["torch"] + (["numba"] if numba_available() else [])
+FIRING = [sf.Gaussian(0.4), sf.Cauchy(0.3), sf.Logistic(0.2), sf.Heaviside()]
+
+
+class _Triangle(sf.neuron.firing.FiringModel):
+    """A firing model the compiled kernels do not know (its pdf is evaluated with torch)."""
+
+    def cdf(self, x):
+        return torch.clamp(0.5 + x - x * x.abs() / 2, 0, 1) * (x.abs() < 1) + (x >= 1).to(x.dtype)
+
+    def pdf(self, x):
+        return torch.clamp(1 - x.abs(), min=0)
+
+
+def _grads(fn, neuron, x, v0, extra=()):
+    p = neuron.params(x.dtype, x.device)
+    st = neuron.initial_state(x)._replace(v=v0)
+    out, s2 = fn(x, st, p, neuron.spec, noise=None, orders=draw_orders(neuron.spec, x.shape[0], None),
+                 recurrent_weight=None)
+    w = torch.linspace(-1, 1, out.numel(), dtype=x.dtype).view_as(out)
+    loss = (out * w).sum() + (s2.v ** 2).sum() + 0.3 * s2.s.sum() - 0.2 * s2.h.sum()
+    leaves = [x, v0, *[t for t in (neuron.tau, neuron.threshold, *extra) if t is not None and t.requires_grad]]
+    return out, s2.v, torch.autograd.grad(loss, leaves)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize(("reset", "detach", "firing"),
+                         list(itertools.product(["soft", "hard", "none"], [False, True], [*FIRING, _Triangle()])))
+def test_fast_equals_reference_float64(impl, reset, detach, firing):
+    torch.manual_seed(7)
+    n = sf.Neuron(tau=6.0, threshold=0.8, reset=reset, firing=firing, detach_reset=detach, v_reset=-0.1,
+                  learnable=("tau", "threshold"), shape=(4,)).double()
+    with torch.no_grad():
+        n.tau.add_(torch.rand(4) * 5)
+        n.threshold.add_(torch.rand(4) * 0.4)
+    x = (torch.randn(23, 3, 4, dtype=torch.float64) * 0.9 + 0.4).requires_grad_()
+    v0 = (torch.randn(3, 4, dtype=torch.float64) * 0.3).requires_grad_()
+    o1, v1, g1 = _grads(reference_scan, n, x, v0)
+    o2, v2, g2 = _grads(lambda *a, **k: fast_scan(*a, **k, impl=impl), n, x, v0)
+    assert torch.equal(o1, o2)
+    torch.testing.assert_close(v1, v2, rtol=1e-12, atol=1e-12)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_fast_float32_spikes_identical_and_inference(impl):
+    torch.manual_seed(3)
+    n = sf.Neuron(decay=0.9, firing=sf.Cauchy(1 / math.pi))
+    x = torch.randn(60, 8, 32) * 0.6 + 0.15
+    st = n.initial_state(x)
+    p = n.params(torch.float32, x.device)
+    orders = draw_orders(n.spec, 60, None)
+    ref, rs = reference_scan(x, st, p, n.spec, orders=orders)
+    with torch.no_grad():
+        out, s = fast_scan(x, st, p, n.spec, orders=orders, impl=impl)
+    assert torch.equal(ref, out)
+    assert torch.equal(rs.v, s.v)
+    xg = x.clone().requires_grad_()
+    out2, _ = fast_scan(xg, st, p, n.spec, orders=orders, impl=impl)
+    assert torch.equal(ref, out2.detach())
+
+
+def test_auto_is_fast_and_falls_back():
+    assert get_backend("auto") is fast_scan
+    n = sf.ResonateAndFire(firing=sf.Gaussian(0.4))
+    x = torch.randn(5, 2, 3)
+    st = n.initial_state(x)
+    p = n.params(torch.float32, x.device)
+    orders = draw_orders(n.spec, 5, None)
+    assert not supports(x, st, p, n.spec, None, orders, None)
+    a, _ = fast_scan(x, st, p, n.spec, orders=orders)
+    b, _ = fused_scan(x, st, p, n.spec, orders=orders)
+    torch.testing.assert_close(a, b)
+    for kw in [dict(max_spikes=2), dict(order="fire-first"), dict(tau_syn=4.0), dict(reset="refractory")]:
+        m = sf.LIF(**kw)
+        assert not supports(x, m.initial_state(x), m.params(torch.float32, x.device), m.spec, None,
+                            draw_orders(m.spec, 5, None), None)
+
+
+def test_module_uses_fast_path_and_trains():
+    torch.manual_seed(0)
+    net = sf.nets.mlp([12, 16, 3], neuron=sf.LIF(firing=sf.Gaussian(0.5)))
+    ref = sf.nets.mlp([12, 16, 3], neuron=sf.LIF(firing=sf.Gaussian(0.5), backend="reference"))
+    ref.load_state_dict(net.state_dict())
+    x = (torch.rand(30, 4, 12) < 0.3).float() * 2
+    for m in (net, ref):
+        m(x).pow(2).mean().backward()
+    for a, b in zip(net.parameters(), ref.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
