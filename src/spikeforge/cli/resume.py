@@ -1,0 +1,48 @@
+"""``spikeforge resume RUN``: continue a run folder from its last checkpoint to the end of its config.
+
+In deterministic mode (the default) the result is the one an uninterrupted run gives: the optimizer and the
+random number generators are restored with the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    from spikeforge.cli.train import add_display_options
+
+    p = subparsers.add_parser(
+        "resume", help="continue a run from its last checkpoint",
+        description="Continue a run folder written by 'spikeforge train' from its last checkpoint, with the "
+                    "run's own config, to the same result an uninterrupted run gives.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN", help="run folder")
+    add_display_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from spikeforge.cli.train import _EXPECTED_ERRORS, print_errors, run_to_end
+    from spikeforge.data import DatasetError
+    from spikeforge.learn.trainer import Trainer, _check_run
+
+    started = time.perf_counter()
+    try:
+        _check_run(args.run_dir)
+        console = Console(quiet=args.quiet)
+        trainer = Trainer.resume(args.run_dir, progress=not (args.no_progress or args.quiet), console=console,
+                                 plots=not args.no_plots)
+    except (*_EXPECTED_ERRORS, DatasetError) as exc:
+        return print_errors("resume", exc)
+    if trainer.epoch >= trainer.config.epochs and (args.run_dir / "metrics.json").is_file():
+        console.print(f"{args.run_dir}: all {trainer.config.epochs} epochs are done already; nothing to resume")
+        return 0
+    console.print(f"[bold]spikeforge resume[/] {args.run_dir}: from epoch {trainer.epoch} of {trainer.config.epochs}")
+    return run_to_end(trainer, args, started)

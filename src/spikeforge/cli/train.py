@@ -1,0 +1,243 @@
+"""``spikeforge train``: train a spiking network into a run folder (see ``docs/training.md``).
+
+Every option defaults to the tuned JapaneseVowels run, so ``spikeforge train`` alone does the right thing.
+``--config FILE`` reads a config (a run's ``config.json``); options given on the command line override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_config", "energy_table", "print_errors", "register", "run", "run_to_end"]
+
+_S = argparse.SUPPRESS
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. tau_syn=5), got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def _hidden(text: str) -> list[int]:
+    try:
+        sizes = [int(p) for p in text.replace(" ", "").split(",") if p]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer sizes such as 256 or 128,128, got {text!r}") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"expected positive layer sizes such as 256 or 128,128, got {text!r}")
+    return sizes
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``spikeforge train`` (all default to SUPPRESS: absent means 'config or default')."""
+    from spikeforge.learn.config import FIRINGS, MODELS, NEURONS, SCHEDULES
+    from spikeforge.learn.losses import REDUCTIONS
+
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", default=_S, metavar="NAME",
+                   help="data set name or path: JapaneseVowels (default), ucr:NAME, uea:NAME, path/to/X_TRAIN.ts, "
+                        "digits, shd:PATH, ssc:PATH")
+    d.add_argument("--encoder", default=_S, metavar="NAME",
+                   help="spike encoder: default (delta for series, rate for images), delta, current, rate, "
+                        "latency, none")
+    d.add_argument("--encoder-param", action="append", type=_key_value, default=_S, metavar="KEY=VALUE",
+                   help="encoder parameter, repeatable (e.g. threshold=0.3, max_per_step=2)")
+    d.add_argument("--steps", type=int, default=_S, help="time steps for static or spike data sets")
+    d.add_argument("--normalize", choices=("standard", "minmax", "none"), default=_S,
+                   help="normalisation of time series (default standard)")
+    m = p.add_argument_group("model")
+    m.add_argument("--model", choices=(*MODELS, "rsnn"), default=_S, help="mlp (default) or recurrent")
+    m.add_argument("--hidden", type=_hidden, default=_S, metavar="SIZES", help="hidden layer sizes (default 256)")
+    m.add_argument("--neuron", choices=NEURONS, default=_S, help="neuron preset (default LIF)")
+    m.add_argument("--tau", type=float, default=_S, help="membrane time constant, in steps")
+    m.add_argument("--threshold", type=float, default=_S, help="firing threshold")
+    m.add_argument("--reset", choices=("soft", "hard", "refractory", "none"), default=_S, help="reset (default soft)")
+    m.add_argument("--max-spikes", type=int, default=_S, help="spikes per step (graded neurons)")
+    m.add_argument("--neuron-param", action="append", type=_key_value, default=_S, metavar="KEY=VALUE",
+                   help="any other spikeforge.Neuron keyword, repeatable (e.g. tau_syn=5, adapt_scale=0.2)")
+    m.add_argument("--firing", choices=FIRINGS, default=_S, help="firing noise = surrogate gradient (gaussian)")
+    m.add_argument("--sigma", type=float, default=_S, help="width of the firing noise (default 0.5)")
+    m.add_argument("--learnable", default=_S, metavar="NAMES",
+                   help="neuron parameters to train, comma separated (e.g. tau,threshold)")
+    m.add_argument("--per-neuron", action="store_true", default=_S, help="one tau/threshold per neuron")
+    m.add_argument("--readout-tau", type=float, default=_S, help="time constant of the LI readout (default 10)")
+    o = p.add_argument_group("training")
+    o.add_argument("--loss", choices=REDUCTIONS, default=_S,
+                   help="cross-entropy on this reduction of the readout over time (default last)")
+    o.add_argument("--label-smoothing", type=float, default=_S)
+    o.add_argument("--method", default=_S, help="training method (bptt)")
+    o.add_argument("--epochs", type=int, default=_S, help="epochs (default 30)")
+    o.add_argument("--batch-size", type=int, default=_S, help="batch size (default 16)")
+    o.add_argument("--lr", type=float, default=_S, help="peak learning rate of Adam (default 3e-3)")
+    o.add_argument("--weight-decay", type=float, default=_S)
+    o.add_argument("--schedule", choices=SCHEDULES, default=_S, help="learning-rate schedule (default cosine)")
+    o.add_argument("--grad-clip", type=float, default=_S, help="clip the gradient norm to this value")
+    r = p.add_argument_group("run")
+    r.add_argument("--seed", type=int, default=_S, help="random seed (default 0)")
+    r.add_argument("--device", default=_S, help="cpu (default), cuda, cuda:N, mps or auto")
+    r.add_argument("--threads", type=int, default=_S, help="torch CPU threads (default 2)")
+    r.add_argument("--no-deterministic", dest="deterministic", action="store_false", default=_S,
+                   help="allow non-deterministic kernels (resume then no longer reproduces the run exactly)")
+    r.add_argument("--eval-batch-size", type=int, default=_S)
+
+
+def add_display_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="stop after N epochs of this session (continue later with spikeforge resume)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.add_argument("--no-plots", action="store_true", help="do not draw the pictures")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a spiking network into a run folder",
+        description="Train a spiking network and write a run folder: config, checkpoints, metrics, energy per "
+                    "chip, pictures. With no options: a LIF MLP on JapaneseVowels (about a minute on 2 cores).",
+    )
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="read the configuration from FILE (e.g. a run's config.json); options override it")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="run folder (default runs/<dataset>-<date-time>)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    add_train_options(p)
+    add_display_options(p)
+    p.set_defaults(func=run)
+
+
+_FIELD_OF = {
+    "dataset": "dataset", "steps": "steps", "normalize": "normalize", "model": "model", "hidden": "hidden",
+    "neuron": "neuron", "firing": "firing", "sigma": "sigma", "per_neuron": "per_neuron",
+    "readout_tau": "readout_tau", "loss": "loss", "label_smoothing": "label_smoothing", "method": "method",
+    "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay",
+    "schedule": "schedule", "grad_clip": "grad_clip", "seed": "seed", "device": "device", "threads": "threads",
+    "deterministic": "deterministic", "eval_batch_size": "eval_batch_size",
+}
+
+
+def build_config(args: argparse.Namespace):
+    """The :class:`TrainConfig` of ``--config`` (if any) overridden by the options given."""
+    from spikeforge.learn.config import TrainConfig, load_config
+
+    base = load_config(args.config).to_dict() if getattr(args, "config", None) else {}
+    given = vars(args)
+    data: dict[str, Any] = dict(base)
+    for opt, fld in _FIELD_OF.items():
+        if opt in given:
+            data[fld] = given[opt]
+    if "learnable" in given:
+        data["learnable"] = [s.strip() for s in given["learnable"].split(",") if s.strip()]
+    params = dict(data.get("neuron_params", {}))
+    for opt in ("tau", "threshold", "reset", "max_spikes"):
+        if opt in given:
+            params[opt] = given[opt]
+    for key, value in given.get("neuron_param", []):
+        params[key] = value
+    if params:
+        data["neuron_params"] = params
+    if "encoder" in given or "encoder_param" in given:
+        enc_params = dict(given.get("encoder_param", []))
+        if "encoder" in given:
+            name = given["encoder"]
+            data["encoder"] = {"name": name, **enc_params} if enc_params else name
+        else:
+            current = data.get("encoder", "default")
+            if not isinstance(current, dict):
+                raise ValueError(f"--encoder-param: needs --encoder NAME (the encoder is {current!r}), "
+                                 f"got {sorted(enc_params)}")
+            data["encoder"] = {**current, **enc_params}
+    return TrainConfig.from_dict(data)
+
+
+def default_out(dataset: str) -> Path:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(dataset.split(":")[-1]).stem or "run").strip("-") or "run"
+    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def energy_table(metrics: dict[str, Any]):
+    """A rich table of the energy per sample: every chip, the best GPU and the reference GPU."""
+    from rich.table import Table
+
+    energy = metrics["energy"]
+    ref = energy["reference"]
+    table = Table(title=f"Energy per sample (lower bounds; ratio against {ref})")
+    fit = (metrics.get("fit") or {}).get("chips") or {}
+    for col in ("device", "kind", "ops / sample", "energy / sample [J]", f"x {ref}", "fits"):
+        table.add_column(col, justify="left" if col in ("device", "kind", "fits") else "right")
+    for r in energy["rows"]:
+        if r["kind"] == "neuromorphic" or r["device"] in (ref, energy.get("best_gpu")):
+            verdict = fit.get(r["device"], {}).get("verdict", "") if r["kind"] == "neuromorphic" else ""
+            table.add_row(r["device"], r["family"], f"{r['ops']:.3g} {r['op_unit']}", f"{r['energy_j']:.3g}",
+                          f"{r['ratio']:.3g}", verdict)
+    return table
+
+
+def print_errors(verb: str, exc: BaseException) -> int:
+    print(f"spikeforge {verb}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+_EXPECTED_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError)
+
+
+def run_to_end(trainer, args: argparse.Namespace, started: float) -> int:
+    """Fit (honouring ``--stop-after``), then finalize, print the tables, write the report."""
+    console = trainer.console
+    try:
+        status = trainer.fit(stop_after=args.stop_after)
+    except KeyboardInterrupt:
+        return 130
+    if status == "stopped":
+        console.print(f"stopped after epoch {trainer.epoch} of {trainer.config.epochs}; continue with "
+                      f"'spikeforge resume {trainer.out}'")
+        return 0
+    metrics = trainer.finalize()
+    wall = time.perf_counter() - started
+    metrics["wall_seconds"] = wall
+    from spikeforge.learn.checkpoint import atomic_write_text
+
+    atomic_write_text(trainer.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    console.print(trainer.summary_table(metrics, wall))
+    if metrics.get("energy"):
+        console.print(energy_table(metrics))
+    if not args.no_report:
+        from spikeforge.learn.report import write_report
+
+        console.print(f"report: {write_report(trainer.out)}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from spikeforge.data import DatasetError
+    from spikeforge.learn.trainer import Trainer
+
+    started = time.perf_counter()
+    try:
+        config = build_config(args)
+        out = args.out if args.out is not None else default_out(config.dataset)
+        console = Console(quiet=args.quiet)
+        trainer = Trainer(config, out, progress=not (args.no_progress or args.quiet), console=console,
+                          plots=not args.no_plots)
+        trainer.start(overwrite=args.overwrite)
+    except (*_EXPECTED_ERRORS, DatasetError) as exc:
+        return print_errors("train", exc)
+    console.print(f"[bold]spikeforge train[/] -> {out}\n{trainer.dataset.summary()}\n"
+                  f"model {config.model} {[trainer.dataset.in_channels, *config.hidden, trainer.dataset.num_classes]}"
+                  f" {config.neuron}, loss {config.loss}, {config.epochs} epochs, batch {config.batch_size}, "
+                  f"lr {config.lr:g}, seed {config.seed}, device {trainer.device}")
+    return run_to_end(trainer, args, started)

@@ -1,0 +1,210 @@
+"""The configuration of a training run: one flat, JSON-friendly dataclass.
+
+A run folder's ``config.json`` is :meth:`TrainConfig.to_dict` of the *resolved* configuration (the encoder
+as its full parameter mapping, every default filled in); :meth:`TrainConfig.from_dict` (and so
+``spikeforge train --config FILE``) accepts it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FIRINGS", "MODELS", "NEURONS", "SCHEDULES", "TrainConfig", "load_config"]
+
+MODELS = ("mlp", "recurrent")
+NEURONS = ("LIF", "CuBaLIF", "AdaptiveLIF", "GradedLIF", "IF", "ResonateAndFire")
+FIRINGS = ("gaussian", "cauchy", "logistic", "heaviside")
+SCHEDULES = ("cosine", "constant")
+CONFIG_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (see ``docs/training.md`` for each field and its default).
+
+    The defaults are the tuned JapaneseVowels run (``spikeforge train`` with no options).
+    """
+
+    # data
+    dataset: str = "uea:JapaneseVowels"
+    encoder: Any = "default"  # "default", a name, or {"name": ..., **params}; resolved to a mapping
+    steps: int | None = None  # time steps of static / spike data sets (None: the loader's default)
+    normalize: str = "standard"
+    # model
+    model: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [256])
+    neuron: str = "LIF"
+    neuron_params: dict[str, Any] = field(default_factory=dict)  # tau, threshold, reset, max_spikes, ...
+    firing: str = "gaussian"
+    sigma: float = 0.5
+    learnable: list[str] = field(default_factory=list)
+    per_neuron: bool = False
+    readout_tau: float = 10.0
+    # objective and optimisation
+    loss: str = "last"
+    label_smoothing: float = 0.0
+    method: str = "bptt"
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    grad_clip: float | None = None
+    # reproducibility and machine
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 2
+    deterministic: bool = True
+    eval_batch_size: int = 256
+    version: int = CONFIG_VERSION
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ----------------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field, what is expected and what was given."""
+        from spikeforge.learn.bptt import METHODS
+        from spikeforge.learn.losses import REDUCTIONS
+
+        def bad(name: str, expected: str) -> ValueError:
+            return ValueError(f"config {name}: expected {expected}, got {getattr(self, name)!r}")
+
+        def pos_int(name: str, allow_none: bool = False) -> None:
+            v = getattr(self, name)
+            if v is None and allow_none:
+                return
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise bad(name, "an integer >= 1" + (" or null" if allow_none else ""))
+
+        def number(name: str, lo: float, lo_open: bool, allow_none: bool = False) -> None:
+            v = getattr(self, name)
+            if v is None and allow_none:
+                return
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise bad(name, "a finite number")
+            if v < lo or (lo_open and v == lo):
+                raise bad(name, f"a number {'>' if lo_open else '>='} {lo:g}")
+            setattr(self, name, float(v))
+
+        if not isinstance(self.dataset, str) or not self.dataset.strip():
+            raise bad("dataset", "a data set name or path")
+        if not (self.encoder is None or isinstance(self.encoder, (str, Mapping))):
+            raise bad("encoder", "'default', an encoder name, a mapping {'name': ..., ...} or null (none)")
+        if isinstance(self.encoder, str) and self.encoder.strip().lower() == "none":
+            self.encoder = None
+        if isinstance(self.encoder, Mapping):
+            self.encoder = dict(self.encoder)
+        pos_int("steps", allow_none=True)
+        if self.normalize not in ("standard", "minmax", "none"):
+            raise bad("normalize", "'standard', 'minmax' or 'none'")
+        if self.model == "rsnn":
+            self.model = "recurrent"
+        if self.model not in MODELS:
+            raise bad("model", f"one of {MODELS}")
+        if isinstance(self.hidden, int) and not isinstance(self.hidden, bool):
+            self.hidden = [self.hidden]
+        if (
+            not isinstance(self.hidden, (list, tuple))
+            or not self.hidden
+            or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden)
+        ):
+            raise bad("hidden", "a non-empty list of positive layer sizes, e.g. [256] or [128, 128]")
+        self.hidden = list(self.hidden)
+        if self.neuron not in NEURONS:
+            matches = [n for n in NEURONS if n.lower() == str(self.neuron).lower()]
+            if not matches:
+                raise bad("neuron", f"one of {NEURONS}")
+            self.neuron = matches[0]
+        if not isinstance(self.neuron_params, Mapping):
+            raise bad("neuron_params", "a mapping of Neuron keyword arguments, e.g. {'tau': 10.0}")
+        self.neuron_params = dict(self.neuron_params)
+        for forbidden in ("firing", "learnable", "shape", "dtype"):
+            if forbidden in self.neuron_params:
+                raise ValueError(
+                    f"config neuron_params: {forbidden!r} is set by its own field"
+                    f"{' (firing, sigma)' if forbidden == 'firing' else ''}, not in neuron_params"
+                )
+        if str(self.firing).lower() not in FIRINGS:
+            raise bad("firing", f"one of {FIRINGS}")
+        self.firing = str(self.firing).lower()
+        number("sigma", 0.0, True)
+        if isinstance(self.learnable, str):
+            self.learnable = [s for s in self.learnable.split(",") if s]
+        if not isinstance(self.learnable, (list, tuple)) or any(not isinstance(s, str) for s in self.learnable):
+            raise bad("learnable", "a list of parameter names, e.g. ['tau', 'threshold']")
+        self.learnable = list(self.learnable)
+        if not isinstance(self.per_neuron, bool):
+            raise bad("per_neuron", "true or false")
+        number("readout_tau", 0.0, True)
+        if self.loss not in REDUCTIONS:
+            raise bad("loss", f"one of {REDUCTIONS} (cross-entropy on that reduction of the readout)")
+        number("label_smoothing", 0.0, False)
+        if self.label_smoothing >= 1:
+            raise bad("label_smoothing", "a number in [0, 1)")
+        if self.method not in METHODS:
+            raise bad("method", f"one of {tuple(METHODS)}")
+        pos_int("epochs")
+        pos_int("batch_size")
+        number("lr", 0.0, True)
+        number("weight_decay", 0.0, False)
+        if self.schedule not in SCHEDULES:
+            raise bad("schedule", f"one of {SCHEDULES}")
+        number("grad_clip", 0.0, True, allow_none=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise bad("seed", "an integer >= 0")
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu") or self.device.startswith(("cuda", "mps"))
+        ):
+            raise bad("device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        pos_int("threads")
+        if not isinstance(self.deterministic, bool):
+            raise bad("deterministic", "true or false")
+        pos_int("eval_batch_size")
+        if self.version != CONFIG_VERSION:
+            raise bad("version", f"{CONFIG_VERSION} (this spikeforge's config format)")
+
+    # ----------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"config: expected a mapping of fields, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"config: unknown field(s) {unknown}; expected fields among {sorted(names)}")
+        return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+    def save(self, path: str | Path) -> None:
+        from spikeforge.learn.checkpoint import atomic_write_text
+
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a ``config.json`` (a run's resolved config, or one written by hand with some fields)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: config file not found (expected a run's config.json)")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return TrainConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None

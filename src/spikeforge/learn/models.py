@@ -1,0 +1,103 @@
+"""Build the network a :class:`~spikeforge.learn.config.TrainConfig` describes."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from torch import nn
+
+from spikeforge.learn.config import TrainConfig
+
+__all__ = ["build_model", "describe_layers", "make_firing", "make_neuron_factory", "parameter_count"]
+
+
+def make_firing(name: str, sigma: float):
+    """The firing-noise model (= surrogate gradient) ``name`` with width ``sigma``."""
+    from spikeforge.neuron import firing
+
+    name = name.lower()
+    if name == "heaviside":
+        return firing.Heaviside()
+    classes = {"gaussian": firing.Gaussian, "cauchy": firing.Cauchy, "logistic": firing.Logistic}
+    if name not in classes:
+        raise ValueError(f"firing: expected one of {['heaviside', *classes]}, got {name!r}")
+    return classes[name](sigma)
+
+
+def _neuron_class(name: str) -> type:
+    import spikeforge.neuron as neuron_mod
+
+    cls = getattr(neuron_mod, name, None)
+    if cls is None:
+        raise ValueError(f"neuron: no preset named {name!r} in spikeforge.neuron")
+    return cls
+
+
+def make_neuron_factory(config: TrainConfig) -> Callable[[int], nn.Module]:
+    """A function ``size -> neuron module`` for the hidden layers of ``config``."""
+    cls = _neuron_class(config.neuron)
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "firing", "learnable", "shape"}
+    unknown = sorted(set(config.neuron_params) - allowed)
+    if unknown:
+        raise ValueError(
+            f"neuron_params: {unknown} are not parameters of {config.neuron}; expected names among {sorted(allowed)}"
+        )
+    firing = make_firing(config.firing, config.sigma)
+    kwargs = dict(config.neuron_params)
+
+    def make(size: int) -> nn.Module:
+        neuron = cls(firing=firing, learnable=tuple(config.learnable), shape=size if config.per_neuron else None,
+                     **kwargs)
+        if neuron.is_complex:
+            raise ValueError(
+                f"neuron: {config.neuron} has a complex potential and emits complex spikes, which the "
+                "synapse layers (spikeforge.synapse.Linear) do not take; choose a real neuron (LIF, CuBaLIF, "
+                "AdaptiveLIF, GradedLIF, IF)"
+            )
+        return neuron
+
+    return make
+
+
+def build_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.Module:
+    """``mlp`` or ``recurrent`` (:func:`spikeforge.nets.mlp` / :func:`~spikeforge.nets.rsnn`) with an LI
+    readout: ``[in_channels, *hidden, num_classes]``. Parameters are drawn from torch's global RNG."""
+    from spikeforge.nets import mlp, rsnn
+
+    for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    make = make_neuron_factory(config)
+    sizes = iter(config.hidden)
+
+    def factory() -> nn.Module:
+        # mlp/rsnn call the factory once per hidden layer, in order.
+        return make(next(sizes))
+
+    builder = mlp if config.model == "mlp" else rsnn
+    model = builder([in_channels, *config.hidden, num_classes], neuron=factory, readout="li",
+                    readout_tau=config.readout_tau)
+    return model
+
+
+def describe_layers(model: nn.Module) -> list[dict[str, object]]:
+    """One row per spiking population: module name, neuron type and size (for plots and reports)."""
+    from spikeforge.neuron import Neuron
+
+    rows: list[dict[str, object]] = []
+    sizes: list[int] = []
+    for _name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            sizes.append(module.out_features)
+    for name, module in model.named_modules():
+        if isinstance(module, Neuron):
+            rows.append({"name": name, "type": type(module).__name__})
+    for k, row in enumerate(rows):
+        row["size"] = sizes[k] if k < len(sizes) else None
+        row["label"] = f"hidden {k + 1} ({row['type']}, {row['size']})"
+    return rows
+
+
+def parameter_count(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))

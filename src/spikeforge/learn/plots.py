@@ -1,0 +1,199 @@
+"""The pictures of a run folder (matplotlib, Agg backend, PNG files under ``plots/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["PLOTS", "draw_all", "energy_chart", "firing_rates", "learning_curves", "raster_and_traces",
+           "record_sample"]
+
+PLOTS = {
+    "learning_curves": "Learning curves",
+    "raster": "Spike raster and membrane traces of one test sample",
+    "firing_rates": "Firing rate per layer",
+    "energy": "Energy per sample: neuromorphic chips against GPUs",
+}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    tmp.replace(path)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def learning_curves(history: Sequence[Mapping[str, float]], path: Path) -> Path:
+    plt = _plt()
+    epochs = [r["epoch"] for r in history]
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.6))
+    ax1.plot(epochs, [r["train_loss"] for r in history], "o-", ms=3, label="train")
+    ax1.plot(epochs, [r["test_loss"] for r in history], "o-", ms=3, label="test")
+    ax1.set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
+    ax2.plot(epochs, [r["train_accuracy"] for r in history], "o-", ms=3, label="train")
+    ax2.plot(epochs, [r["test_accuracy"] for r in history], "o-", ms=3, label="test")
+    ax2.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    ax3.plot(epochs, [r["train_spikes_per_sample"] for r in history], "o-", ms=3, label="train")
+    ax3.plot(epochs, [r["test_spikes_per_sample"] for r in history], "o-", ms=3, label="test")
+    ax3.set(xlabel="epoch", ylabel="spike events / sample", title="hidden-layer spikes")
+    for ax in (ax1, ax2, ax3):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+@torch.no_grad()
+def record_sample(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
+    """Run ``x [T, 1, C]`` one step at a time and record, per spiking layer, spikes ``[T, N]`` and the
+    membrane potential after each step ``[T, N]``, and the readout ``[T, classes]``."""
+    from spikeforge.neuron import NeuronState
+
+    was_training = model.training
+    model.eval()
+    state = None
+    spikes: dict[int, list[torch.Tensor]] = {}
+    volts: dict[int, list[torch.Tensor]] = {}
+    readout = []
+    for t in range(x.shape[0]):
+        out, state = model(x[t:t + 1], state, return_state=True)
+        for k, st in enumerate(state):
+            if isinstance(st, NeuronState):
+                v = st.v.real if st.v.is_complex() else st.v
+                s = st.s.abs() if st.s.is_complex() else st.s
+                spikes.setdefault(k, []).append(s[0].float().cpu())
+                volts.setdefault(k, []).append(v[0].float().cpu())
+        readout.append(out[0, 0].float().cpu())
+    model.train(was_training)
+    return {
+        "spikes": [torch.stack(spikes[k]) for k in sorted(spikes)],
+        "v": [torch.stack(volts[k]) for k in sorted(volts)],
+        "readout": torch.stack(readout),
+    }
+
+
+def raster_and_traces(model: nn.Module, x: torch.Tensor, label: int, classes: Sequence[str], path: Path,
+                      title: str = "") -> Path:
+    """Input raster, hidden rasters, membrane traces of the most active neurons, readout per class."""
+    plt = _plt()
+    rec = record_sample(model, x)
+    layers = len(rec["spikes"])
+    fig, axes = plt.subplots(layers + 3, 1, figsize=(10, 2.2 * (layers + 3)), sharex=True)
+    inp = x[:, 0].cpu()
+    t_idx, c_idx = torch.nonzero(inp, as_tuple=True)
+    axes[0].scatter(t_idx, c_idx, s=6, marker="|", color="black")
+    axes[0].set(ylabel="input channel", title=title or "one test sample")
+    for k in range(layers):
+        s = rec["spikes"][k]
+        t_idx, n_idx = torch.nonzero(s, as_tuple=True)
+        axes[1 + k].scatter(t_idx, n_idx, s=4, marker="|", color=f"C{k}")
+        axes[1 + k].set(ylabel=f"hidden {k + 1}\nneuron", ylim=(-1, s.shape[1]))
+    ax_v = axes[layers + 1]
+    if layers:
+        v, s = rec["v"][0], rec["spikes"][0]
+        top = torch.argsort(s.sum(0), descending=True)[:4]
+        for j, n in enumerate(top.tolist()):
+            ax_v.plot(v[:, n], color=f"C{j}", label=f"neuron {n}")
+            st = torch.nonzero(s[:, n]).flatten()
+            ax_v.scatter(st, v[st, n], color=f"C{j}", marker="^", s=15)
+        ax_v.legend(fontsize=7, loc="upper right", ncol=4)
+    ax_v.set(ylabel="membrane v\n(hidden 1)")
+    ax_r = axes[layers + 2]
+    ro = rec["readout"]
+    for c in range(ro.shape[1]):
+        ax_r.plot(ro[:, c], lw=2.5 if c == label else 1, alpha=1 if c == label else 0.5,
+                  label=f"{classes[c]}{' (true)' if c == label else ''}")
+    ax_r.set(ylabel="readout potential", xlabel="time step")
+    ax_r.legend(fontsize=7, ncol=min(ro.shape[1], 10), loc="upper left")
+    for ax in axes:
+        ax.grid(alpha=0.2)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def firing_rates(layers: Mapping[str, Mapping[str, float]], labels: Sequence[str], path: Path) -> Path:
+    """Bar chart: spikes per neuron per time step and spike events per sample, per hidden layer."""
+    plt = _plt()
+    names = list(layers)
+    rates = [layers[n]["rate"] for n in names]
+    per_sample = [layers[n]["spikes_per_sample"] for n in names]
+    lab = list(labels) if len(labels) == len(names) else names
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    ax1.bar(lab, rates, color="C0")
+    ax1.set(ylabel="spikes / neuron / step", title="firing rate per layer (test set)")
+    ax2.bar(lab, per_sample, color="C1")
+    ax2.set(ylabel="spike events / sample", title="spikes per sample per layer")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3, axis="y")
+        ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def energy_chart(energy: Mapping[str, Any], path: Path, max_gpus: int = 8) -> Path:
+    """Horizontal bars (log scale) of energy per sample: every chip and the most efficient GPUs plus the
+    reference."""
+    plt = _plt()
+    rows = list(energy["rows"])
+    chips = [r for r in rows if r["kind"] == "neuromorphic"]
+    gpus = [r for r in rows if r["kind"] == "accelerator"]
+    ref = energy["reference"]
+    keep_gpus = sorted(gpus, key=lambda r: r["energy_j"])[:max_gpus]
+    if ref not in {r["device"] for r in keep_gpus}:
+        keep_gpus += [r for r in gpus if r["device"] == ref]
+    shown = sorted(chips + keep_gpus, key=lambda r: r["energy_j"], reverse=True)
+    fig, ax = plt.subplots(figsize=(9, 0.28 * len(shown) + 1.2))
+    colors = ["C2" if r["kind"] == "neuromorphic" else ("C3" if r["device"] == ref else "C0") for r in shown]
+    values = [max(r["energy_j"], 1e-30) for r in shown]
+    ax.barh([r["device"] for r in shown], values, color=colors)
+    ax.set_xscale("log")
+    ax.set(xlabel="energy per sample [J] (lower bound)",
+           title=f"energy per inference: chips (green) vs GPUs (blue; reference {ref} red)")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def draw_all(run_dir: Path, *, model: nn.Module, dataset, history: Sequence[Mapping[str, float]],
+             metrics: Mapping[str, Any], device: torch.device | str = "cpu", sample: int = 0) -> dict[str, Path]:
+    """Draw every picture of a run folder into ``run_dir/plots``; returns ``{name: path}``."""
+    from spikeforge.learn.models import describe_layers
+
+    plots = Path(run_dir) / "plots"
+    out: dict[str, Path] = {}
+    if history:
+        out["learning_curves"] = learning_curves(history, plots / "learning_curves.png")
+    split = dataset.test
+    if len(split):
+        idx = torch.tensor([min(sample, len(split) - 1)])
+        length = int(split.lengths[idx].item()) if split.kind == "series" else split.steps
+        gen = torch.Generator().manual_seed(0)
+        x = split.encode(idx, generator=gen)[: max(length, 1)].to(device)
+        label = int(split.y[idx].item())
+        out["raster"] = raster_and_traces(model, x, label, [str(c) for c in split.classes], plots / "raster.png",
+                                          title=f"test sample {int(idx)} (class {split.classes[label]})")
+    layers = metrics.get("layers") or {}
+    if layers:
+        labels = [str(r["label"]) for r in describe_layers(model)]
+        out["firing_rates"] = firing_rates(layers, labels, plots / "firing_rates.png")
+    if metrics.get("energy"):
+        out["energy"] = energy_chart(metrics["energy"], plots / "energy.png")
+    return out

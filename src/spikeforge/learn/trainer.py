@@ -1,0 +1,576 @@
+"""Train a spiking network on a data set into a *run folder*, resume it, evaluate it, load it back.
+
+A run folder holds:
+
+* ``config.json`` -- the resolved :class:`~spikeforge.learn.config.TrainConfig` (``spikeforge train
+  --config`` accepts it back); ``run.json`` -- what the data set and model turned out to be, versions,
+  status;
+* ``checkpoint.safetensors`` -- written atomically after every epoch: model, optimizer state, RNG states
+  and the history (what :func:`Trainer.resume` needs to continue exactly); ``model.safetensors`` -- the
+  final weights (what :func:`load_run` loads);
+* ``metrics.csv`` (one row per epoch) and, at the end, ``metrics.json`` (test accuracy, spikes and synaptic
+  operations per sample, energy per sample on each chip and GPU, fit verdicts);
+* ``plots/*.png`` -- learning curves, spike raster and membrane traces of one test sample, firing rate per
+  layer, energy comparison.
+
+Reproducibility: with ``deterministic=True`` (default) a run is a function of its config: ``resume``
+restores the optimizer and the RNG states (torch's global one and the data-order generator), so
+*train N epochs* and *train k, stop, resume* give identical weights and metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform as _platform
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from spikeforge.learn.bptt import METHODS
+from spikeforge.learn.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from spikeforge.learn.config import TrainConfig, load_config
+from spikeforge.learn.losses import classification_loss, valid_mask
+from spikeforge.learn.models import build_model, describe_layers, parameter_count
+
+__all__ = [
+    "CHECKPOINT",
+    "FINAL_WEIGHTS",
+    "SpikeMeter",
+    "Trainer",
+    "evaluate_run",
+    "load_run",
+    "lr_at",
+    "read_history",
+    "resolve_device",
+]
+
+CHECKPOINT = "checkpoint.safetensors"
+FINAL_WEIGHTS = "model.safetensors"
+CSV_FIELDS = (
+    "epoch", "lr", "train_loss", "train_accuracy", "train_spikes_per_sample", "test_loss", "test_accuracy",
+    "test_spikes_per_sample", "seconds",
+)
+
+
+# --------------------------------------------------------------------------------------------------
+def resolve_device(name: str) -> torch.device:
+    """``"auto"``: CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {name!r} asked for, but torch sees no CUDA device (use 'cpu' or 'auto')")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device: {name!r} asked for, but MPS is not available (use 'cpu' or 'auto')")
+    return device
+
+
+def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Learning rate at optimisation step ``step`` of ``total_steps`` (a pure function: resumable)."""
+    if config.schedule == "constant" or total_steps <= 1:
+        return config.lr
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
+class SpikeMeter:
+    """Counts spike events (non-zero outputs) of every spiking neuron module over the valid steps.
+
+    ``with meter.watching(mask):`` around a forward pass, ``mask [T, B]`` (1 on valid steps). Totals per
+    layer accumulate until :meth:`reset`; ``per_sample()`` divides by the samples seen.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        from spikeforge.neuron import Neuron
+
+        self.names = [n for n, m in model.named_modules() if isinstance(m, Neuron)]
+        self._modules = [m for m in model.modules() if isinstance(m, Neuron)]
+        self.sizes: list[int | None] = [None] * len(self.names)
+        self.reset()
+        self._mask: torch.Tensor | None = None
+        self._handles: list[Any] = []
+
+    def reset(self) -> None:
+        self.totals = [0.0] * len(self.names)
+        self.samples = 0
+        self.steps = 0.0  # valid sample-steps seen
+
+    def _hook(self, k: int) -> Callable:
+        def hook(_module, _args, output) -> None:
+            spikes = output[0] if isinstance(output, tuple) else output
+            nz = (spikes.detach() != 0).to(torch.float32)
+            if self._mask is not None and self._mask.shape == nz.shape[:2]:
+                nz = nz * self._mask.reshape(self._mask.shape + (1,) * (nz.dim() - 2))
+            self.totals[k] += float(nz.sum())
+            self.sizes[k] = int(spikes[0, 0].numel())
+
+        return hook
+
+    def watching(self, mask: torch.Tensor):
+        meter = self
+
+        class _Ctx:
+            def __enter__(self_inner):
+                meter._mask = mask.to(torch.float32)
+                meter._handles = [m.register_forward_hook(meter._hook(k)) for k, m in enumerate(meter._modules)]
+                meter.samples += int(mask.shape[1])
+                meter.steps += float(mask.sum())
+                return meter
+
+            def __exit__(self_inner, *exc) -> None:
+                for h in meter._handles:
+                    h.remove()
+                meter._handles, meter._mask = [], None
+
+        return _Ctx()
+
+    def per_sample(self) -> float:
+        return sum(self.totals) / max(self.samples, 1)
+
+    def layers(self) -> dict[str, dict[str, float]]:
+        """Per layer: ``spikes_per_sample`` and ``rate`` (spikes per neuron per valid step)."""
+        out = {}
+        for name, total, size in zip(self.names, self.totals, self.sizes):
+            rate = total / (self.steps * size) if size and self.steps else 0.0
+            out[name] = {"spikes_per_sample": total / max(self.samples, 1), "rate": rate}
+        return out
+
+
+def _rng_states(data_gen: torch.Generator) -> dict[str, torch.Tensor]:
+    states = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for k in range(torch.cuda.device_count()):
+            states[f"cuda{k}"] = torch.cuda.get_rng_state(k)
+    return states
+
+
+def _set_deterministic(on: bool) -> None:
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.benchmark = not on
+        torch.backends.cudnn.deterministic = on
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    return f"{x:.{digits}f}" if math.isfinite(x) else "nan"
+
+
+# --------------------------------------------------------------------------------------------------
+class Trainer:
+    """Train ``config`` into the run folder ``out_dir``.
+
+    ``Trainer(config, out)`` loads the data set and builds the model; :meth:`fit` trains (checkpointing
+    every epoch) and, once all epochs are done, :meth:`finalize` writes ``metrics.json``, the pictures and
+    the final weights. :meth:`resume` rebuilds a trainer from a run folder's last checkpoint.
+
+    Args:
+        progress: show rich progress bars (epochs and batches).
+        console: a ``rich.console.Console`` for progress and tables (default: stdout).
+        plots: draw the pictures at the end.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        out_dir: str | Path,
+        *,
+        progress: bool = True,
+        console: Any = None,
+        plots: bool = True,
+        hardware: bool = True,
+    ) -> None:
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
+        from rich.console import Console
+
+        from spikeforge.data import load_dataset
+        from spikeforge.encode import encoder_config
+
+        self.out = Path(out_dir)
+        self.progress_enabled = progress
+        self.console = console if console is not None else Console()
+        self.plots = plots
+        self.hardware = hardware
+        torch.set_num_threads(config.threads)
+        _set_deterministic(config.deterministic)
+        self.device = resolve_device(config.device)
+        t0 = time.perf_counter()
+        self.dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
+                                    normalize=config.normalize)
+        enc = self.dataset.encoder
+        # Resolve: the config records the encoder as its full parameter mapping.
+        config = config.replace(encoder=None if enc is None else encoder_config(enc))
+        self.config = config
+        self.load_seconds = time.perf_counter() - t0
+        torch.manual_seed(config.seed)
+        self.model = build_model(config, self.dataset.in_channels, self.dataset.num_classes).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.data_gen = torch.Generator().manual_seed(config.seed)
+        self.step_fn = METHODS[config.method]
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+        self.train_seconds = 0.0
+        n = len(self.dataset.train)
+        self.batches_per_epoch = -(-n // config.batch_size)
+        self.total_steps = self.batches_per_epoch * config.epochs
+
+    # ---------------------------------------------------------------------------------------- files
+    def _run_info(self, status: str) -> dict[str, Any]:
+        from spikeforge import __version__
+
+        ds = self.dataset
+        return {
+            "status": status,
+            "epochs_done": self.epoch,
+            "epochs": self.config.epochs,
+            "dataset": {
+                "name": ds.name,
+                "summary": ds.summary(),
+                "in_channels": int(ds.in_channels),
+                "num_classes": int(ds.num_classes),
+                "classes": [str(c) for c in ds.classes],
+                "steps": int(ds.steps),
+                "train_size": len(ds.train),
+                "test_size": len(ds.test),
+            },
+            "model": {
+                "repr": repr(self.model),
+                "parameters": parameter_count(self.model),
+                "layers": describe_layers(self.model),
+            },
+            "versions": {"spikeforge": __version__, "torch": torch.__version__, "python": _platform.python_version()},
+            "device": str(self.device),
+            "threads": torch.get_num_threads(),
+            "train_seconds": self.train_seconds,
+        }
+
+    def _write_run_info(self, status: str) -> None:
+        atomic_write_text(self.out / "run.json", json.dumps(self._run_info(status), indent=2) + "\n")
+
+    def _write_csv(self) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for row in self.history:
+            writer.writerow({k: row.get(k, "") for k in CSV_FIELDS})
+        atomic_write_text(self.out / "metrics.csv", buf.getvalue())
+
+    def save(self) -> Path:
+        """Checkpoint after the current epoch (atomic)."""
+        record = {"epoch": self.epoch, "history": self.history, "train_seconds": self.train_seconds,
+                  "config": self.config.to_dict()}
+        return save_checkpoint(self.out / CHECKPOINT, self.model, optimizer=self.optimizer,
+                               rng=_rng_states(self.data_gen), record=record)
+
+    def start(self, overwrite: bool = False) -> None:
+        """Create the run folder and write ``config.json`` (refuses a folder that holds another run)."""
+        if (self.out / "config.json").exists() and not overwrite:
+            raise FileExistsError(
+                f"out: {self.out} already holds a run (config.json); pass --overwrite to replace it, or "
+                f"'spikeforge resume {self.out}' to continue it"
+            )
+        if overwrite:
+            for name in ("metrics.json", "metrics.csv", CHECKPOINT, FINAL_WEIGHTS, "report.html"):
+                (self.out / name).unlink(missing_ok=True)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.config.save(self.out / "config.json")
+        self._write_run_info("running")
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, **kwargs: Any) -> Trainer:
+        """A trainer at the state of ``run_dir``'s last checkpoint (the config is the run's own)."""
+        run_dir = Path(run_dir)
+        config = load_config(run_dir / "config.json")
+        trainer = cls(config, run_dir, **kwargs)
+        ckpt_path = run_dir / CHECKPOINT
+        if not ckpt_path.exists():
+            trainer.console.print(f"[yellow]{ckpt_path} not found: no epoch finished; starting from epoch 1[/]")
+            return trainer
+        ckpt = load_checkpoint(ckpt_path)
+        trainer.model.load_state_dict(ckpt["model"])
+        if ckpt["optimizer"] is not None:
+            trainer.optimizer.load_state_dict(ckpt["optimizer"])
+        rec = ckpt["record"] or {}
+        trainer.epoch = int(rec.get("epoch", 0))
+        trainer.history = list(rec.get("history", []))
+        trainer.train_seconds = float(rec.get("train_seconds", 0.0))
+        rng = ckpt["rng"]
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "data" in rng:
+            trainer.data_gen.set_state(rng["data"])
+        for k in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+            if f"cuda{k}" in rng:
+                torch.cuda.set_rng_state(rng[f"cuda{k}"], k)
+        return trainer
+
+    # ------------------------------------------------------------------------------------- training
+    def _to_device(self, batch):
+        return batch._replace(x=batch.x.to(self.device), y=batch.y.to(self.device),
+                              lengths=batch.lengths.to(self.device))
+
+    def train_epoch(self, on_batch: Callable[[dict[str, float]], None] | None = None) -> dict[str, float]:
+        from spikeforge.data import batches
+
+        self.model.train()
+        meter = SpikeMeter(self.model)
+        total_loss, correct, seen = 0.0, 0, 0
+        step0 = self.epoch * self.batches_per_epoch
+        lr = self.config.lr
+        for k, batch in enumerate(batches(self.dataset.train, self.config.batch_size, shuffle=True,
+                                          generator=self.data_gen)):
+            batch = self._to_device(batch)
+            lr = lr_at(self.config, step0 + k, self.total_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            mask = valid_mask(batch.lengths, batch.x.shape[0], batch.x.shape[1], batch.x.device)
+            with meter.watching(mask):
+                result = self.step_fn(self.model, batch, self.optimizer, self.config)
+            b = int(batch.y.shape[0])
+            total_loss += result.loss * b
+            correct += int((result.logits.argmax(1) == batch.y).sum())
+            seen += b
+            if on_batch is not None:
+                on_batch({"loss": total_loss / seen, "accuracy": correct / seen, "spikes": meter.per_sample()})
+        return {"lr": lr, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
+                "train_spikes_per_sample": meter.per_sample()}
+
+    @torch.no_grad()
+    def evaluate(self, split_name: str = "test") -> dict[str, Any]:
+        """Loss, accuracy, spike events per sample (and per layer), predictions of ``split_name``."""
+        return evaluate_model(self.model, self.dataset, split_name, self.config, self.device)
+
+    def fit(self, stop_after: int | None = None) -> str:
+        """Train until ``config.epochs`` (or ``stop_after`` more epochs); returns ``"finished"`` or
+        ``"stopped"``. Ctrl-C leaves the last finished epoch's checkpoint and re-raises."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        cfg = self.config
+        if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int)
+                                       or stop_after < 1):
+            raise ValueError(f"stop_after: expected an integer >= 1 or None, got {stop_after!r}")
+        last = cfg.epochs if stop_after is None else min(cfg.epochs, self.epoch + stop_after)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"), console=self.console, disable=not self.progress_enabled,
+            transient=False,
+        )
+        try:
+            with progress:
+                ep_task = progress.add_task("epochs", total=cfg.epochs, completed=self.epoch, info="")
+                b_task = progress.add_task("batches", total=self.batches_per_epoch, info="")
+                while self.epoch < last:
+                    progress.reset(b_task, total=self.batches_per_epoch, info="")
+
+                    def on_batch(m: dict[str, float]) -> None:
+                        progress.update(b_task, advance=1, info=(
+                            f"loss {m['loss']:.3f}  acc {m['accuracy']:.3f}  spikes/sample {m['spikes']:.0f}"))
+
+                    t0 = time.perf_counter()
+                    row: dict[str, Any] = {"epoch": self.epoch + 1}
+                    row.update(self.train_epoch(on_batch))
+                    test = self.evaluate("test")
+                    seconds = time.perf_counter() - t0
+                    row.update(test_loss=test["loss"], test_accuracy=test["accuracy"],
+                               test_spikes_per_sample=test["spikes_per_sample"], seconds=seconds)
+                    self.epoch += 1
+                    self.train_seconds += seconds
+                    self.history.append(row)
+                    self.save()
+                    self._write_csv()
+                    progress.update(ep_task, completed=self.epoch, info=(
+                        f"loss {row['train_loss']:.3f}  train {row['train_accuracy']:.3f}  "
+                        f"test {row['test_accuracy']:.3f}  spikes/sample {row['test_spikes_per_sample']:.0f}"))
+        except KeyboardInterrupt:
+            self._write_run_info("interrupted")
+            self.console.print(f"[yellow]interrupted after epoch {self.epoch}; continue with "
+                               f"'spikeforge resume {self.out}'[/]")
+            raise
+        if self.epoch < cfg.epochs:
+            self._write_run_info("stopped")
+            return "stopped"
+        return "finished"
+
+    # ------------------------------------------------------------------------------------- the end
+    def finalize(self) -> dict[str, Any]:
+        """Final weights, ``metrics.json``, pictures, ``run.json``; returns the metrics."""
+        from spikeforge.learn.analysis import hardware_analysis
+
+        t0 = time.perf_counter()
+        save_checkpoint(self.out / FINAL_WEIGHTS, self.model, record={"epoch": self.epoch})
+        test = self.evaluate("test")
+        train = self.history[-1] if self.history else {}
+        metrics: dict[str, Any] = {
+            "dataset": self.dataset.name,
+            "test_accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            "train_accuracy": train.get("train_accuracy"),
+            "train_loss": train.get("train_loss"),
+            "epochs": self.epoch,
+            "parameters": parameter_count(self.model),
+            "train_seconds": self.train_seconds,
+            "spikes_per_sample": test["spikes_per_sample"],
+            "input_spikes_per_sample": test["input_spikes_per_sample"],
+            "layers": test["layers"],
+            "confusion": test["confusion"],
+        }
+        if self.hardware:
+            metrics.update(hardware_analysis(self.model, self.dataset.test, self.device,
+                                             self.config.eval_batch_size))
+        metrics["analysis_seconds"] = time.perf_counter() - t0
+        atomic_write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        if self.plots:
+            from spikeforge.learn.plots import draw_all
+
+            draw_all(self.out, model=self.model, dataset=self.dataset, history=self.history, metrics=metrics,
+                     device=self.device)
+        self._write_run_info("finished")
+        return metrics
+
+    def summary_table(self, metrics: Mapping[str, Any], wall_seconds: float | None = None):
+        from rich.table import Table
+
+        table = Table(title=f"spikeforge run {self.out}")
+        table.add_column("quantity")
+        table.add_column("value", justify="right")
+        table.add_row("data set", self.dataset.summary())
+        sizes = [self.dataset.in_channels, *self.config.hidden, self.dataset.num_classes]
+        table.add_row("model", f"{self.config.model} {sizes} {self.config.neuron}, {metrics['parameters']} parameters")
+        table.add_row("epochs", str(metrics["epochs"]))
+        table.add_row("train accuracy", _fmt(metrics.get("train_accuracy") or math.nan))
+        table.add_row("test accuracy", f"[bold]{_fmt(metrics['test_accuracy'])}[/]")
+        table.add_row("spikes per sample (hidden)", f"{metrics['spikes_per_sample']:.1f}")
+        if "synaptic_ops_per_sample" in metrics:
+            table.add_row("synaptic ops per sample", f"{metrics['synaptic_ops_per_sample']:.4g}")
+            table.add_row("dense MACs per sample (GPU)", f"{metrics['dense_macs_per_sample']:.4g}")
+        energy = metrics.get("energy")
+        if energy:
+            best = energy["rows"][0]
+            ref = energy["reference"]
+            table.add_row("lowest energy per sample", f"{best['energy_j']:.3g} J on {best['device']}")
+            table.add_row(f"energy on {ref}", f"{energy['per_sample_j'][ref]:.3g} J")
+        table.add_row("training time", f"{self.train_seconds:.1f} s")
+        if wall_seconds is not None:
+            table.add_row("wall time", f"{wall_seconds:.1f} s")
+        table.add_row("run folder", str(self.out))
+        return table
+
+
+# --------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate_model(model: nn.Module, dataset, split_name: str, config: TrainConfig,
+                   device: torch.device) -> dict[str, Any]:
+    """Evaluate ``model`` on a split of ``dataset`` (RNG-neutral: torch's global state is restored)."""
+    from spikeforge.data import batches
+
+    split = getattr(dataset, split_name, None)
+    if split is None:
+        raise ValueError(f"split: expected 'train', 'test' or 'valid' (where the data set has it), got {split_name!r}")
+    was_training = model.training
+    model.eval()
+    meter = SpikeMeter(model)
+    k = dataset.num_classes
+    confusion = torch.zeros(k, k, dtype=torch.long)
+    total_loss, correct, seen, input_spikes = 0.0, 0, 0, 0.0
+    predictions: list[int] = []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        gen = torch.Generator().manual_seed(config.seed + 1)
+        for batch in batches(split, config.eval_batch_size, generator=gen):
+            x, y, lengths = batch.x.to(device), batch.y.to(device), batch.lengths.to(device)
+            mask = valid_mask(lengths, x.shape[0], x.shape[1], device)
+            with meter.watching(mask):
+                out = model(x)
+            loss, logits = classification_loss(out, y, lengths, config.loss)
+            pred = logits.argmax(1)
+            total_loss += float(loss) * int(y.shape[0])
+            correct += int((pred == y).sum())
+            seen += int(y.shape[0])
+            input_spikes += float(((x != 0).to(torch.float32) * mask.unsqueeze(-1)).sum())
+            confusion.index_put_((y.cpu(), pred.cpu()), torch.ones_like(y.cpu()), accumulate=True)
+            predictions += pred.cpu().tolist()
+    model.train(was_training)
+    return {
+        "loss": total_loss / seen,
+        "accuracy": correct / seen,
+        "spikes_per_sample": meter.per_sample(),
+        "input_spikes_per_sample": input_spikes / seen,
+        "layers": meter.layers(),
+        "confusion": confusion.tolist(),
+        "predictions": predictions,
+        "samples": seen,
+    }
+
+
+def read_history(run_dir: str | Path) -> list[dict[str, float]]:
+    """The per-epoch rows of ``metrics.csv`` as floats."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.is_file():
+        return []
+    rows = []
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            rows.append({k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()})
+    return rows
+
+
+def _check_run(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run: {run_dir} is not a folder (expected a run folder written by spikeforge train)")
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(
+            f"run: {run_dir} has no config.json (expected a run folder written by spikeforge train)"
+        )
+    return run_dir
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "final", map_location: str | torch.device = "cpu") -> nn.Module:
+    """The trained model of a run folder, in eval mode (no data set is loaded).
+
+    ``checkpoint``: ``"final"`` (``model.safetensors``; falls back to the last checkpoint when the run has
+    not finished) or ``"last"`` (``checkpoint.safetensors``).
+    """
+    run_dir = _check_run(run_dir)
+    if checkpoint not in ("final", "last"):
+        raise ValueError(f"checkpoint: expected 'final' or 'last', got {checkpoint!r}")
+    config = load_config(run_dir / "config.json")
+    info_path = run_dir / "run.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"run: {run_dir} has no run.json (the data set's shape is recorded there)")
+    info = json.loads(info_path.read_text())
+    ds = info["dataset"]
+    path = run_dir / (FINAL_WEIGHTS if checkpoint == "final" else CHECKPOINT)
+    if checkpoint == "final" and not path.exists():
+        path = run_dir / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"run: {run_dir} has no weights yet ({FINAL_WEIGHTS} or {CHECKPOINT})")
+    model = build_model(config, int(ds["in_channels"]), int(ds["num_classes"]))
+    state = load_checkpoint(path)["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: the weights do not fit the model of {run_dir / 'config.json'} ({exc})") from None
+    return model.to(map_location).eval()
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "final",
+                 device: str | None = None) -> dict[str, Any]:
+    """Reload a run's data set and model and evaluate ``split`` (see :func:`evaluate_model`)."""
+    from spikeforge.data import load_dataset
+
+    run_dir = _check_run(run_dir)
+    config = load_config(run_dir / "config.json")
+    torch.set_num_threads(config.threads)
+    dev = resolve_device(device or config.device)
+    model = load_run(run_dir, checkpoint, map_location=dev)
+    dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps, normalize=config.normalize)
+    return evaluate_model(model, dataset, split, config, dev)
