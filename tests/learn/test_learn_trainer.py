@@ -1,0 +1,119 @@
+"""The run-folder trainer: learning, exact resume, load_run, spike counts against the hardware counts."""
+
+import json
+import math
+
+import pytest
+import torch
+from rich.console import Console
+
+from spikeforge.learn import TrainConfig, Trainer, evaluate_run, load_run
+from spikeforge.learn.checkpoint import load_checkpoint
+
+TINY = {"hidden": [16], "batch_size": 32, "threads": 1}
+
+
+def _trainer(cfg, out, **kw):
+    return Trainer(cfg, out, progress=False, console=Console(quiet=True), plots=False, **kw)
+
+
+def test_learns_japanese_vowels_and_writes_the_run_folder(tmp_path):
+    cfg = TrainConfig(epochs=4, lr=1e-2, **{**TINY, "hidden": [32]})
+    tr = _trainer(cfg, tmp_path)
+    tr.start()
+    assert tr.fit() == "finished"
+    metrics = tr.finalize()
+    assert metrics["test_accuracy"] > 0.6  # chance is 1/9
+    for name in ("config.json", "run.json", "metrics.csv", "metrics.json", "checkpoint.safetensors",
+                 "model.safetensors"):
+        assert (tmp_path / name).is_file(), name
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["test_accuracy"] == metrics["test_accuracy"]
+    # The resolved config records the encoder the loader chose, and is accepted back.
+    resolved = json.loads((tmp_path / "config.json").read_text())
+    assert resolved["encoder"]["name"] == "delta"
+    assert TrainConfig.from_dict(resolved).encoder == resolved["encoder"]
+    # Training-loop spike meter (masked batches) agrees with count_ops on length-trimmed samples.
+    assert math.isclose(saved["spikes_per_sample"], saved["spike_events_per_sample"], rel_tol=1e-9)
+    assert saved["synaptic_ops_per_sample"] > 0 and saved["dense_macs_per_sample"] > saved["synaptic_ops_per_sample"]
+    rows = saved["energy"]["rows"]
+    assert {r["kind"] for r in rows} == {"neuromorphic", "accelerator"}
+    assert saved["energy"]["per_sample_j"][saved["energy"]["reference"]] > 0
+    assert saved["fit"]["available"] and "Loihi-2" in saved["fit"]["chips"]
+    # load_run rebuilds the same model without the data set.
+    model = load_run(tmp_path)
+    x = tr.dataset.test.encode(torch.arange(5))
+    with torch.no_grad():
+        assert torch.equal(model(x), tr.model.eval()(x))
+    again = evaluate_run(tmp_path)
+    assert again["accuracy"] == metrics["test_accuracy"]
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_gives_exactly_the_uninterrupted_run(tmp_path):
+    cfg = TrainConfig(epochs=3, **TINY)
+    full = _trainer(cfg, tmp_path / "full")
+    full.start()
+    full.fit()
+    parted = _trainer(cfg, tmp_path / "parted")
+    parted.start()
+    assert parted.fit(stop_after=1) == "stopped"
+    assert load_checkpoint(tmp_path / "parted" / "checkpoint.safetensors")["record"]["epoch"] == 1
+    torch.manual_seed(1234)  # a fresh process would have another global RNG state: resume must restore it
+    resumed = Trainer.resume(tmp_path / "parted", progress=False, console=Console(quiet=True), plots=False)
+    assert resumed.epoch == 1
+    assert resumed.fit(stop_after=1) == "stopped"
+    resumed = Trainer.resume(tmp_path / "parted", progress=False, console=Console(quiet=True), plots=False)
+    assert resumed.fit() == "finished"
+    a, b = _state(full.model), _state(resumed.model)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full.history]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history]
+    assert len(strip) == 3
+
+
+def test_recurrent_adaptive_learnable_and_stochastic_settings_train(tmp_path):
+    cfg = TrainConfig(model="recurrent", neuron="AdaptiveLIF", learnable=["tau", "threshold"], per_neuron=True,
+                      loss="mean", epochs=1, firing="logistic", sigma=0.3, **TINY)
+    tr = _trainer(cfg, tmp_path)
+    tr.start()
+    before = _state(tr.model)
+    tr.fit()
+    after = _state(tr.model)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert any(k.endswith("tau") for k in changed) and any(k.endswith("threshold") for k in changed)
+
+
+def test_start_refuses_an_existing_run(tmp_path):
+    cfg = TrainConfig(epochs=1, **TINY)
+    _trainer(cfg, tmp_path).start()
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        _trainer(cfg, tmp_path).start()
+    _trainer(cfg, tmp_path).start(overwrite=True)
+
+
+def test_load_run_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        load_run(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match=r"has no config\.json"):
+        load_run(tmp_path)
+    cfg = TrainConfig(epochs=1, **TINY)
+    _trainer(cfg, tmp_path).start()
+    with pytest.raises(FileNotFoundError, match="has no weights yet"):
+        load_run(tmp_path)
+    with pytest.raises(ValueError, match="checkpoint: expected 'final' or 'last'"):
+        load_run(tmp_path, checkpoint="best")
+
+
+def test_static_digits_dataset_trains(tmp_path):
+    cfg = TrainConfig(dataset="digits", steps=8, epochs=1, hidden=[32], batch_size=32, threads=1, lr=1e-2)
+    tr = _trainer(cfg, tmp_path)
+    tr.start()
+    tr.fit()
+    assert tr.history[0]["test_accuracy"] > 0.5  # chance is 0.1
+    assert json.loads((tmp_path / "config.json").read_text())["encoder"]["name"] == "rate"
