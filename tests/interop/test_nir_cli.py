@@ -79,14 +79,17 @@ def test_export_uses_the_trainers_run_loader_when_present(tmp_path, monkeypatch)
     assert _main(["export", str(tmp_path), "--nir", str(tmp_path / "run.nir")]) == 0
 
 
-def test_run_folder_without_loader_or_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(export_verb, "_run_loader", lambda: None)
+def test_incomplete_run_folder_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(ValueError, match=r"no run loader \(spikeforge.learn.trainer.load_run\)"):
+    with pytest.raises(FileNotFoundError, match=r"run\.json"):
         load_run_model(tmp_path)
     assert _main(["export", str(tmp_path), "--nir", str(tmp_path / "x.nir")]) == 2
-    assert "spikeforge export: error: RUN:" in capsys.readouterr().err
+    assert "spikeforge export: error:" in capsys.readouterr().err
     assert not (tmp_path / "x.nir").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="neither a training run"):
+        load_run_model(empty)
 
 
 def test_export_errors(tmp_path, capsys):

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
@@ -31,17 +30,6 @@ def _load_model_file(path: Path) -> nn.Module:
     return model
 
 
-def _run_loader():
-    """``spikeforge.learn.trainer.load_run`` if the training package provides it, else ``None``."""
-    try:
-        trainer = importlib.import_module("spikeforge.learn.trainer")
-    except ModuleNotFoundError as e:
-        if e.name in ("spikeforge.learn", "spikeforge.learn.trainer"):
-            return None
-        raise
-    return getattr(trainer, "load_run", None)
-
-
 def load_run_model(run: str | Path) -> nn.Module:
     """The model of a training run folder, or of a ``.pt``/``.pth`` model file.
 
@@ -55,19 +43,16 @@ def load_run_model(run: str | Path) -> nn.Module:
         if path.suffix not in MODEL_SUFFIXES:
             raise ValueError(f"RUN: expected a run folder or a model file ({', '.join(MODEL_SUFFIXES)}), got {path}")
         return _load_model_file(path)
-    load_run = _run_loader()
-    if (path / "config.json").is_file() and load_run is not None:
+    if (path / RUN_MODEL_FILE).is_file() and not (path / "run.json").is_file():
+        return _load_model_file(path / RUN_MODEL_FILE)
+    if (path / "config.json").is_file():
+        from spikeforge.learn.trainer import load_run
+
         model = load_run(path)
         if not isinstance(model, nn.Module):
             raise ValueError(f"RUN: spikeforge.learn.trainer.load_run({str(path)!r}) returned "
                              f"{type(model).__name__}, expected a torch.nn.Module")
         return model
-    if (path / RUN_MODEL_FILE).is_file():
-        return _load_model_file(path / RUN_MODEL_FILE)
-    if (path / "config.json").is_file():
-        raise ValueError(f"RUN: {path} is a training run (config.json) but this installation has no run loader "
-                         f"(spikeforge.learn.trainer.load_run) and the folder has no {RUN_MODEL_FILE}; save the "
-                         f"model with torch.save(model, 'model.pt') and export that file")
     raise ValueError(f"RUN: {path} is neither a training run (no config.json) nor holds a {RUN_MODEL_FILE}")
 
 
