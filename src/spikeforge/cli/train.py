@@ -72,7 +72,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--learnable", default=_S, metavar="NAMES",
                    help="neuron parameters to train, comma separated (e.g. tau,threshold)")
     m.add_argument("--per-neuron", action="store_true", default=_S, help="one tau/threshold per neuron")
-    m.add_argument("--readout-tau", type=float, default=_S, help="time constant of the LI readout (default 10)")
+    m.add_argument("--readout-tau", type=float, default=_S, help="time constant of the LI readout (default 20)")
     o = p.add_argument_group("training")
     o.add_argument("--loss", choices=REDUCTIONS, default=_S,
                    help="cross-entropy on this reduction of the readout over time (default last)")

@@ -45,7 +45,7 @@ class TrainConfig:
     sigma: float = 0.5
     learnable: list[str] = field(default_factory=list)
     per_neuron: bool = False
-    readout_tau: float = 10.0
+    readout_tau: float = 20.0
     # objective and optimisation
     loss: str = "last"
     label_smoothing: float = 0.0

@@ -176,6 +176,10 @@ class Trainer:
         progress: show rich progress bars (epochs and batches).
         console: a ``rich.console.Console`` for progress and tables (default: stdout).
         plots: draw the pictures at the end.
+        hardware: count operations, energy and fit at the end.
+        model_factory: ``(config, in_channels, num_classes) -> nn.Module`` to train another network than
+            :func:`~spikeforge.learn.models.build_model` gives (e.g. a non-spiking baseline); such a run
+            cannot be reloaded by :func:`load_run`.
     """
 
     def __init__(
@@ -187,6 +191,7 @@ class Trainer:
         console: Any = None,
         plots: bool = True,
         hardware: bool = True,
+        model_factory: Callable[[TrainConfig, int, int], nn.Module] | None = None,
     ) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
@@ -212,7 +217,8 @@ class Trainer:
         self.config = config
         self.load_seconds = time.perf_counter() - t0
         torch.manual_seed(config.seed)
-        self.model = build_model(config, self.dataset.in_channels, self.dataset.num_classes).to(self.device)
+        make = build_model if model_factory is None else model_factory
+        self.model = make(config, self.dataset.in_channels, self.dataset.num_classes).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.data_gen = torch.Generator().manual_seed(config.seed)
         self.step_fn = METHODS[config.method]
