@@ -66,12 +66,17 @@ def _linears(weights, scale: float = 1.0, cls=nn.Linear) -> list[nn.Linear]:
 
 
 def build_spikeforge(weights, *, backend: str = "auto", order: str = "integrate-fire-reset",
-                     detach_reset: bool = False, readout_li: bool = False):
+                     detach_reset: bool = False, readout_li: bool = False, event: bool = False):
     import spikeforge
     from spikeforge.neuron.firing import Cauchy
     from spikeforge.synapse import Linear
 
-    lins = _linears(weights, cls=Linear)
+    if event:  # event-driven synapses (gather-and-sum forward, active-input weight gradient), mode="auto"
+        from spikeforge.kernels.event import EventLinear
+
+        lins = _linears(weights, cls=EventLinear)
+    else:
+        lins = _linears(weights, cls=Linear)
     neurons = [spikeforge.Neuron(decay=DECAY, threshold=THRESHOLD, reset="soft", firing=Cauchy(1 / math.pi),
                                  order=order, detach_reset=detach_reset, backend=backend) for _ in range(2)]
     model = nn.ModuleList([*lins, *neurons])
@@ -87,6 +92,35 @@ def build_spikeforge(weights, *, backend: str = "auto", order: str = "integrate-
         if li is not None:
             out = li(out)
         return out, [s1, s2]
+
+    return model, forward
+
+
+def build_spikeforge_lean(weights, save: str = "bits"):
+    """Linear+LIF fused layers that save input spikes as bits and recompute potentials in the backward."""
+    import spikeforge
+    from spikeforge.kernels.lean import LinearLIF, PackedLinear
+    from spikeforge.neuron.firing import Cauchy
+
+    layers = []
+    for w, b in weights[:2]:
+        neuron = spikeforge.Neuron(decay=DECAY, threshold=THRESHOLD, reset="soft", firing=Cauchy(1 / math.pi))
+        layer = LinearLIF(w.shape[1], w.shape[0], neuron, save=save)
+        with torch.no_grad():
+            layer.linear.weight.copy_(w)
+            layer.linear.bias.copy_(b)
+        layers.append(layer)
+    (w3, b3), = weights[2:]
+    readout = PackedLinear(w3.shape[1], w3.shape[0], save=save)
+    with torch.no_grad():
+        readout.weight.copy_(w3)
+        readout.bias.copy_(b3)
+    model = nn.ModuleList([*layers, readout])
+
+    def forward(x):
+        s1 = layers[0](x)
+        s2 = layers[1](s1)
+        return readout(s2), [s1, s2]
 
     return model, forward
 
@@ -192,6 +226,8 @@ BUILDERS = {
     "spikeforge": lambda w: build_spikeforge(w),
     "spikeforge-nonumba": _no_numba,
     "spikeforge-li": lambda w: build_spikeforge(w, readout_li=True),
+    "spikeforge-event": lambda w: build_spikeforge(w, event=True),
+    "spikeforge-lean": build_spikeforge_lean,
     "spikeforge-torch": lambda w: build_spikeforge(w, backend="torch"),
     "spikeforge-reference": lambda w: build_spikeforge(w, backend="reference"),
     "snntorch": build_snntorch,

@@ -49,6 +49,7 @@ def _make_backward(code: int, detach: bool, kind: int, need_decay: bool, need_th
         steps, m_all = go.shape
         ty = gx.dtype.type
         one = ty(1.0)
+        zero = ty(0.0)
         half = ty(0.5)
         vr = ty(v_reset)
         sigma = ty(sigma_)
@@ -59,7 +60,7 @@ def _make_backward(code: int, detach: bool, kind: int, need_decay: bool, need_th
         for t in range(steps - 1, -1, -1):
             for m in range(m_all):
                 vs = vstar[t, m]
-                s = out[t, m]
+                s = one if vs >= th[m] else zero  # the spike, recomputed: one stream less to read
                 g = gv[m]
                 z = vs - th[m]
                 if kind == 0:
@@ -97,7 +98,7 @@ def _make_backward(code: int, detach: bool, kind: int, need_decay: bool, need_th
                         vprev = v0[m]
                     else:
                         vp = vstar[t - 1, m]
-                        sp = out[t - 1, m]
+                        sp = one if vp >= th[m] else zero
                         if code == 1:
                             vprev = vp - th[m] * sp
                         elif code == 2:

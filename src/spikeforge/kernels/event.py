@@ -86,13 +86,24 @@ class _CSC(NamedTuple):
     rows: int
 
 
-def _compress(x2: torch.Tensor) -> _CSC:
+def _count(x2: torch.Tensor) -> np.ndarray | None:
+    """Active rows per input unit (numba path only; ``None`` otherwise)."""
+    nb = _numba()
+    if not (nb and x2.device.type == "cpu"):
+        return None
+    xn = x2.numpy()
+    counts = np.zeros(x2.shape[1], dtype=np.int64)
+    _parallel(lambda lo, hi: nb.count_cols(xn, lo, hi, counts), x2.shape[1], 4 * xn.size)
+    return counts
+
+
+def _compress(x2: torch.Tensor, counts: np.ndarray | None = None) -> _CSC:
     nb = _numba()
     rows, k_all = x2.shape
     if nb and x2.device.type == "cpu":
         xn = x2.numpy()
-        counts = np.zeros(k_all, dtype=np.int64)
-        _parallel(lambda lo, hi: nb.count_cols(xn, lo, hi, counts), k_all, 4 * xn.size)
+        if counts is None:
+            counts = _count(x2)
         colptr = np.zeros(k_all + 1, dtype=np.int64)
         np.cumsum(counts, out=colptr[1:])
         nnz = int(colptr[-1])
@@ -100,7 +111,7 @@ def _compress(x2: torch.Tensor) -> _CSC:
         values = np.empty(nnz, dtype=xn.dtype)
         _parallel(lambda lo, hi: nb.fill_cols(xn, lo, hi, colptr, rowidx, values), k_all, 4 * xn.size)
         vals = torch.from_numpy(values)
-        binary = bool(nnz == 0 or torch.all(vals == 1))
+        binary = bool(nnz == 0 or np.all(values == 1))
         return _CSC(torch.from_numpy(colptr), torch.from_numpy(rowidx), vals, binary, rows)
     k, r = x2.t().nonzero(as_tuple=True)
     vals = x2[r, k]
@@ -170,9 +181,7 @@ def _wgrad(csc: _CSC, delta: torch.Tensor, in_features: int) -> torch.Tensor:
 
 class _EventLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x2, weight, bias, csr_box):  # type: ignore[override]
-        csc = _compress(x2.detach())
-        csr_box.append(csc)
+    def forward(ctx, x2, weight, bias, csc):  # type: ignore[override]
         out = _gather_sum(csc, weight, bias)
         ctx.csc = csc
         ctx.save_for_backward(weight)
@@ -240,27 +249,27 @@ def event_linear(
     lead = x.shape[:-1]
     n_out = weight.shape[0]
     x2 = x.reshape(-1, x.shape[-1])
+    counts = None
+    if mode != "dense":
+        x2 = x2.detach().contiguous()
+        if x2.dtype != weight.dtype:
+            x2 = x2.to(weight.dtype)
+        counts = _count(x2)
     if mode == "auto":
-        nnz = int(torch.count_nonzero(x2))
+        nnz = int(counts.sum()) if counts is not None else int(torch.count_nonzero(x2))
         limit = EVENT_CROSSOVER if threshold is None else threshold
-        mode = "event" if nnz < limit * max(1, x2.numel()) else "dense"
-        if mode == "dense":
+        if nnz >= limit * max(1, x2.numel()):
             return EventResult(F.linear(x, weight, bias), nnz * n_out, "dense")
-    if mode == "dense":
+    elif mode == "dense":
         return EventResult(F.linear(x, weight, bias), int(torch.count_nonzero(x2)) * n_out, "dense")
-    x2 = x2.contiguous()
-    if x2.dtype != weight.dtype:
-        x2 = x2.to(weight.dtype)
-    box: list[_CSC] = []
+    csc = _compress(x2, counts)
     grads = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     if torch.is_grad_enabled() and grads:
-        out = _EventLinear.apply(x2, weight, bias, box)
+        xin = x.reshape(-1, x.shape[-1])
+        out = _EventLinear.apply(xin if xin.dtype == weight.dtype else xin.to(weight.dtype), weight, bias, csc)
     else:
-        csc = _compress(x2)
-        box.append(csc)
         out = _gather_sum(csc, weight, bias)
-    synops = int(box[0].rowidx.numel()) * n_out
-    return EventResult(out.reshape(*lead, n_out), synops, "event")
+    return EventResult(out.reshape(*lead, n_out), int(csc.rowidx.numel()) * n_out, "event")
 
 
 class EventLinear(nn.Linear):

@@ -37,7 +37,7 @@ import torch
 from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState
 from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
 
-__all__ = ["fast_scan", "numba_available", "supports"]
+__all__ = ["fast_scan", "numba_available", "resolve_impl", "scan_backward", "scan_forward", "supports"]
 
 _IFR = ("integrate", "fire", "reset")
 _RESET_CODE = {"none": 0, "soft": 1, "hard": 2}
@@ -124,6 +124,43 @@ def _post_reset(vstar: torch.Tensor, s: torch.Tensor, th: torch.Tensor, code: in
     return vstar
 
 
+def scan_forward(xf: torch.Tensor, v: torch.Tensor, lam: torch.Tensor, th: torch.Tensor, spec: NeuronSpec,
+                 impl: str, save: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Forward over flat ``xf: [T, M]`` from ``v: [M]`` (consumed); returns ``(spikes, v_T, v* or None)``."""
+    code = _RESET_CODE[spec.reset]
+    out = torch.empty_like(xf)
+    vstar = torch.empty_like(xf) if save else None
+    if impl == "numba":
+        _NUMBA.forward(xf.numpy(), v.numpy(), lam.numpy(), th.numpy(), code, spec.v_reset,  # type: ignore[attr-defined]
+                       out.numpy(), (vstar if save else out).numpy(), save)
+    else:
+        v = _torch_forward(xf, v, lam, th, code, spec.v_reset, out, vstar)
+    return out, v, vstar
+
+
+def scan_backward(go: torch.Tensor, gv: torch.Tensor, vstar: torch.Tensor, out: torch.Tensor, v0f: torch.Tensor,
+                  lam: torch.Tensor, th: torch.Tensor, spec: NeuronSpec, impl: str, need_decay: bool,
+                  need_theta: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """BPTT over flat ``[T, M]`` tensors; ``gv`` (dL/dv_T) is consumed. Returns ``(g_x, g_v0, dλ, dθ)``
+    per neuron (``[M]``, not yet summed to the parameters' shapes)."""
+    code = _RESET_CODE[spec.reset]
+    kind, sigma = _firing_code(spec.firing)
+    gx = torch.empty_like(go)
+    if impl == "numba":
+        if kind in (1, 3):  # exp does not vectorise in numba (no SVML): torch's vectorised pdf is faster
+            kind = -1
+        f_ext = (spec.firing.pdf(vstar - th) if kind < 0 else torch.empty((1, 1), dtype=go.dtype)).contiguous()
+        acc_decay = torch.zeros_like(lam)
+        acc_theta = torch.zeros_like(th)
+        _NUMBA.backward(go.numpy(), gv.numpy(), vstar.numpy(), out.numpy(), v0f.numpy(), lam.numpy(),  # type: ignore[attr-defined]
+                        th.numpy(), code, spec.v_reset, spec.detach_reset, kind, sigma, f_ext.numpy(),
+                        gx.numpy(), acc_decay.numpy(), acc_theta.numpy(), need_decay, need_theta)
+        return gx, gv, acc_decay, acc_theta
+    gv0, acc_decay, acc_theta = _torch_backward(go, gv, vstar, out, v0f, lam, th, code, spec, gx, need_decay,
+                                                need_theta)
+    return gx, gv0, acc_decay, acc_theta
+
+
 class _FastLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, v0, decay, threshold, spec: NeuronSpec, impl: str):  # type: ignore[override]
@@ -134,14 +171,7 @@ class _FastLIF(torch.autograd.Function):
         lam = _flat_param(decay, shape, dtype)
         th = _flat_param(threshold, shape, dtype)
         v = v0.detach().to(dtype).reshape(-1).clone()
-        code = _RESET_CODE[spec.reset]
-        out = torch.empty_like(xf)
-        vstar = torch.empty_like(xf)
-        if impl == "numba":
-            _NUMBA.forward(xf.numpy(), v.numpy(), lam.numpy(), th.numpy(), code, spec.v_reset,  # type: ignore[attr-defined]
-                           out.numpy(), vstar.numpy(), True)
-        else:
-            v = _torch_forward(xf, v, lam, th, code, spec.v_reset, out, vstar)
+        out, v, vstar = scan_forward(xf, v, lam, th, spec, impl, True)
         ctx.spec, ctx.impl, ctx.shape = spec, impl, shape
         ctx.save_for_backward(out, vstar, v0, decay, threshold)
         return out.view(steps, *shape), v.view(shape)
@@ -149,7 +179,6 @@ class _FastLIF(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_out, g_v):  # type: ignore[override]
         out, vstar, v0, decay, threshold = ctx.saved_tensors
-        spec: NeuronSpec = ctx.spec
         shape = ctx.shape
         steps = out.shape[0]
         dtype = out.dtype
@@ -158,22 +187,9 @@ class _FastLIF(torch.autograd.Function):
         go = g_out.reshape(steps, -1).to(dtype).contiguous()
         gv = g_v.reshape(-1).to(dtype).contiguous().clone()
         v0f = v0.detach().to(dtype).reshape(-1).contiguous()
-        code = _RESET_CODE[spec.reset]
-        kind, sigma = _firing_code(spec.firing)
         need = ctx.needs_input_grad
-        gx = torch.empty_like(go)
-        acc_decay = torch.zeros_like(lam)
-        acc_theta = torch.zeros_like(th)
-        if ctx.impl == "numba":
-            if kind in (1, 3):  # exp does not vectorise in numba (no SVML): torch's vectorised pdf is faster
-                kind = -1
-            f_ext = (spec.firing.pdf(vstar - th) if kind < 0 else torch.empty((1, 1), dtype=dtype)).contiguous()
-            _NUMBA.backward(go.numpy(), gv.numpy(), vstar.numpy(), out.numpy(), v0f.numpy(), lam.numpy(),  # type: ignore[attr-defined]
-                            th.numpy(), code, spec.v_reset, spec.detach_reset, kind, sigma, f_ext.numpy(),
-                            gx.numpy(), acc_decay.numpy(), acc_theta.numpy(), bool(need[2]), bool(need[3]))
-        else:
-            gv, acc_decay, acc_theta = _torch_backward(go, gv, vstar, out, v0f, lam, th, code, spec, gx,
-                                                       bool(need[2]), bool(need[3]))
+        gx, gv, acc_decay, acc_theta = scan_backward(go, gv, vstar, out, v0f, lam, th, ctx.spec, ctx.impl,
+                                                     bool(need[2]), bool(need[3]))
         return (
             gx.view(steps, *shape) if need[0] else None,
             gv.view(shape).to(v0.dtype) if need[1] else None,
@@ -246,15 +262,20 @@ def _inference(x, v0, params: NeuronParams, spec: NeuronSpec, impl: str):
     xf = x.reshape(steps, -1).contiguous()
     lam = _flat_param(params.decay, shape, dtype)
     th = _flat_param(params.threshold, shape, dtype)
-    v = v0.to(dtype).reshape(-1).clone()
-    out = torch.empty_like(xf)
-    code = _RESET_CODE[spec.reset]
-    if impl == "numba":
-        _NUMBA.forward(xf.numpy(), v.numpy(), lam.numpy(), th.numpy(), code, spec.v_reset,  # type: ignore[attr-defined]
-                       out.numpy(), out.numpy(), False)
-    else:
-        v = _torch_forward(xf, v, lam, th, code, spec.v_reset, out, None)
+    out, v, _ = scan_forward(xf, v0.to(dtype).reshape(-1).clone(), lam, th, spec, impl, False)
     return out.view(steps, *shape), v.view(shape)
+
+
+def resolve_impl(x: torch.Tensor, impl: str | None) -> str:
+    """``"numba"`` for CPU float tensors when numba is available, else ``"torch"`` (or check ``impl``)."""
+    if impl is None:
+        return "numba" if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+                           and _load_numba()) else "torch"
+    if impl == "numba" and not _load_numba():
+        raise RuntimeError("fast_scan: impl='numba' requested but numba is not available")
+    if impl not in ("numba", "torch"):
+        raise ValueError(f"impl: expected 'numba' or 'torch', got {impl!r}")
+    return "torch" if impl == "numba" and x.device.type != "cpu" else impl
 
 
 def fast_scan(
@@ -277,13 +298,7 @@ def fast_scan(
         from spikeforge.kernels.torch_scan import fused_scan
 
         return fused_scan(x, state, params, spec, noise=noise, orders=orders, recurrent_weight=recurrent_weight)
-    if impl is None:
-        impl = "numba" if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-                           and _load_numba()) else "torch"
-    elif impl == "numba" and not _load_numba():
-        raise RuntimeError("fast_scan: impl='numba' requested but numba is not available")
-    if impl == "numba" and x.device.type != "cpu":
-        impl = "torch"
+    impl = resolve_impl(x, impl)
     decay, threshold = params.decay, params.threshold
     if threshold.dtype != x.dtype or decay.dtype != x.dtype:
         decay, threshold = decay.to(x.dtype), threshold.to(x.dtype)
