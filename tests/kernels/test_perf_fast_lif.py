@@ -74,8 +74,16 @@ def test_fast_float32_spikes_identical_and_inference(impl):
     assert torch.equal(ref, out2.detach())
 
 
-def test_auto_is_fast_and_falls_back():
-    assert get_backend("auto") is fast_scan
+def test_auto_is_fast_on_cpu_and_falls_back():
+    from spikeforge.kernels import auto_scan
+
+    assert get_backend("auto") is auto_scan
+    y = torch.randn(4, 2, 3)
+    lif = sf.LIF(firing=sf.Gaussian(0.4))
+    st = lif.initial_state(y)
+    p = lif.params(torch.float32, y.device)
+    o = draw_orders(lif.spec, 4, None)
+    assert torch.equal(auto_scan(y, st, p, lif.spec, orders=o)[0], fast_scan(y, st, p, lif.spec, orders=o)[0])
     n = sf.ResonateAndFire(firing=sf.Gaussian(0.4))
     x = torch.randn(5, 2, 3)
     st = n.initial_state(x)
