@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from spikeforge.learn import TrainConfig, Trainer, load_run
+from spikeforge.learn import TrainConfig, Trainer, load_run, readout_logits
 
 run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/api-example")
 config = TrainConfig(epochs=10, hidden=[128], neuron="LIF", neuron_params={"tau": 10.0}, seed=1)
@@ -25,5 +25,7 @@ metrics = trainer.finalize()  # metrics.json, pictures, final weights
 trainer.console.print(trainer.summary_table(metrics))
 
 model = load_run(run)  # the trained network, no data set needed
-x = trainer.dataset.test.encode(torch.arange(4))  # [T, 4, 24] delta spikes
-print("predicted classes:", model(x)[-1].argmax(1).tolist(), "true:", trainer.dataset.test.y[:4].tolist())
+test = trainer.dataset.test
+x = test.encode(torch.arange(4))  # [T, 4, 24] delta spikes, zero after each sample's length
+logits = readout_logits(model(x), test.lengths[:4], reduce=config.loss)  # the readout at each last valid step
+print("predicted classes:", logits.argmax(1).tolist(), "true:", test.y[:4].tolist())
