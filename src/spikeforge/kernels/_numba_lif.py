@@ -3,8 +3,9 @@
 Importing this module imports numba (an optional dependency); it raises if numba is unavailable. Each
 kernel is specialised (compiled) once per configuration -- reset kind, ``detach_reset``, firing model --
 so that the inner loop over neurons is branch-free and vectorises; the configuration values are closure
-constants. The loops run serially: a step over ``B·N`` neurons is a few microseconds of work, and the GEMMs
-around the scan already use every core.
+constants, and each specialisation is cached on disk (numba's ``cache=True``) after its first
+compilation. The loops run serially: a step over ``B·N`` neurons is a few microseconds of work, and the
+GEMMs around the scan already use every core.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ _CACHE: dict = {}
 
 
 def _make_forward(code: int, save: bool):
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=True)
     def kernel(x, v, lam, th, v_reset, out, vstar):  # pragma: no cover - compiled
         steps, m_all = x.shape
         one = out.dtype.type(1.0)
@@ -44,7 +45,7 @@ def _make_forward(code: int, save: bool):
 
 
 def _make_backward(code: int, detach: bool, kind: int, need_decay: bool, need_theta: bool):
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=True)
     def kernel(go, gv, vstar, out, v0, lam, th, v_reset, sigma_, f_ext, gx, acc_decay, acc_theta):  # pragma: no cover
         steps, m_all = go.shape
         ty = gx.dtype.type
