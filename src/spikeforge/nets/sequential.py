@@ -63,7 +63,7 @@ def _check_sizes(sizes: Sequence[int]) -> list[int]:
     return sizes
 
 
-def _readout(readout: str, size: int, make: Callable[[], nn.Module], tau: float) -> list[nn.Module]:
+def _readout(readout: str, make: Callable[[], nn.Module], tau: float) -> list[nn.Module]:
     if readout == "li":
         return [LI(tau=tau)]
     if readout == "spikes":
@@ -71,6 +71,18 @@ def _readout(readout: str, size: int, make: Callable[[], nn.Module], tau: float)
     if readout == "none":
         return []
     raise ValueError(f"readout: expected 'li', 'spikes' or 'none', got {readout!r}")
+
+
+def _stack(sizes, neuron, readout, bias, readout_tau, recurrent: bool) -> Sequential:
+    sizes = _check_sizes(sizes)
+    make = _neuron_factory(neuron)
+    layers: list[nn.Module] = []
+    for k in range(len(sizes) - 1):
+        layers.append(Linear(sizes[k], sizes[k + 1], bias=bias))
+        if k < len(sizes) - 2:
+            layers.append(Recurrent(sizes[k + 1], make()) if recurrent else make())
+    layers += _readout(readout, make, readout_tau)
+    return Sequential(*layers)
 
 
 def mlp(
@@ -90,15 +102,7 @@ def mlp(
         readout: ``"li"`` (non-spiking leaky integrator, outputs its potential), ``"spikes"`` (a spiking
             output layer) or ``"none"`` (the last linear layer's current).
     """
-    sizes = _check_sizes(sizes)
-    make = _neuron_factory(neuron)
-    layers: list[nn.Module] = []
-    for k in range(len(sizes) - 1):
-        layers.append(Linear(sizes[k], sizes[k + 1], bias=bias))
-        if k < len(sizes) - 2:
-            layers.append(make())
-    layers += _readout(readout, sizes[-1], make, readout_tau)
-    return Sequential(*layers)
+    return _stack(sizes, neuron, readout, bias, readout_tau, recurrent=False)
 
 
 def rsnn(
@@ -111,12 +115,4 @@ def rsnn(
 ) -> Sequential:
     """A recurrent SNN: like :func:`mlp`, each hidden population with recurrent synapses
     (:class:`spikeforge.synapse.Recurrent`)."""
-    sizes = _check_sizes(sizes)
-    make = _neuron_factory(neuron)
-    layers: list[nn.Module] = []
-    for k in range(len(sizes) - 1):
-        layers.append(Linear(sizes[k], sizes[k + 1], bias=bias))
-        if k < len(sizes) - 2:
-            layers.append(Recurrent(sizes[k + 1], make()))
-    layers += _readout(readout, sizes[-1], make, readout_tau)
-    return Sequential(*layers)
+    return _stack(sizes, neuron, readout, bias, readout_tau, recurrent=True)
