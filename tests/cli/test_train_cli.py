@@ -115,3 +115,17 @@ def test_existing_run_needs_overwrite_and_missing_runs_are_named(tmp_path, capsy
     for verb in ("evaluate", "resume", "report"):
         assert main([verb, str(tmp_path / "missing")]) == 2
         assert f"spikeforge {verb}: error: run: {tmp_path / 'missing'} is not a folder" in capsys.readouterr().err
+
+
+def test_resume_finishes_a_run_interrupted_during_its_final_analysis(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(run, "--no-plots", "--no-report", "--epochs", "1") == 0
+    recorded = json.loads((run / "metrics.json").read_text())["test_accuracy"]
+    (run / "metrics.json").unlink()
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "running"}))
+    capsys.readouterr()
+    assert main(["resume", str(run), "--no-progress", "--no-plots", "--no-report"]) == 0
+    assert "finishing the analysis" in capsys.readouterr().out
+    assert json.loads((run / "metrics.json").read_text())["test_accuracy"] == recorded
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"

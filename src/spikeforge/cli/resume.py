@@ -41,8 +41,12 @@ def run(args: argparse.Namespace) -> int:
                                  plots=not args.no_plots)
     except (*_EXPECTED_ERRORS, DatasetError) as exc:
         return print_errors("resume", exc)
-    if trainer.epoch >= trainer.config.epochs and (args.run_dir / "metrics.json").is_file():
+    if trainer.epoch >= trainer.config.epochs and Trainer.status_of(args.run_dir) == "finished":
         console.print(f"{args.run_dir}: all {trainer.config.epochs} epochs are done already; nothing to resume")
         return 0
-    console.print(f"[bold]spikeforge resume[/] {args.run_dir}: from epoch {trainer.epoch} of {trainer.config.epochs}")
+    if trainer.epoch >= trainer.config.epochs:
+        console.print(f"[bold]spikeforge resume[/] {args.run_dir}: all epochs done; finishing the analysis")
+    else:
+        console.print(f"[bold]spikeforge resume[/] {args.run_dir}: from epoch {trainer.epoch} of "
+                      f"{trainer.config.epochs}")
     return run_to_end(trainer, args, started)

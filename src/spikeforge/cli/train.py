@@ -205,7 +205,12 @@ def run_to_end(trainer, args: argparse.Namespace, started: float) -> int:
         console.print(f"stopped after epoch {trainer.epoch} of {trainer.config.epochs}; continue with "
                       f"'spikeforge resume {trainer.out}'")
         return 0
-    metrics = trainer.finalize()
+    try:
+        metrics = trainer.finalize()
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted during the final analysis; finish it with 'spikeforge resume "
+                      f"{trainer.out}'[/]")
+        return 130
     wall = time.perf_counter() - started
     metrics["wall_seconds"] = wall
     from spikeforge.learn.checkpoint import atomic_write_text

@@ -259,6 +259,15 @@ class Trainer:
             "train_seconds": self.train_seconds,
         }
 
+    @staticmethod
+    def status_of(run_dir: str | Path) -> str | None:
+        """The ``status`` recorded in a run folder's ``run.json`` (``None`` when there is none)."""
+        path = Path(run_dir) / "run.json"
+        try:
+            return json.loads(path.read_text()).get("status")
+        except (OSError, json.JSONDecodeError):
+            return None
+
     def _write_run_info(self, status: str) -> None:
         atomic_write_text(self.out / "run.json", json.dumps(self._run_info(status), indent=2) + "\n")
 
@@ -393,6 +402,7 @@ class Trainer:
                     self.history.append(row)
                     self.save()
                     self._write_csv()
+                    self._write_run_info("running")
                     progress.update(ep_task, completed=self.epoch, info=(
                         f"loss {row['train_loss']:.3f}  train {row['train_accuracy']:.3f}  "
                         f"test {row['test_accuracy']:.3f}  spikes/sample {row['test_spikes_per_sample']:.0f}"))
