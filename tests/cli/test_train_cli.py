@@ -70,7 +70,8 @@ def test_config_file_is_accepted_back_and_options_override_it(tmp_path, capsys):
     b = json.loads((second / "config.json").read_text())
     assert b.pop("seed") == 5 and a.pop("seed") == 3
     assert a == b
-    assert a["neuron_params"] == {"tau": 7.0} and a["learnable"] == ["tau"]
+    # --tau goes on top of the tuned LIF defaults (hard reset), not instead of them
+    assert a["neuron_params"] == {"tau": 7.0, "reset": "hard"} and a["learnable"] == ["tau"]
 
 
 def test_stop_and_resume_match_an_uninterrupted_run(tmp_path, capsys):

@@ -11,6 +11,14 @@ from spikeforge.learn.config import TrainConfig, load_config
 from spikeforge.learn.models import build_model
 
 
+def test_default_neuron_parameters_depend_on_the_preset():
+    assert TrainConfig().neuron_params == {"tau": 5.0, "reset": "hard"}
+    assert TrainConfig(neuron="IF").neuron_params == {}
+    assert TrainConfig(neuron_params={"tau": 3.0}).neuron_params == {"tau": 3.0}
+    lif = build_model(TrainConfig(hidden=[4]), 3, 2)[1]
+    assert lif.spec.reset == "hard" and float(lif.tau) == 5.0
+
+
 def test_config_round_trip(tmp_path):
     cfg = TrainConfig(hidden=[32, 16], neuron="CuBaLIF", neuron_params={"tau": 5.0}, learnable=["tau"], epochs=3)
     cfg.save(tmp_path / "config.json")

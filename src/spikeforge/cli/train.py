@@ -61,9 +61,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--model", choices=(*MODELS, "rsnn"), default=_S, help="mlp (default) or recurrent")
     m.add_argument("--hidden", type=_hidden, default=_S, metavar="SIZES", help="hidden layer sizes (default 256)")
     m.add_argument("--neuron", choices=NEURONS, default=_S, help="neuron preset (default LIF)")
-    m.add_argument("--tau", type=float, default=_S, help="membrane time constant, in steps")
+    m.add_argument("--tau", type=float, default=_S, help="membrane time constant, in steps (LIF default 5)")
     m.add_argument("--threshold", type=float, default=_S, help="firing threshold")
-    m.add_argument("--reset", choices=("soft", "hard", "refractory", "none"), default=_S, help="reset (default soft)")
+    m.add_argument("--reset", choices=("soft", "hard", "refractory", "none"), default=_S,
+                   help="reset (LIF default hard)")
     m.add_argument("--max-spikes", type=int, default=_S, help="spikes per step (graded neurons)")
     m.add_argument("--neuron-param", action="append", type=_key_value, default=_S, metavar="KEY=VALUE",
                    help="any other spikeforge.Neuron keyword, repeatable (e.g. tau_syn=5, adapt_scale=0.2)")
@@ -131,7 +132,7 @@ _FIELD_OF = {
 
 def build_config(args: argparse.Namespace):
     """The :class:`TrainConfig` of ``--config`` (if any) overridden by the options given."""
-    from spikeforge.learn.config import TrainConfig, load_config
+    from spikeforge.learn.config import TrainConfig, default_neuron_params, load_config
 
     base = load_config(args.config).to_dict() if getattr(args, "config", None) else {}
     given = vars(args)
@@ -141,14 +142,14 @@ def build_config(args: argparse.Namespace):
             data[fld] = given[opt]
     if "learnable" in given:
         data["learnable"] = [s.strip() for s in given["learnable"].split(",") if s.strip()]
-    params = dict(data.get("neuron_params", {}))
-    for opt in ("tau", "threshold", "reset", "max_spikes"):
-        if opt in given:
-            params[opt] = given[opt]
-    for key, value in given.get("neuron_param", []):
-        params[key] = value
-    if params:
-        data["neuron_params"] = params
+    overrides = {opt: given[opt] for opt in ("tau", "threshold", "reset", "max_spikes") if opt in given}
+    overrides.update(dict(given.get("neuron_param", [])))
+    if overrides:
+        # On top of the config file's neuron parameters, else of the chosen preset's tuned defaults.
+        params = data.get("neuron_params")
+        if params is None:
+            params = default_neuron_params(data.get("neuron", "LIF"))
+        data["neuron_params"] = {**params, **overrides}
     if "encoder" in given or "encoder_param" in given:
         enc_params = dict(given.get("encoder_param", []))
         if "encoder" in given:

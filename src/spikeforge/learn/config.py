@@ -15,13 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FIRINGS", "MODELS", "NEURONS", "SCHEDULES", "TrainConfig", "load_config"]
+__all__ = ["FIRINGS", "MODELS", "NEURONS", "SCHEDULES", "TUNED_NEURON_PARAMS", "TrainConfig", "default_neuron_params",
+           "load_config"]
 
 MODELS = ("mlp", "recurrent")
 NEURONS = ("LIF", "CuBaLIF", "AdaptiveLIF", "GradedLIF", "IF", "ResonateAndFire")
 FIRINGS = ("gaussian", "cauchy", "logistic", "heaviside")
 SCHEDULES = ("cosine", "constant")
 CONFIG_VERSION = 1
+#: Neuron parameters a config gets when it names none (see docs/training.md): for LIF, a hard reset and
+#: tau = 5 steps (as accurate as the preset's soft reset with tau = 10 on JapaneseVowels, 38 % fewer
+#: spikes, and exportable to NIR); other presets keep their own defaults.
+TUNED_NEURON_PARAMS: dict[str, dict[str, Any]] = {"LIF": {"tau": 5.0, "reset": "hard"}}
+
+
+def default_neuron_params(neuron: str) -> dict[str, Any]:
+    """The neuron parameters used when a config gives none for ``neuron``."""
+    return dict(TUNED_NEURON_PARAMS.get(neuron, {}))
 
 
 @dataclass
@@ -40,7 +50,7 @@ class TrainConfig:
     model: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [256])
     neuron: str = "LIF"
-    neuron_params: dict[str, Any] = field(default_factory=dict)  # tau, threshold, reset, max_spikes, ...
+    neuron_params: dict[str, Any] | None = None  # tau, threshold, reset, ...; None: default_neuron_params(neuron)
     firing: str = "gaussian"
     sigma: float = 0.5
     learnable: list[str] = field(default_factory=list)
@@ -122,6 +132,8 @@ class TrainConfig:
             if not matches:
                 raise bad("neuron", f"one of {NEURONS}")
             self.neuron = matches[0]
+        if self.neuron_params is None:
+            self.neuron_params = default_neuron_params(self.neuron)
         if not isinstance(self.neuron_params, Mapping):
             raise bad("neuron_params", "a mapping of Neuron keyword arguments, e.g. {'tau': 10.0}")
         self.neuron_params = dict(self.neuron_params)
