@@ -117,3 +117,12 @@ def test_static_digits_dataset_trains(tmp_path):
     tr.fit()
     assert tr.history[0]["test_accuracy"] > 0.5  # chance is 0.1
     assert json.loads((tmp_path / "config.json").read_text())["encoder"]["name"] == "rate"
+
+
+def test_deterministic_mode_does_not_leak_into_the_caller(tmp_path):
+    assert not torch.are_deterministic_algorithms_enabled()
+    tr = _trainer(TrainConfig(epochs=1, **TINY), tmp_path)
+    tr.start()
+    tr.fit()
+    tr.finalize()
+    assert not torch.are_deterministic_algorithms_enabled()

@@ -20,6 +20,7 @@ restores the optimizer and the RNG states (torch's global one and the data-order
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -151,13 +152,21 @@ def _rng_states(data_gen: torch.Generator) -> dict[str, torch.Tensor]:
     return states
 
 
-def _set_deterministic(on: bool) -> None:
+@contextlib.contextmanager
+def _deterministic(on: bool):
+    """Deterministic kernels (and cuDNN settings) while a run computes; the caller's settings after."""
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(on, warn_only=True)
-    if torch.backends.cudnn.is_available():
-        torch.backends.cudnn.benchmark = not on
-        torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = not on
+    torch.backends.cudnn.deterministic = on
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[2], before[3]
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -206,7 +215,6 @@ class Trainer:
         self.plots = plots
         self.hardware = hardware
         torch.set_num_threads(config.threads)
-        _set_deterministic(config.deterministic)
         self.device = resolve_device(config.device)
         t0 = time.perf_counter()
         self.dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
@@ -380,7 +388,7 @@ class Trainer:
             transient=False,
         )
         try:
-            with progress:
+            with _deterministic(cfg.deterministic), progress:
                 ep_task = progress.add_task("epochs", total=cfg.epochs, completed=self.epoch, info="")
                 b_task = progress.add_task("batches", total=self.batches_per_epoch, info="")
                 while self.epoch < last:
@@ -419,6 +427,10 @@ class Trainer:
     # ------------------------------------------------------------------------------------- the end
     def finalize(self) -> dict[str, Any]:
         """Final weights, ``metrics.json``, pictures, ``run.json``; returns the metrics."""
+        with _deterministic(self.config.deterministic):
+            return self._finalize()
+
+    def _finalize(self) -> dict[str, Any]:
         from spikeforge.learn.analysis import hardware_analysis
 
         t0 = time.perf_counter()
