@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["PLOTS", "draw_all", "energy_chart", "firing_rates", "learning_curves", "raster_and_traces",
-           "record_sample"]
+__all__ = ["PLOTS", "draw_all", "energy_chart", "firing_rates", "learning_curves", "neuron_rates",
+           "raster_and_traces", "record_sample"]
 
 PLOTS = {
     "learning_curves": "Learning curves",
@@ -128,21 +128,71 @@ def raster_and_traces(model: nn.Module, x: torch.Tensor, label: int, classes: Se
     return _save(fig, path)
 
 
-def firing_rates(layers: Mapping[str, Mapping[str, float]], labels: Sequence[str], path: Path) -> Path:
-    """Bar chart: spikes per neuron per time step and spike events per sample, per hidden layer."""
+@torch.no_grad()
+def neuron_rates(model: nn.Module, split, device: torch.device | str = "cpu", batch_size: int = 256):
+    """Spikes per step of every neuron of every spiking layer over a split's valid steps, and of the
+    input channels: ``({layer name: rates [N]}, input rates [C])``."""
+    from spikeforge.data import batches
+    from spikeforge.learn.losses import valid_mask
+    from spikeforge.neuron import Neuron
+
+    modules = [(n, m) for n, m in model.named_modules() if isinstance(m, Neuron)]
+    totals: dict[str, torch.Tensor] = {}
+    mask_now: list[torch.Tensor] = []
+
+    def hook_for(name):
+        def hook(_m, _a, output):
+            s = output[0] if isinstance(output, tuple) else output
+            nz = (s != 0).to(torch.float32) * mask_now[0].unsqueeze(-1)
+            totals[name] = totals.get(name, 0) + nz.sum((0, 1)).cpu()
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(n)) for n, m in modules]
+    steps = 0.0
+    inp: torch.Tensor | float = 0.0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            for batch in batches(split, batch_size, generator=torch.Generator().manual_seed(0)):
+                x = batch.x.to(device)
+                mask = valid_mask(batch.lengths.to(device), x.shape[0], x.shape[1], x.device)
+                mask_now[:] = [mask]
+                model(x)
+                steps += float(mask.sum())
+                inp = inp + ((x != 0).to(torch.float32) * mask.unsqueeze(-1)).sum((0, 1)).cpu()
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return {n: t / max(steps, 1.0) for n, t in totals.items()}, torch.as_tensor(inp) / max(steps, 1.0)
+
+
+def firing_rates(rates: Mapping[str, torch.Tensor], labels: Sequence[str], input_rates: torch.Tensor | None,
+                 path: Path) -> Path:
+    """Left: mean firing rate per layer (input channels first). Right: distribution over neurons."""
     plt = _plt()
-    names = list(layers)
-    rates = [layers[n]["rate"] for n in names]
-    per_sample = [layers[n]["spikes_per_sample"] for n in names]
+    names = list(rates)
     lab = list(labels) if len(labels) == len(names) else names
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
-    ax1.bar(lab, rates, color="C0")
-    ax1.set(ylabel="spikes / neuron / step", title="firing rate per layer (test set)")
-    ax2.bar(lab, per_sample, color="C1")
-    ax2.set(ylabel="spike events / sample", title="spikes per sample per layer")
+    bars, values = [], []
+    if input_rates is not None and input_rates.numel():
+        bars.append(f"input ({input_rates.numel()})")
+        values.append(float(input_rates.mean()))
+    bars += lab
+    values += [float(rates[n].mean()) for n in names]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    ax1.bar(bars, values, color=["C7"] + [f"C{k}" for k in range(len(names))] if len(bars) > len(names)
+            else [f"C{k}" for k in range(len(names))])
+    ax1.set(ylabel="spikes / neuron / step", title="mean firing rate per layer (test set)")
+    ax1.tick_params(axis="x", labelsize=8)
+    for k, n in enumerate(names):
+        r = rates[n].float()
+        ax2.hist(r.numpy(), bins=30, range=(0.0, max(float(r.max()), 1e-3)), histtype="step", lw=1.5, color=f"C{k}",
+                 label=f"{lab[k]}: {int((r == 0).sum())} silent")
+    ax2.set(xlabel="spikes / step", ylabel="neurons", title="firing rate of each neuron")
+    ax2.legend(fontsize=8)
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3, axis="y")
-        ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -190,10 +240,11 @@ def draw_all(run_dir: Path, *, model: nn.Module, dataset, history: Sequence[Mapp
         label = int(split.y[idx].item())
         out["raster"] = raster_and_traces(model, x, label, [str(c) for c in split.classes], plots / "raster.png",
                                           title=f"test sample {int(idx)} (class {split.classes[label]})")
-    layers = metrics.get("layers") or {}
-    if layers:
-        labels = [str(r["label"]) for r in describe_layers(model)]
-        out["firing_rates"] = firing_rates(layers, labels, plots / "firing_rates.png")
+    if len(split):
+        rates, inp = neuron_rates(model, split, device)
+        if rates:
+            labels = [str(r["label"]) for r in describe_layers(model)]
+            out["firing_rates"] = firing_rates(rates, labels, inp, plots / "firing_rates.png")
     if metrics.get("energy"):
         out["energy"] = energy_chart(metrics["energy"], plots / "energy.png")
     return out
