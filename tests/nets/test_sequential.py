@@ -72,3 +72,17 @@ def test_readouts_and_errors():
         mlp([4])
     with pytest.raises(TypeError, match="neuron"):
         mlp([4, 3], neuron=3)
+
+
+def test_complex_spikes_through_linear():
+    torch.manual_seed(0)
+    rf = sf.ResonateAndFire(firing=sf.Gaussian(0.5))
+    lin = Linear(4, 3)
+    s = rf(torch.rand(20, 2, 4) * 3)
+    y = lin(s)
+    assert y.is_complex()
+    torch.testing.assert_close(y.real, lin(s.real))
+    torch.testing.assert_close(y.imag, lin(s.imag) - lin.bias)
+    out = sf.LIF(firing=sf.Gaussian(0.5))(y)  # a real neuron fed complex current fires on Re(v*)
+    out.abs().sum().backward()
+    assert lin.weight.grad is not None

@@ -15,12 +15,19 @@ __all__ = ["Conv1d", "Conv2d", "Flatten", "Linear", "Recurrent"]
 
 
 class Linear(nn.Linear):
-    """``y = W·s + b`` on ``[T, B, in_features]`` -> ``[T, B, out_features]``: one GEMM over ``T·B`` rows."""
+    """``y = W·s + b`` on ``[T, B, in_features]`` -> ``[T, B, out_features]``: one GEMM over ``T·B`` rows.
+
+    Complex spikes (resonate-and-fire, ``s = n·v*/|v*|``) are accepted: the real weights act on both
+    parts, so the phase travels on to the next population's complex current.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_sequence(x, allow_complex=False)
+        check_sequence(x)
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected [T, B, {self.in_features}], got {tuple(x.shape)}")
+        if x.is_complex():
+            bias = None if self.bias is None else self.bias.to(x.dtype)
+            return F.linear(x, self.weight.to(x.dtype), bias)
         return F.linear(x, self.weight, self.bias)
 
 
