@@ -4,8 +4,7 @@ Importing this module imports numba (an optional dependency); it raises if numba
 kernel is specialised (compiled) once per configuration -- reset kind, ``detach_reset``, firing model --
 so that the inner loop over neurons is branch-free and vectorises; the configuration values are closure
 constants, and each specialisation is cached on disk (numba's ``cache=True``) after its first
-compilation. The loops run serially: a step over ``B·N`` neurons is a few microseconds of work, and the
-GEMMs around the scan already use every core.
+compilation. Large scans are split over disjoint neuron ranges run on a few threads (the kernels release the GIL).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
 __all__ = ["backward", "forward"]
 
@@ -20,15 +20,27 @@ _SQRT2PI = math.sqrt(2.0 * math.pi)
 _CACHE: dict = {}
 
 
+def _split(fn, m_all: int, work: int) -> None:
+    """Run ``fn(m0, m1)`` over disjoint neuron ranges on ``torch.get_num_threads()`` threads (the kernels
+    release the GIL), serially below :data:`spikeforge.kernels.event.PARALLEL_MIN_WORK`."""
+    from spikeforge.kernels.event import _parallel
+
+    # 16-neuron aligned blocks keep each thread's slice of a row on its own cache lines
+    blocks = (m_all + 15) // 16
+    _parallel(lambda lo, hi: fn(lo * 16, min(hi * 16, m_all)), blocks, work)
+
+
 def _make_forward(code: int, save: bool):
     @numba.njit(nogil=True, cache=True)
-    def kernel(x, v, lam, th, v_reset, out, vstar):  # pragma: no cover - compiled
-        steps, m_all = x.shape
+    def kernel(x, v, lam, th, v_reset, out, vstar, m0, m1):  # pragma: no cover - compiled
+        steps = x.shape[0]
         one = out.dtype.type(1.0)
         zero = out.dtype.type(0.0)
         vr = out.dtype.type(v_reset)
+        u0, u1, inc = np.uint64(m0), np.uint64(m1), np.uint64(1)
         for t in range(steps):
-            for m in range(m_all):
+            m = u0  # unsigned index: no negative-index wraparound test, so the loop vectorises
+            while m < u1:
                 vs = lam[m] * v[m] + x[t, m]
                 if save:
                     vstar[t, m] = vs
@@ -40,14 +52,16 @@ def _make_forward(code: int, save: bool):
                     v[m] = vr if fire else vs
                 else:
                     v[m] = vs
+                m += inc
 
     return kernel
 
 
 def _make_backward(code: int, detach: bool, kind: int, need_decay: bool, need_theta: bool):
     @numba.njit(nogil=True, cache=True)
-    def kernel(go, gv, vstar, out, v0, lam, th, v_reset, sigma_, f_ext, gx, acc_decay, acc_theta):  # pragma: no cover
-        steps, m_all = go.shape
+    def kernel(go, gv, vstar, out, v0, lam, th, v_reset, sigma_, f_ext, gx, acc_decay, acc_theta, m0,
+               m1):  # pragma: no cover
+        steps = go.shape[0]
         ty = gx.dtype.type
         one = ty(1.0)
         zero = ty(0.0)
@@ -58,8 +72,10 @@ def _make_backward(code: int, detach: bool, kind: int, need_decay: bool, need_th
         c_gauss = one / (sigma * ty(_SQRT2PI))
         c_cauchy_num = sigma / ty(math.pi)
         sig2 = sigma * sigma
+        u0, u1, inc = np.uint64(m0), np.uint64(m1), np.uint64(1)
         for t in range(steps - 1, -1, -1):
-            for m in range(m_all):
+            m = u0  # unsigned index: no negative-index wraparound test, so the loop vectorises
+            while m < u1:
                 vs = vstar[t, m]
                 s = one if vs >= th[m] else zero  # the spike, recomputed: one stream less to read
                 g = gv[m]
@@ -108,6 +124,7 @@ def _make_backward(code: int, detach: bool, kind: int, need_decay: bool, need_th
                             vprev = vp
                     acc_decay[m] += vprev * gvs
                 gv[m] = lam[m] * gvs
+                m += inc
 
     return kernel
 
@@ -118,7 +135,8 @@ def forward(x, v, lam, th, code, v_reset, out, vstar, save) -> None:
     k = _CACHE.get(key)
     if k is None:
         k = _CACHE[key] = _make_forward(int(code), bool(save))
-    k(x, v, lam, th, v_reset, out, vstar)
+    m_all = x.shape[1]
+    _split(lambda lo, hi: k(x, v, lam, th, v_reset, out, vstar, lo, hi), m_all, x.size)
 
 
 def backward(go, gv, vstar, out, v0, lam, th, code, v_reset, detach, kind, sigma, f_ext, gx, acc_decay,
@@ -128,4 +146,6 @@ def backward(go, gv, vstar, out, v0, lam, th, code, v_reset, detach, kind, sigma
     k = _CACHE.get(key)
     if k is None:
         k = _CACHE[key] = _make_backward(*key[1:])
-    k(go, gv, vstar, out, v0, lam, th, float(v_reset), float(sigma), f_ext, gx, acc_decay, acc_theta)
+    vr, sg = float(v_reset), float(sigma)
+    _split(lambda lo, hi: k(go, gv, vstar, out, v0, lam, th, vr, sg, f_ext, gx, acc_decay, acc_theta, lo, hi),
+           go.shape[1], 3 * go.size)

@@ -62,7 +62,7 @@ def _pool(n: int) -> ThreadPoolExecutor:
 
 #: Work (elements touched) below which a kernel runs on the calling thread: handing a block to a pool
 #: thread costs tens of microseconds, and much more when other processes load the cores.
-PARALLEL_MIN_WORK = 1 << 24
+PARALLEL_MIN_WORK = 1 << 18
 
 
 def _parallel(fn, n_items: int, work: int):
