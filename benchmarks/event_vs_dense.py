@@ -28,14 +28,17 @@ sys.path.insert(0, str(HERE))
 ACTIVITIES = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]
 
 
-def _time(fn, reps: int) -> tuple[float, float]:
-    fn()
-    ts = []
+def _time2(fa, fb, reps: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Time two functions alternately (so that both see the same load); ``(median, best)`` ms of each."""
+    fa()
+    fb()
+    ta, tb = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts), min(ts)
+        for fn, ts in ((fa, ta), (fb, tb)):
+            t0 = time.perf_counter()
+            fn()
+            ts.append((time.perf_counter() - t0) * 1e3)
+    return (statistics.median(ta), min(ta)), (statistics.median(tb), min(tb))
 
 
 def run_inference(rows: int, k: int, n: int, acts, reps: int):
@@ -52,8 +55,7 @@ def run_inference(rows: int, k: int, n: int, acts, reps: int):
             res = event_linear(x, w, b, mode="event")
             err = float((res.out - ref).abs().max())
             assert res.synops == int(torch.count_nonzero(x)) * n
-            td = _time(lambda x=x: F.linear(x, w, b), reps)
-            te = _time(lambda x=x: event_linear(x, w, b, mode="event"), reps)
+            td, te = _time2(lambda x=x: F.linear(x, w, b), lambda x=x: event_linear(x, w, b, mode="event"), reps)
         out.append({"p": p, "dense": td, "event": te, "max_abs_err": err, "synops": res.synops})
         print(f"infer {k}->{n} p={p:<6} dense {td[0]:8.2f} ms  event {te[0]:8.2f} ms  "
               f"speed-up {td[0] / te[0]:5.2f}×  max|Δ| {err:.1e}  synops {res.synops}", flush=True)
@@ -79,7 +81,7 @@ def run_training(rows: int, k: int, n: int, acts, reps: int):
             y = event_linear(x, w, b, mode="event").out
             torch.autograd.grad(y, [w, b], delta)
 
-        td, te = _time(dense, reps), _time(ev, reps)
+        td, te = _time2(dense, ev, reps)
         out.append({"p": p, "dense": td, "event": te})
         print(f"train {k}->{n} p={p:<6} dense {td[0]:8.2f} ms  event {te[0]:8.2f} ms  speed-up {td[0] / te[0]:5.2f}×",
               flush=True)

@@ -67,6 +67,9 @@ def test_auto_mode_follows_activity(monkeypatch):
     assert event_linear(dense, w, mode="auto").synops == 400 * 8
     monkeypatch.setattr(event, "EVENT_CROSSOVER", 0.01)
     assert event_linear(sparse, w, mode="auto").path == "dense"
+    wg = w.clone().requires_grad_()
+    assert event_linear(sparse * 0.5 + (torch.rand(4, 100) < 0.01), wg, mode="auto").path == "event"
+    assert event_linear(sparse, wg, mode="auto", threshold=0.5).path == "event"
 
 
 def test_module_and_errors(impl):

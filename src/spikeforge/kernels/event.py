@@ -12,8 +12,9 @@ synapses once, so ``synops = nnz(s)·N`` (``nnz`` is the length of the compresse
 
 Which path is faster depends on the activity ``p = nnz/(R·K)``: the event path wins below a crossover
 that ``benchmarks/event_vs_dense.py`` measures (``docs/performance.md``); ``mode="auto"`` uses
-:data:`EVENT_CROSSOVER`, which can be changed. CPU kernels are compiled with numba when it is available,
-else the path uses ``torch.embedding_bag`` (forward) and a sparse COO product (weight gradient).
+:data:`EVENT_CROSSOVER` (:data:`EVENT_CROSSOVER_TRAIN` when gradients are needed), which can be
+changed. CPU kernels are compiled with numba when it is available, else the path uses ``index_add``
+(forward) and a gather-and-``index_add`` weight gradient.
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["EVENT_CROSSOVER", "EventLinear", "EventResult", "activity", "event_linear", "use_event_path"]
+__all__ = ["EVENT_CROSSOVER", "EVENT_CROSSOVER_TRAIN", "EventLinear", "EventResult", "activity", "event_linear",
+           "use_event_path"]
 
-#: Input activity below which ``mode="auto"`` takes the event path (measured on a 2-core AMD EPYC, float32,
-#: 256-4096 outputs: the event path wins up to about 15-20 % activity; see docs/performance.md).
+#: Input activity below which ``mode="auto"`` takes the event path without gradients (measured on a 2-core
+#: AMD EPYC, float32, 4096→4096: the event path wins up to 10-20 % activity; see docs/performance.md).
 EVENT_CROSSOVER = 0.1
+#: The same when gradients are needed (forward + weight gradient; measured crossover 2-5 % on the 700→256
+#: layer of the SHD benchmark, where the dense GEMMs are small and fast).
+EVENT_CROSSOVER_TRAIN = 0.03
 
 _POOL: ThreadPoolExecutor | None = None
 _NUMBA: object = None
@@ -233,7 +238,7 @@ def event_linear(
     Args:
         mode: ``"event"`` (gather the weight rows of active inputs), ``"dense"`` (one GEMM) or ``"auto"``
             (event when the measured activity of ``x`` is below ``threshold``, default
-            :data:`EVENT_CROSSOVER`).
+            :data:`EVENT_CROSSOVER`, or :data:`EVENT_CROSSOVER_TRAIN` when gradients are needed).
 
     Returns:
         :class:`EventResult` ``(out, synops, path)``; ``synops = nnz(x)·N`` on either path (a by-product
@@ -255,16 +260,17 @@ def event_linear(
         if x2.dtype != weight.dtype:
             x2 = x2.to(weight.dtype)
         counts = _count(x2)
+    grads = torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad))
     if mode == "auto":
         nnz = int(counts.sum()) if counts is not None else int(torch.count_nonzero(x2))
-        limit = EVENT_CROSSOVER if threshold is None else threshold
+        limit = threshold if threshold is not None else (EVENT_CROSSOVER_TRAIN if grads else EVENT_CROSSOVER)
         if nnz >= limit * max(1, x2.numel()):
             return EventResult(F.linear(x, weight, bias), nnz * n_out, "dense")
     elif mode == "dense":
         return EventResult(F.linear(x, weight, bias), int(torch.count_nonzero(x2)) * n_out, "dense")
     csc = _compress(x2, counts)
-    grads = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-    if torch.is_grad_enabled() and grads:
+    if grads:
         xin = x.reshape(-1, x.shape[-1])
         out = _EventLinear.apply(xin if xin.dtype == weight.dtype else xin.to(weight.dtype), weight, bias, csc)
     else:
