@@ -67,8 +67,11 @@ def test_auto_mode_follows_activity(monkeypatch):
     assert event_linear(dense, w, mode="auto").synops == 400 * 8
     monkeypatch.setattr(event, "EVENT_CROSSOVER", 0.01)
     assert event_linear(sparse, w, mode="auto").path == "dense"
-    wg = w.clone().requires_grad_()
-    assert event_linear(sparse * 0.5 + (torch.rand(4, 100) < 0.01), wg, mode="auto").path == "event"
+    wg = w.clone().requires_grad_()  # with gradients the (lower) training crossover applies
+    assert event_linear(sparse, wg, mode="auto").path == "dense"
+    one_pct = torch.zeros(4, 100)
+    one_pct[:, 0] = 1
+    assert event_linear(one_pct, wg, mode="auto").path == "event"
     assert event_linear(sparse, wg, mode="auto", threshold=0.5).path == "event"
 
 
