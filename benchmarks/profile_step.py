@@ -44,7 +44,7 @@ def profile_impl(impl: str, steps: int, reps: int, rows: int, mode: str) -> str:
             fn()
     wall = (time.perf_counter() - t0) / reps * 1e3
     total = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key not in _WRAPPERS) / reps / 1e3
-    lines = [f"### {impl}, {mode}, T={steps}: {wall:.1f} ms wall per step (profiled), {total:.1f} ms self time "
+    lines = [f"#### {impl}, {mode}, T={steps}: {wall:.1f} ms wall per step (profiled), {total:.1f} ms self time "
              "in ops", "",
              "| op | self ms / step | share |", "|---|---|---|"]
     evs = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:rows]
