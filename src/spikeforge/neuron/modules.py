@@ -84,7 +84,9 @@ class Neuron(nn.Module):
         detach_reset: stop gradients through the reset term.
         learnable: names among ``tau, decay, omega, threshold, tau_syn, tau_adapt`` to train.
         shape: feature shape for per-neuron parameters (default: one value shared by all neurons).
-        backend: ``"auto"``, ``"torch"`` (fused) or ``"reference"`` (per-step autograd).
+        backend: ``"auto"`` (Triton on CUDA tensors, else the compiled fast path where it supports the
+            configuration, else the generic fused scan), ``"fast"``, ``"triton"``, ``"torch"`` (the generic
+            fused scan) or ``"reference"`` (per-step autograd). See :mod:`spikeforge.kernels`.
         dtype: dtype of the parameters (default: torch's default dtype).
     """
 
