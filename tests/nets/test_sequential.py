@@ -86,3 +86,17 @@ def test_complex_spikes_through_linear():
     out = sf.LIF(firing=sf.Gaussian(0.5))(y)  # a real neuron fed complex current fires on Re(v*)
     out.abs().sum().backward()
     assert lin.weight.grad is not None
+
+
+def test_event_synapses_give_the_same_network():
+    from spikeforge.synapse import EventLinear
+
+    torch.manual_seed(0)
+    dense = mlp([40, 30, 5], neuron=sf.LIF(firing=sf.Gaussian(0.5)))
+    event = mlp([40, 30, 5], neuron=sf.LIF(firing=sf.Gaussian(0.5)), synapse="event")
+    assert isinstance(event[0], EventLinear)
+    event.load_state_dict(dense.state_dict())
+    x = (torch.rand(20, 3, 40) < 0.02).float()
+    torch.testing.assert_close(event(x), dense(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="synapse"):
+        mlp([4, 3], synapse="sparse")

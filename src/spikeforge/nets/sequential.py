@@ -73,12 +73,23 @@ def _readout(readout: str, make: Callable[[], nn.Module], tau: float) -> list[nn
     raise ValueError(f"readout: expected 'li', 'spikes' or 'none', got {readout!r}")
 
 
-def _stack(sizes, neuron, readout, bias, readout_tau, recurrent: bool) -> Sequential:
+def _synapse_factory(synapse: str) -> Callable[[int, int, bool], nn.Module]:
+    if synapse == "dense":
+        return lambda n_in, n_out, bias: Linear(n_in, n_out, bias=bias)
+    if synapse == "event":
+        from spikeforge.kernels.event import EventLinear
+
+        return lambda n_in, n_out, bias: EventLinear(n_in, n_out, bias=bias, mode="auto")
+    raise ValueError(f"synapse: expected 'dense' or 'event', got {synapse!r}")
+
+
+def _stack(sizes, neuron, readout, bias, readout_tau, recurrent: bool, synapse: str) -> Sequential:
     sizes = _check_sizes(sizes)
     make = _neuron_factory(neuron)
+    make_synapse = _synapse_factory(synapse)
     layers: list[nn.Module] = []
     for k in range(len(sizes) - 1):
-        layers.append(Linear(sizes[k], sizes[k + 1], bias=bias))
+        layers.append(make_synapse(sizes[k], sizes[k + 1], bias))
         if k < len(sizes) - 2:
             layers.append(Recurrent(sizes[k + 1], make()) if recurrent else make())
     layers += _readout(readout, make, readout_tau)
@@ -92,6 +103,7 @@ def mlp(
     *,
     bias: bool = True,
     readout_tau: float = 10.0,
+    synapse: str = "dense",
 ) -> Sequential:
     """A feed-forward SNN ``Linear -> neuron -> ... -> Linear -> readout``.
 
@@ -101,8 +113,10 @@ def mlp(
             ``LIF(firing=Gaussian(0.5))``.
         readout: ``"li"`` (non-spiking leaky integrator, outputs its potential), ``"spikes"`` (a spiking
             output layer) or ``"none"`` (the last linear layer's current).
+        synapse: ``"dense"`` (one GEMM per layer) or ``"event"`` (:class:`spikeforge.synapse.EventLinear`:
+            gathers the weights of active inputs when the measured activity is below the crossover).
     """
-    return _stack(sizes, neuron, readout, bias, readout_tau, recurrent=False)
+    return _stack(sizes, neuron, readout, bias, readout_tau, recurrent=False, synapse=synapse)
 
 
 def rsnn(
@@ -112,7 +126,8 @@ def rsnn(
     *,
     bias: bool = True,
     readout_tau: float = 10.0,
+    synapse: str = "dense",
 ) -> Sequential:
     """A recurrent SNN: like :func:`mlp`, each hidden population with recurrent synapses
     (:class:`spikeforge.synapse.Recurrent`)."""
-    return _stack(sizes, neuron, readout, bias, readout_tau, recurrent=True)
+    return _stack(sizes, neuron, readout, bias, readout_tau, recurrent=True, synapse=synapse)
