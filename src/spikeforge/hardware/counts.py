@@ -33,7 +33,8 @@ Definitions (the same as NeuroBench's ``SynapticOperations`` and ``ActivationSpa
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -399,6 +400,30 @@ def _batch_and_steps(inputs, time_major: bool) -> tuple[int, int]:
     return int(t), int(b)
 
 
+@contextmanager
+def probing(model: nn.Module, handles: list) -> Iterator[None]:
+    """Run ``model`` in eval mode without gradients; afterwards remove the ``handles`` (hooks) and restore
+    every module's train/eval mode, whatever happened."""
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        with torch.no_grad():
+            yield
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def run_model(model: nn.Module, inputs) -> None:
+    """Call ``model`` on ``inputs`` (a tensor, or a tuple/list of positional arguments)."""
+    if isinstance(inputs, (tuple, list)):
+        model(*inputs)
+    else:
+        model(inputs)
+
+
 def count_ops(
     model: nn.Module,
     inputs,
@@ -454,19 +479,8 @@ def count_ops(
         else:
             continue
         accs.append(acc)
-    modes = {m: m.training for m in model.modules()}
-    try:
-        model.eval()
-        with torch.no_grad():
-            if isinstance(inputs, (tuple, list)):
-                model(*inputs)
-            else:
-                model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, mode in modes.items():
-            m.training = mode
+    with probing(model, handles):
+        run_model(model, inputs)
 
     layers = tuple(
         LayerCounts(

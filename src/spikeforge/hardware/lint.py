@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
-from spikeforge.hardware.counts import _render
+from spikeforge.hardware.counts import _render, probing, run_model
 
 __all__ = ["LintFinding", "LintReport", "fold_batchnorm", "lint"]
 
@@ -282,19 +282,8 @@ def lint(model: nn.Module, inputs=None) -> LintReport:
         handles.append(m.register_forward_pre_hook(pre(name, m)))
         handles.append(m.register_forward_hook(post))
     traced: list[LintFinding] = []
-    modes = {m: m.training for m in model.modules()}
-    try:
-        model.eval()
-        with torch.no_grad(), _Tracer(stack, skip, traced):
-            if isinstance(inputs, (tuple, list)):
-                model(*inputs)
-            else:
-                model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, mode in modes.items():
-            m.training = mode
+    with probing(model, handles), _Tracer(stack, skip, traced):
+        run_model(model, inputs)
     for m, name in pools.items():
         if not pool_inputs_spiking.get(m, True):
             findings.append(LintFinding(name, type(m).__name__, "max over membrane potentials/currents", _POOL_ALT))
