@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from spikeforge._io import atomic_path
 from spikeforge.hardware.catalog import accelerators, human_brain, platforms
 from spikeforge.hardware.counts import _render
 
@@ -294,13 +294,6 @@ def efficiency_chart(
     ax.legend(fontsize=7, loc="upper left", ncol=2)
     fig.tight_layout()
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, make_parents=False) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi)
     return table

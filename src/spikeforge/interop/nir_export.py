@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from spikeforge._io import atomic_path
 from spikeforge.interop import _discrete as D
 from spikeforge.interop import layers as L
 from spikeforge.neuron.modules import LI, Neuron
@@ -296,13 +296,6 @@ def write_nir(graph, path: str | os.PathLike) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(f"path: the folder {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    os.close(fd)
-    try:
-        nir.write(tmp, graph)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, make_parents=False) as tmp:
+        nir.write(str(tmp), graph)
     return path
