@@ -1,4 +1,5 @@
-"""Small argument checks shared by layers with per-neuron parameters."""
+"""Small argument checks shared by layers with per-neuron parameters, and the gradient reduction shared by the
+scan backends."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_features", "check_state_tensor", "per_neuron"]
+__all__ = ["check_features", "check_state_tensor", "per_neuron", "sum_to"]
 
 
 def per_neuron(name: str, value, shape: Sequence[int] | None, dtype=None) -> torch.Tensor:
@@ -33,3 +34,15 @@ def check_state_tensor(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         got = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
         raise ValueError(f"state: expected shape {tuple(x.shape[1:])}, got {got}")
     return state
+
+
+def sum_to(g: torch.Tensor | None, like: torch.Tensor | None) -> torch.Tensor | None:
+    """Reduce a broadcast gradient ``g`` to the shape of the parameter ``like`` (its real part for a real
+    parameter); ``None`` passes through."""
+    if g is None or like is None:
+        return None
+    if g.shape != like.shape:
+        g = g.sum_to_size(like.shape) if like.dim() else g.sum()
+    if not like.is_complex() and g.is_complex():
+        g = g.real
+    return g

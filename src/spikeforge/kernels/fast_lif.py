@@ -34,6 +34,7 @@ import os
 
 import torch
 
+from spikeforge._checks import sum_to
 from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState
 from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
 
@@ -108,12 +109,6 @@ def numba_available() -> bool:
 
 def _flat_param(p: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
     return p.detach().to(dtype).expand(shape).reshape(-1).contiguous()
-
-
-def _sum_to(g: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    if g.shape != like.shape:
-        g = g.sum_to_size(like.shape) if like.dim() else g.sum()
-    return g
 
 
 def _post_reset(vstar: torch.Tensor, s: torch.Tensor, th: torch.Tensor, code: int, v_reset: float):
@@ -193,8 +188,8 @@ class _FastLIF(torch.autograd.Function):
         return (
             gx.view(steps, *shape) if need[0] else None,
             gv.view(shape).to(v0.dtype) if need[1] else None,
-            _sum_to(acc_decay.view(shape), decay) if need[2] else None,
-            _sum_to(acc_theta.view(shape), threshold) if need[3] else None,
+            sum_to(acc_decay.view(shape), decay) if need[2] else None,
+            sum_to(acc_theta.view(shape), threshold) if need[3] else None,
             None,
             None,
         )

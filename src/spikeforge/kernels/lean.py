@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from spikeforge.kernels.fast_lif import _flat_param, _sum_to, resolve_impl, scan_backward, scan_forward, supports
+from spikeforge._checks import sum_to
+from spikeforge.kernels.fast_lif import _flat_param, resolve_impl, scan_backward, scan_forward, supports
 from spikeforge.neuron.dynamics import draw_orders
 from spikeforge.neuron.modules import Neuron
 
@@ -129,8 +130,8 @@ class _LinearLIF(torch.autograd.Function):
         gw = g2.t() @ x.reshape(-1, ctx.k) if need[1] else None
         gb = g2.sum(0) if (ctx.has_bias and need[2]) else None
         return (gx, gw, gb,
-                _sum_to(acc_decay.view(shape), decay) if need[3] else None,
-                _sum_to(acc_theta.view(shape), threshold) if need[4] else None,
+                sum_to(acc_decay.view(shape), decay) if need[3] else None,
+                sum_to(acc_theta.view(shape), threshold) if need[4] else None,
                 None, None, None)
 
 

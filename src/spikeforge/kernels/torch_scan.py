@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from spikeforge._checks import sum_to
 from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState
 from spikeforge.neuron.firing import spike_count, surrogate_terms
 
@@ -31,16 +32,6 @@ def _phase(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     pos = r > 0
     safe = torch.where(pos, r, torch.ones_like(r))
     return torch.where(pos, v / safe, torch.ones_like(v)), safe
-
-
-def _sum_to(g: torch.Tensor | None, like: torch.Tensor | None) -> torch.Tensor | None:
-    if g is None or like is None:
-        return None
-    if g.shape != like.shape:
-        g = g.sum_to_size(like.shape) if like.dim() else g.sum()
-    if not like.is_complex() and g.is_complex():
-        g = g.real
-    return g
 
 
 class _FusedScan(torch.autograd.Function):
@@ -251,11 +242,11 @@ class _FusedScan(torch.autograd.Function):
             g_i if (spec.cuba and need[4]) else None,
             g_a if (spec.adaptive and need[5]) else None,
             None,
-            _sum_to(acc_decay, decay),
-            _sum_to(acc_theta, threshold),
-            _sum_to(acc_syn, syn_decay),
-            _sum_to(acc_rho, adapt_decay),
-            _sum_to(acc_beta, adapt_scale),
+            sum_to(acc_decay, decay),
+            sum_to(acc_theta, threshold),
+            sum_to(acc_syn, syn_decay),
+            sum_to(acc_rho, adapt_decay),
+            sum_to(acc_beta, adapt_scale),
             g_w,
             None,
             None,

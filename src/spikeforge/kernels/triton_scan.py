@@ -22,6 +22,7 @@ import os
 
 import torch
 
+from spikeforge._checks import sum_to
 from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState
 from spikeforge.neuron.firing import Cauchy, Gaussian, Heaviside, Logistic
 
@@ -77,12 +78,6 @@ def _planes(z: torch.Tensor, shape, real_dtype) -> tuple[torch.Tensor, torch.Ten
         z = z.expand(shape) if z.shape != shape else z
         return z.real.to(real_dtype).contiguous().reshape(-1), z.imag.to(real_dtype).contiguous().reshape(-1)
     return z.to(real_dtype).expand(shape).contiguous().reshape(-1), None
-
-
-def _sum_to(g: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    if g.shape != like.shape:
-        g = g.sum_to_size(like.shape) if like.dim() else g.sum()
-    return g
 
 
 def _prm(spec: NeuronSpec, dtype, device) -> torch.Tensor:
@@ -185,8 +180,8 @@ class _TritonScan(torch.autograd.Function):
         return (
             gx if need[0] else None,
             gv0 if need[1] else None,
-            _sum_to(gd, decay) if need[2] else None,
-            _sum_to(acc_th.view(shape), threshold) if need[3] else None,
+            sum_to(gd, decay) if need[2] else None,
+            sum_to(acc_th.view(shape), threshold) if need[3] else None,
             None,
             None,
             None,

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import torch
 
+from spikeforge._checks import sum_to
+
 __all__ = [
     "Cauchy",
     "FiringModel",
@@ -200,7 +202,7 @@ class _ExpectedCount(torch.autograd.Function):
         dn_du, k_dn, _ = surrogate_terms(ctx.firing, u, theta, ctx.max_spikes)
         gu = g * dn_du
         gt = -g * k_dn
-        return _sum_to(gu, u.shape), _sum_to(gt, theta.shape), None, None
+        return sum_to(gu, u), sum_to(gt, theta), None, None
 
 
 def expected_count(
@@ -213,9 +215,3 @@ def expected_count(
     """
     theta = torch.as_tensor(theta, dtype=u.dtype, device=u.device)
     return _ExpectedCount.apply(u, theta, firing, max_spikes)
-
-
-def _sum_to(g: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
-    if g.shape == tuple(shape):
-        return g
-    return g.sum_to_size(shape) if len(shape) else g.sum()
