@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from spikeforge._checks import check_features, check_state_tensor, per_neuron
-from spikeforge.neuron.modules import check_sequence
+from spikeforge.neuron.modules import _LIScan, check_sequence
 
 __all__ = ["CubaIntegrator", "Integrator", "Threshold"]
 
@@ -53,13 +53,8 @@ class Integrator(nn.Module):
         check_sequence(x, allow_complex=False)
         check_features(x, tuple(self.decay.shape), "Integrator")
         v = torch.zeros_like(x[0]) if state is None else check_state_tensor(state, x)
-        lam = self.decay.to(x.dtype)
-        out = []
-        for t in range(x.shape[0]):
-            v = lam * v + x[t]
-            out.append(v)
-        y = torch.stack(out)
-        return (y, v) if return_state else y
+        y = _LIScan.apply(x, v, self.decay.to(x.dtype))
+        return (y, y[-1]) if return_state else y
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.decay.shape)}"
@@ -94,14 +89,9 @@ class CubaIntegrator(nn.Module):
             if not isinstance(state, tuple) or len(state) != 2:
                 raise TypeError(f"state: expected a tuple (i, v), got {type(state).__name__}")
             i, v = (check_state_tensor(s, x) for s in state)
-        lam, lam_syn = self.decay.to(x.dtype), self.syn_decay.to(x.dtype)
-        out = []
-        for t in range(x.shape[0]):
-            i = lam_syn * i + x[t]
-            v = lam * v + i
-            out.append(v)
-        y = torch.stack(out)
-        return (y, (i, v)) if return_state else y
+        currents = _LIScan.apply(x, i, self.syn_decay.to(x.dtype))
+        y = _LIScan.apply(currents, v, self.decay.to(x.dtype))
+        return (y, (currents[-1], y[-1])) if return_state else y
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.decay.shape)}"
