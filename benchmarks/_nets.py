@@ -66,17 +66,13 @@ def _linears(weights, scale: float = 1.0, cls=nn.Linear) -> list[nn.Linear]:
 
 
 def build_spikeforge(weights, *, backend: str = "auto", order: str = "integrate-fire-reset",
-                     detach_reset: bool = False, readout_li: bool = False, event: bool = False):
+                     detach_reset: bool = False, readout_li: bool = False, synapse: str = "auto"):
     import spikeforge
     from spikeforge.neuron.firing import Cauchy
     from spikeforge.synapse import Linear
 
-    if event:  # event-driven synapses (gather-and-sum forward, active-input weight gradient), mode="auto"
-        from spikeforge.kernels.event import EventLinear
-
-        lins = _linears(weights, cls=EventLinear)
-    else:
-        lins = _linears(weights, cls=Linear)
+    # synapse: the Linear mode -- "auto" (default: event-driven below the measured crossover), "dense", "event"
+    lins = _linears(weights, cls=lambda k, n: Linear(k, n, mode=synapse))
     neurons = [spikeforge.Neuron(decay=DECAY, threshold=THRESHOLD, reset="soft", firing=Cauchy(1 / math.pi),
                                  order=order, detach_reset=detach_reset, backend=backend) for _ in range(2)]
     model = nn.ModuleList([*lins, *neurons])
@@ -226,7 +222,8 @@ BUILDERS = {
     "spikeforge": lambda w: build_spikeforge(w),
     "spikeforge-nonumba": _no_numba,
     "spikeforge-li": lambda w: build_spikeforge(w, readout_li=True),
-    "spikeforge-event": lambda w: build_spikeforge(w, event=True),
+    "spikeforge-dense": lambda w: build_spikeforge(w, synapse="dense"),
+    "spikeforge-event": lambda w: build_spikeforge(w, synapse="event"),
     "spikeforge-lean": build_spikeforge_lean,
     "spikeforge-torch": lambda w: build_spikeforge(w, backend="torch"),
     "spikeforge-reference": lambda w: build_spikeforge(w, backend="reference"),

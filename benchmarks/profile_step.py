@@ -1,6 +1,6 @@
 """Where the time of one SHD training step goes (torch.profiler), for spikeforge and the dense roofline.
 
-    python benchmarks/profile_step.py --impls spikeforge spikeforge-event dense --steps 100
+    python benchmarks/profile_step.py --impls spikeforge spikeforge-dense dense --steps 100
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def profile_impl(impl: str, steps: int, reps: int, rows: int, mode: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--impls", nargs="+", default=["spikeforge", "spikeforge-event", "dense"])
+    ap.add_argument("--impls", nargs="+", default=["spikeforge", "spikeforge-dense", "dense"])
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--rows", type=int, default=8)

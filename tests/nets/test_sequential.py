@@ -89,14 +89,17 @@ def test_complex_spikes_through_linear():
 
 
 def test_event_synapses_give_the_same_network():
-    from spikeforge.synapse import EventLinear
+    from spikeforge.synapse import Linear
 
     torch.manual_seed(0)
-    dense = mlp([40, 30, 5], neuron=sf.LIF(firing=sf.Gaussian(0.5)))
+    dense = mlp([40, 30, 5], neuron=sf.LIF(firing=sf.Gaussian(0.5)), synapse="dense")
     event = mlp([40, 30, 5], neuron=sf.LIF(firing=sf.Gaussian(0.5)), synapse="event")
-    assert isinstance(event[0], EventLinear)
+    auto = mlp([40, 30, 5], neuron=sf.LIF(firing=sf.Gaussian(0.5)))
+    assert isinstance(event[0], Linear) and (event[0].mode, dense[0].mode, auto[0].mode) == ("event", "dense", "auto")
     event.load_state_dict(dense.state_dict())
+    auto.load_state_dict(dense.state_dict())
     x = (torch.rand(20, 3, 40) < 0.02).float()
     torch.testing.assert_close(event(x), dense(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(auto(x), dense(x), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="synapse"):
         mlp([4, 3], synapse="sparse")

@@ -1,78 +1,94 @@
 """Compiled (numba) event-driven synapse kernels; see :mod:`spikeforge.kernels.event`.
 
-The input ``x: [R, K]`` (rows = time steps × batch) is compressed by *column* (CSC: for every input unit
-``k`` the rows in which it spiked), so that each weight row ``Wᵀ[k]`` is read from memory once and added
-into the output rows where ``k`` was active; the output block stays in cache. Work is split over disjoint
-column ranges (of ``x`` for compression and weight gradient, of the output for the forward), so threads
-never write the same memory. Importing this module imports numba (optional) and raises without it; all
-kernels release the GIL.
+The input ``x: [R, K]`` (rows = time steps × batch) is compressed by *row* (CSR: for every row the input
+units that spiked, ``int32``), in two passes over ``x`` (count, then fill). The forward product keeps one
+output row in L1 cache and adds the weight rows ``Wᵀ[k]`` of its active inputs into it; the weight gradient
+adds each row of ``δ`` into the rows ``dWᵀ[k]`` of that row's active inputs. Work is split over disjoint row
+ranges, so threads never write the same memory (the weight gradient gives every thread its own
+accumulator). Importing this module imports numba (optional) and raises without it; all kernels release
+the GIL. Inner loops index with unsigned integers so that LLVM vectorises them (see ``_numba_lif``).
 """
 
 from __future__ import annotations
 
 import numba
+import numpy as np
 
-__all__ = ["count_cols", "fill_cols", "gather_cols", "wgrad_cols"]
-
-
-@numba.njit(nogil=True, cache=True)
-def count_cols(x, k0, k1, counts):  # pragma: no cover - compiled
-    rows = x.shape[0]
-    for r in range(rows):
-        for k in range(k0, k1):
-            counts[k] += x[r, k] != 0  # branch-free: vectorises
+__all__ = ["count_rows", "fill_rows", "gather_rows", "wgrad_rows"]
 
 
 @numba.njit(nogil=True, cache=True)
-def fill_cols(x, k0, k1, colptr, rowidx, values):  # pragma: no cover - compiled
-    rows = x.shape[0]
-    nxt = colptr[k0:k1].copy()
-    for r in range(rows):
-        for k in range(k0, k1):
-            v = x[r, k]
-            if v != 0:
-                p = nxt[k - k0]
-                rowidx[p] = r
-                values[p] = v
-                nxt[k - k0] = p + 1
-
-
-@numba.njit(nogil=True, cache=True)
-def gather_cols(colptr, rowidx, values, binary, wt, bias, has_bias, out, n0, n1, tile):  # pragma: no cover
-    """``out[r, n0:n1] = b + Σ_{k: x[r,k] ≠ 0} x[r,k]·wt[k, n0:n1]`` (``wt = Wᵀ: [K, N]``), in column tiles
-    of ``tile`` outputs (larger tiles amortise the per-event overhead)."""
-    k_all = wt.shape[0]
-    rows = out.shape[0]
-    for r in range(rows):
-        for n in range(n0, n1):
-            out[r, n] = bias[n] if has_bias else 0
-    for a in range(n0, n1, tile):
-        b = min(a + tile, n1)
+def count_rows(x, r0, r1, counts, flags):  # pragma: no cover - compiled
+    """``counts[r + 1] = nnz(x[r])``; ``flags[r] = 1`` when row ``r`` holds a value other than 0 and 1."""
+    k_all = x.shape[1]
+    for r in range(r0, r1):
+        c = 0
+        other = 0
         for k in range(k_all):
-            w = wt[k, a:b]
-            for p in range(colptr[k], colptr[k + 1]):
-                o = out[rowidx[p], a:b]  # (1-d contiguous views: the loop below vectorises)
-                if binary:
-                    for n in range(b - a):
-                        o[n] += w[n]
-                else:
-                    v = values[p]
-                    for n in range(b - a):
-                        o[n] += v * w[n]
+            v = x[r, k]
+            c += v != 0  # branch-free: vectorises
+            other += v * v != v  # neither 0 nor 1
+        counts[r + 1] = c
+        flags[r] = other != 0
 
 
 @numba.njit(nogil=True, cache=True)
-def wgrad_cols(colptr, rowidx, values, binary, delta, gwt, k0, k1):  # pragma: no cover - compiled
-    """``gwt[k] = Σ_r x[r,k]·delta[r]`` for input units ``k0 <= k < k1`` (``gwt = dWᵀ: [K, N]``)."""
-    n_all = delta.shape[1]
-    for k in range(k0, k1):
-        g = gwt[k]
-        for p in range(colptr[k], colptr[k + 1]):
-            d = delta[rowidx[p]]
+def fill_rows(x, r0, r1, rowptr, colidx, values, binary):  # pragma: no cover - compiled
+    k_all = x.shape[1]
+    buf = np.empty(k_all + 1, dtype=np.int32)
+    for r in range(r0, r1):
+        c = 0
+        for k in range(k_all):  # branch-free compaction: always write, advance on a spike
+            buf[c] = k
+            c += x[r, k] != 0
+        p = rowptr[r]
+        for j in range(c):
+            colidx[p + j] = buf[j]
+            if not binary:
+                values[p + j] = x[r, buf[j]]
+
+
+@numba.njit(nogil=True, cache=True)
+def gather_rows(rowptr, colidx, values, binary, wt, bias, has_bias, out, r0, r1):  # pragma: no cover
+    """``out[r] = b + Σ_{k: x[r,k] ≠ 0} x[r,k]·wt[k]`` for rows ``r0 <= r < r1`` (``wt = Wᵀ: [K, N]``)."""
+    n_all = np.uint64(wt.shape[1])
+    one = np.uint64(1)
+    for r in range(r0, r1):
+        o = out[r]
+        n = np.uint64(0)
+        while n < n_all:
+            o[n] = bias[n] if has_bias else 0
+            n += one
+        for p in range(rowptr[r], rowptr[r + 1]):
+            w = wt[colidx[p]]
+            n = np.uint64(0)
             if binary:
-                for n in range(n_all):
-                    g[n] += d[n]
+                while n < n_all:
+                    o[n] += w[n]
+                    n += one
             else:
                 v = values[p]
-                for n in range(n_all):
+                while n < n_all:
+                    o[n] += v * w[n]
+                    n += one
+
+
+@numba.njit(nogil=True, cache=True)
+def wgrad_rows(rowptr, colidx, values, binary, delta, gwt, r0, r1):  # pragma: no cover - compiled
+    """``gwt[k] += Σ_r x[r,k]·delta[r]`` over rows ``r0 <= r < r1`` (``gwt = dWᵀ: [K, N]``)."""
+    n_all = np.uint64(delta.shape[1])
+    one = np.uint64(1)
+    for r in range(r0, r1):
+        d = delta[r]
+        for p in range(rowptr[r], rowptr[r + 1]):
+            g = gwt[colidx[p]]
+            n = np.uint64(0)
+            if binary:
+                while n < n_all:
+                    g[n] += d[n]
+                    n += one
+            else:
+                v = values[p]
+                while n < n_all:
                     g[n] += v * d[n]
+                    n += one

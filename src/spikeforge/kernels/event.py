@@ -2,10 +2,11 @@ r"""Event-driven synapses: touch only the weights of inputs that spiked.
 
 For a layer ``y = W·s + b`` with sparse input ``s`` (binary or graded spikes), the dense GEMM costs
 ``R·K·N`` multiply-adds for ``R`` rows (time steps × batch), ``K`` inputs and ``N`` outputs. The event path
-compresses the input by column (for every input ``k`` the rows in which it spiked), then adds each weight
-row ``Wᵀ[k]`` (times the spike value, if graded) into the output rows where ``k`` was active: ``nnz·N``
-additions, each weight row read from memory once. The same index lists
-give the weight gradient over active rows only, ``dWᵀ[k] = Σ_r s[r,k]·δ[r]`` -- also ``nnz·N``.
+compresses the input by row (for every row the inputs ``k`` that spiked, ``int32``), then sums the weight
+rows ``Wᵀ[k]`` (times the spike value, if graded) of each row's active inputs: ``nnz·N`` additions. The same
+index lists give the weight gradient over active inputs only, ``dWᵀ[k] = Σ_r s[r,k]·δ[r]`` -- also
+``nnz·N`` -- and replace the input in the autograd graph (``nnz`` indices instead of ``R·K`` values). The
+input gradient ``δ·W`` of a hidden layer stays a dense GEMM (``δ`` is dense).
 
 Synaptic operations are counted exactly as a by-product: every active input of a row drives its ``N``
 synapses once, so ``synops = nnz(s)·N`` (``nnz`` is the length of the compressed index list).
@@ -20,7 +21,6 @@ changed. CPU kernels are compiled with numba when it is available, else the path
 from __future__ import annotations
 
 import os
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -29,15 +29,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["EVENT_CROSSOVER", "EVENT_CROSSOVER_TRAIN", "EventLinear", "EventResult", "activity", "event_linear",
-           "use_event_path"]
+__all__ = ["EVENT_CROSSOVER", "EVENT_CROSSOVER_TRAIN", "EVENT_MIN_OUT", "EventResult", "activity", "event_linear",
+           "linear_product", "transposed_weight", "use_event_path"]
 
 #: Input activity below which ``mode="auto"`` takes the event path without gradients (measured on a 2-core
 #: AMD EPYC, float32, 4096→4096: the event path wins up to 10-20 % activity; see docs/performance.md).
 EVENT_CROSSOVER = 0.1
 #: The same when gradients are needed (forward + weight gradient; measured crossover 2-5 % on the 700→256
 #: layer of the SHD benchmark, where the dense GEMMs are small and fast).
-EVENT_CROSSOVER_TRAIN = 0.03
+EVENT_CROSSOVER_TRAIN = 0.07
+#: Fewest outputs for which ``mode="auto"`` considers the event path: the per-event cost (an index, a row
+#: address) is amortised over ``N`` additions, and for narrow layers (a 20-class readout) the dense GEMM
+#: wins at every activity measured (docs/performance.md).
+EVENT_MIN_OUT = 64
 
 _POOL: ThreadPoolExecutor | None = None
 _NUMBA: object = None
@@ -83,117 +87,132 @@ def _parallel(fn, n_items: int, work: int):
     return [*(f.result() for f in futs), last]
 
 
-class _CSC(NamedTuple):
-    """Input ``[R, K]`` compressed by column: rows ``rowidx[colptr[k]:colptr[k+1]]`` of unit ``k`` spiked."""
+class _CSR(NamedTuple):
+    """Input ``[R, K]`` compressed by row: units ``colidx[rowptr[r]:rowptr[r+1]]`` spiked in row ``r``."""
 
-    colptr: torch.Tensor  # [K+1] int64
-    rowidx: torch.Tensor  # [nnz] int64
-    values: torch.Tensor  # [nnz] x.dtype
+    rowptr: torch.Tensor  # [R+1] int64
+    colidx: torch.Tensor  # [nnz] int32
+    values: torch.Tensor  # [nnz] x.dtype (empty when binary: every value is 1)
     binary: bool
-    rows: int
+    cols: int
+
+    @property
+    def nnz(self) -> int:
+        return int(self.colidx.numel())
 
 
-def _count(x2: torch.Tensor) -> np.ndarray | None:
-    """Active rows per input unit (numba path only; ``None`` otherwise)."""
+def _count(x2: torch.Tensor) -> tuple[np.ndarray, bool] | None:
+    """``(rowptr, binary)`` of ``x2`` (numba path on CPU only; ``None`` otherwise): one vectorised pass."""
     nb = _numba()
     if not (nb and x2.device.type == "cpu"):
         return None
     xn = x2.numpy()
-    counts = np.zeros(x2.shape[1], dtype=np.int64)
-    _parallel(lambda lo, hi: nb.count_cols(xn, lo, hi, counts), x2.shape[1], 4 * xn.size)
-    return counts
+    rows = x2.shape[0]
+    rowptr = np.zeros(rows + 1, dtype=np.int64)
+    flags = np.zeros(rows, dtype=np.bool_)
+    _parallel(lambda lo, hi: nb.count_rows(xn, lo, hi, rowptr, flags), rows, xn.size)
+    np.cumsum(rowptr, out=rowptr)
+    return rowptr, not bool(flags.any())
 
 
-def _compress(x2: torch.Tensor, counts: np.ndarray | None = None) -> _CSC:
+def _compress(x2: torch.Tensor, counted: tuple[np.ndarray, bool] | None = None) -> _CSR:
     nb = _numba()
     rows, k_all = x2.shape
     if nb and x2.device.type == "cpu":
         xn = x2.numpy()
-        if counts is None:
-            counts = _count(x2)
-        colptr = np.zeros(k_all + 1, dtype=np.int64)
-        np.cumsum(counts, out=colptr[1:])
-        nnz = int(colptr[-1])
-        rowidx = np.empty(nnz, dtype=np.int64)
-        values = np.empty(nnz, dtype=xn.dtype)
-        _parallel(lambda lo, hi: nb.fill_cols(xn, lo, hi, colptr, rowidx, values), k_all, 4 * xn.size)
-        vals = torch.from_numpy(values)
-        binary = bool(nnz == 0 or np.all(values == 1))
-        return _CSC(torch.from_numpy(colptr), torch.from_numpy(rowidx), vals, binary, rows)
-    k, r = x2.t().nonzero(as_tuple=True)
+        rowptr, binary = counted if counted is not None else _count(x2)
+        nnz = int(rowptr[-1])
+        colidx = np.empty(nnz, dtype=np.int32)
+        values = np.empty(0 if binary else nnz, dtype=xn.dtype)
+        _parallel(lambda lo, hi: nb.fill_rows(xn, lo, hi, rowptr, colidx, values, binary), rows, xn.size)
+        return _CSR(torch.from_numpy(rowptr), torch.from_numpy(colidx), torch.from_numpy(values), binary, k_all)
+    r, k = x2.nonzero(as_tuple=True)  # row-major order: already CSR
     vals = x2[r, k]
-    colptr = torch.zeros(k_all + 1, dtype=torch.int64, device=x2.device)
-    colptr[1:] = torch.cumsum(torch.bincount(k, minlength=k_all), 0)
+    rowptr = torch.zeros(rows + 1, dtype=torch.int64, device=x2.device)
+    rowptr[1:] = torch.cumsum(torch.bincount(r, minlength=rows), 0)
     binary = bool(vals.numel() == 0 or torch.all(vals == 1))
-    return _CSC(colptr, r, vals, binary, rows)
+    return _CSR(rowptr, k.to(torch.int32), vals[:0] if binary else vals, binary, k_all)
 
 
-_WT_CACHE: dict = {}
+def _weight_t(weight: torch.Tensor) -> torch.Tensor:
+    """``Wᵀ: [K, N]`` contiguous: free for weights stored transposed (:func:`transposed_weight`), one copy
+    otherwise."""
+    wt = weight.detach().t()
+    return wt if wt.is_contiguous() else wt.contiguous()
 
 
-def _transposed(w: torch.Tensor) -> torch.Tensor:
-    """``Wᵀ`` contiguous, cached while the weight tensor is alive and unchanged (same object, same version
-    counter): transposing a large weight costs more than the event-driven product itself."""
-    hit = _WT_CACHE.get(id(w))
-    if hit is not None and hit[0]() is w and hit[1] == w._version:
-        return hit[2]
-    wt = w.detach().t().contiguous()
-    for k in [k for k, v in _WT_CACHE.items() if v[0]() is None]:
-        del _WT_CACHE[k]
-    _WT_CACHE[id(w)] = (weakref.ref(w), w._version, wt)
-    return wt
+def transposed_weight(out_features: int, in_features: int, *, device=None, dtype=None) -> nn.Parameter:
+    """An ``[out_features, in_features]`` weight parameter whose memory holds ``Wᵀ`` contiguously.
+
+    The dense product ``x·Wᵀ`` is one GEMM either way (BLAS reads either layout), while the event path
+    gathers rows of ``Wᵀ`` and its weight gradient ``dWᵀ`` comes out in the same layout, so neither copies.
+    """
+    return nn.Parameter(torch.empty(in_features, out_features, device=device, dtype=dtype).t())
 
 
-def _gather_sum(csc: _CSC, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+def _rows_of(csr: _CSR) -> torch.Tensor:
+    return torch.repeat_interleave(torch.arange(csr.rowptr.numel() - 1, device=csr.rowptr.device),
+                                   csr.rowptr.diff())
+
+
+def _gather_sum(csr: _CSR, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     nb = _numba()
+    rows = csr.rowptr.numel() - 1
     n_out = weight.shape[0]
-    w = weight.detach()
-    if nb and w.device.type == "cpu":
+    wt = _weight_t(weight)
+    if nb and wt.device.type == "cpu":
         # (output initialised inside the kernel: a parallel torch fill costs more than the product)
-        out = torch.empty(csc.rows, n_out, dtype=w.dtype)
-        wt = _transposed(weight)
+        out = torch.empty(rows, n_out, dtype=wt.dtype)
         on, wn = out.numpy(), wt.numpy()
-        bn = bias.detach().to(w.dtype).contiguous().numpy() if bias is not None else wn[0]
-        cp, ri, vv = csc.colptr.numpy(), csc.rowidx.numpy(), csc.values.numpy()
-        tile = 1024  # output columns per pass (measured: larger tiles amortise the per-event overhead)
-        _parallel(lambda lo, hi: nb.gather_cols(cp, ri, vv, csc.binary, wn, bn, bias is not None, on, lo, hi, tile),
-                  n_out, ri.size * n_out)
+        bn = bias.detach().to(wt.dtype).contiguous().numpy() if bias is not None else wn[0]
+        rp, ci, vv = csr.rowptr.numpy(), csr.colidx.numpy(), csr.values.numpy()
+        _parallel(lambda lo, hi: nb.gather_rows(rp, ci, vv, csr.binary, wn, bn, bias is not None, on, lo, hi),
+                  rows, csr.nnz * n_out + rows * n_out)
         return out
     if bias is not None:
-        out = bias.detach().to(w.dtype).expand(csc.rows, n_out).contiguous()
+        out = bias.detach().to(wt.dtype).expand(rows, n_out).contiguous()
     else:
-        out = torch.zeros(csc.rows, n_out, dtype=w.dtype, device=w.device)
-    k = torch.repeat_interleave(torch.arange(w.shape[1], device=w.device), csc.colptr.diff())
-    vals = None if csc.binary else csc.values.to(w.dtype)
-    contrib = w.t()[k] if vals is None else w.t()[k] * vals[:, None]
-    return out.index_add_(0, csc.rowidx, contrib)
+        out = torch.zeros(rows, n_out, dtype=wt.dtype, device=wt.device)
+    contrib = wt[csr.colidx.long()]
+    if not csr.binary:
+        contrib = contrib * csr.values.to(wt.dtype)[:, None]
+    return out.index_add_(0, _rows_of(csr), contrib)
 
 
-def _wgrad(csc: _CSC, delta: torch.Tensor, in_features: int) -> torch.Tensor:
-    """``dW = δᵀ·x`` over active inputs only; returns ``[N, K]``."""
+def _wgrad(csr: _CSR, delta: torch.Tensor) -> torch.Tensor:
+    """``dW = δᵀ·x`` over active inputs only; returns ``[N, K]`` (stored as ``dWᵀ``, like the weight)."""
     nb = _numba()
     n_out = delta.shape[1]
     delta = delta.contiguous()
     if nb and delta.device.type == "cpu":
-        gwt = torch.from_numpy(np.zeros((in_features, n_out), dtype=delta.numpy().dtype))
-        gn, dn = gwt.numpy(), delta.numpy()
-        cp, ri, vv = csc.colptr.numpy(), csc.rowidx.numpy(), csc.values.numpy()
-        _parallel(lambda lo, hi: nb.wgrad_cols(cp, ri, vv, csc.binary, dn, gn, lo, hi), in_features,
-                  ri.size * n_out)
-        return gwt.t()
-    k = torch.repeat_interleave(torch.arange(in_features, device=delta.device), csc.colptr.diff())
-    contrib = delta[csc.rowidx] * csc.values.to(delta.dtype)[:, None]
-    return torch.zeros(in_features, n_out, dtype=delta.dtype, device=delta.device).index_add_(0, k, contrib).t()
+        dn = delta.numpy()
+        rp, ci, vv = csr.rowptr.numpy(), csr.colidx.numpy(), csr.values.numpy()
+        accs: list[np.ndarray] = []
+
+        def run(lo, hi):  # every block gets its own accumulator: no two threads write the same row
+            acc = np.zeros((csr.cols, n_out), dtype=dn.dtype)
+            nb.wgrad_rows(rp, ci, vv, csr.binary, dn, acc, lo, hi)
+            accs.append(acc)
+
+        _parallel(run, dn.shape[0], csr.nnz * n_out)
+        total = accs[0]
+        for acc in accs[1:]:
+            np.add(total, acc, out=total)
+        return torch.from_numpy(total).t()
+    contrib = delta[_rows_of(csr)]
+    if not csr.binary:
+        contrib = contrib * csr.values.to(delta.dtype)[:, None]
+    gwt = torch.zeros(csr.cols, n_out, dtype=delta.dtype, device=delta.device)
+    return gwt.index_add_(0, csr.colidx.long(), contrib).t()
 
 
 class _EventLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x2, weight, bias, csc):  # type: ignore[override]
-        out = _gather_sum(csc, weight, bias)
-        ctx.csc = csc
+    def forward(ctx, x2, weight, bias, csr):  # type: ignore[override]
+        out = _gather_sum(csr, weight, bias)
+        ctx.csr = csr  # (the compressed input replaces x itself: nnz indices instead of R·K values)
         ctx.save_for_backward(weight)
         ctx.has_bias = bias is not None
-        ctx.in_features = x2.shape[1]
         return out
 
     @staticmethod
@@ -202,7 +221,7 @@ class _EventLinear(torch.autograd.Function):
         need = ctx.needs_input_grad
         g = g.contiguous()
         gx = g @ weight if need[0] else None
-        gw = _wgrad(ctx.csc, g, ctx.in_features) if need[1] else None
+        gw = _wgrad(ctx.csr, g) if need[1] else None
         gb = None
         if ctx.has_bias and need[2]:  # (numpy's serial sum: a parallel torch reduction of this size is slower)
             gb = torch.from_numpy(g.numpy().sum(0)) if g.device.type == "cpu" else g.sum(0)
@@ -240,68 +259,67 @@ def event_linear(
     Args:
         mode: ``"event"`` (gather the weight rows of active inputs), ``"dense"`` (one GEMM) or ``"auto"``
             (event when the measured activity of ``x`` is below ``threshold``, default
-            :data:`EVENT_CROSSOVER`, or :data:`EVENT_CROSSOVER_TRAIN` when gradients are needed).
+            :data:`EVENT_CROSSOVER`, or :data:`EVENT_CROSSOVER_TRAIN` when gradients are needed; only for
+            real CPU tensors with the compiled kernels and at least :data:`EVENT_MIN_OUT` outputs --
+            elsewhere ``"auto"`` is dense).
 
     Returns:
         :class:`EventResult` ``(out, synops, path)``; ``synops = nnz(x)·N`` on either path (a by-product
         of the compression on the event path). Differentiable on both paths: the event path's weight
         gradient also touches only the active inputs.
     """
+    out, nnz, path = linear_product(x, weight, bias, mode=mode, threshold=threshold)
+    if nnz is None:
+        nnz = int(torch.count_nonzero(x))
+    return EventResult(out, nnz * weight.shape[0], path)
+
+
+def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, mode: str = "auto",
+                   threshold: float | None = None) -> tuple[torch.Tensor, int | None, str]:
+    """The product of :func:`event_linear` as ``(out, nnz or None, path)``: ``nnz(x)`` when it was counted
+    anyway (event path, or ``"auto"`` measuring the activity), ``None`` when the dense GEMM ran unmeasured."""
     if mode not in ("auto", "event", "dense"):
         raise ValueError(f"mode: expected 'auto', 'event' or 'dense', got {mode!r}")
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(f"x: expected [..., {weight.shape[1]}] for weight {tuple(weight.shape)}, got {tuple(x.shape)}")
-    if x.is_complex() or weight.is_complex():
+    if mode == "event" and (x.is_complex() or weight.is_complex()):
         raise TypeError("event_linear: real tensors only")
     lead = x.shape[:-1]
     n_out = weight.shape[0]
-    x2 = x.reshape(-1, x.shape[-1])
-    counts = None
-    if mode != "dense":
-        x2 = x2.detach().contiguous()
-        if x2.dtype != weight.dtype:
-            x2 = x2.to(weight.dtype)
-        counts = _count(x2)
+    if mode == "dense" or (mode == "auto" and not _event_capable(x, weight)):
+        return F.linear(x, weight, bias), None, "dense"
+    x2 = x.reshape(-1, x.shape[-1]).detach().contiguous()
+    if x2.dtype != weight.dtype:
+        x2 = x2.to(weight.dtype)
+    counted = _count(x2)
     grads = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad))
     if mode == "auto":
-        nnz = int(counts.sum()) if counts is not None else int(torch.count_nonzero(x2))
+        nnz = int(counted[0][-1]) if counted is not None else int(torch.count_nonzero(x2))
         limit = threshold if threshold is not None else (EVENT_CROSSOVER_TRAIN if grads else EVENT_CROSSOVER)
         if nnz >= limit * max(1, x2.numel()):
-            return EventResult(F.linear(x, weight, bias), nnz * n_out, "dense")
-    elif mode == "dense":
-        return EventResult(F.linear(x, weight, bias), int(torch.count_nonzero(x2)) * n_out, "dense")
-    csc = _compress(x2, counts)
+            return F.linear(x, weight, bias), nnz, "dense"
+    csr = _compress(x2, counted)
     if grads:
         xin = x.reshape(-1, x.shape[-1])
-        out = _EventLinear.apply(xin if xin.dtype == weight.dtype else xin.to(weight.dtype), weight, bias, csc)
+        out = _EventLinear.apply(xin if xin.dtype == weight.dtype else xin.to(weight.dtype), weight, bias, csr)
     else:
-        out = _gather_sum(csc, weight, bias)
-    return EventResult(out.reshape(*lead, n_out), int(csc.rowidx.numel()) * n_out, "event")
+        out = _gather_sum(csr, weight, bias)
+    return out.reshape(*lead, n_out), csr.nnz, "event"
 
 
-class EventLinear(nn.Linear):
-    """A linear synapse ``[T, B, K] -> [T, B, N]`` with the event-driven path.
+def _event_capable(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether ``mode="auto"`` measures the activity at all: compiled kernels for this device and dtype, and
+    a layer wide enough for the event path to pay (:data:`EVENT_MIN_OUT`)."""
+    return (bool(_numba()) and x.device.type == "cpu" and x.dtype == weight.dtype
+            and x.dtype in (torch.float32, torch.float64) and weight.shape[0] >= EVENT_MIN_OUT)
 
-    ``mode="auto"`` picks the event path from the measured activity of each input; ``"event"`` and
-    ``"dense"`` force one. After each call ``self.synops`` holds the exact synaptic operation count and
-    ``self.last_path`` the path taken.
-    """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, mode: str = "auto",
-                 threshold: float | None = None, device=None, dtype=None) -> None:
-        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
-        if mode not in ("auto", "event", "dense"):
-            raise ValueError(f"mode: expected 'auto', 'event' or 'dense', got {mode!r}")
-        self.mode = mode
-        self.threshold = threshold
-        self.synops = 0
-        self.last_path = ""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        res = event_linear(x, self.weight, self.bias, mode=self.mode, threshold=self.threshold)
-        self.synops, self.last_path = res.synops, res.path
-        return res.out
 
-    def extra_repr(self) -> str:
-        return super().extra_repr() + f", mode={self.mode!r}"
+def __getattr__(name: str):
+    if name == "EventLinear":  # the module lives with the other synapses (spikeforge.synapse)
+        from spikeforge.synapse.layers import EventLinear
+
+        return EventLinear
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

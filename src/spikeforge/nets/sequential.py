@@ -74,13 +74,9 @@ def _readout(readout: str, make: Callable[[], nn.Module], tau: float) -> list[nn
 
 
 def _synapse_factory(synapse: str) -> Callable[[int, int, bool], nn.Module]:
-    if synapse == "dense":
-        return lambda n_in, n_out, bias: Linear(n_in, n_out, bias=bias)
-    if synapse == "event":
-        from spikeforge.kernels.event import EventLinear
-
-        return lambda n_in, n_out, bias: EventLinear(n_in, n_out, bias=bias, mode="auto")
-    raise ValueError(f"synapse: expected 'dense' or 'event', got {synapse!r}")
+    if synapse in ("auto", "dense", "event"):
+        return lambda n_in, n_out, bias: Linear(n_in, n_out, bias=bias, mode=synapse)
+    raise ValueError(f"synapse: expected 'auto', 'dense' or 'event', got {synapse!r}")
 
 
 def _stack(sizes, neuron, readout, bias, readout_tau, recurrent: bool, synapse: str) -> Sequential:
@@ -103,7 +99,7 @@ def mlp(
     *,
     bias: bool = True,
     readout_tau: float = 10.0,
-    synapse: str = "dense",
+    synapse: str = "auto",
 ) -> Sequential:
     """A feed-forward SNN ``Linear -> neuron -> ... -> Linear -> readout``.
 
@@ -113,8 +109,9 @@ def mlp(
             ``LIF(firing=Gaussian(0.5))``.
         readout: ``"li"`` (non-spiking leaky integrator, outputs its potential), ``"spikes"`` (a spiking
             output layer) or ``"none"`` (the last linear layer's current).
-        synapse: ``"dense"`` (one GEMM per layer) or ``"event"`` (:class:`spikeforge.synapse.EventLinear`:
-            gathers the weights of active inputs when the measured activity is below the crossover).
+        synapse: the :class:`spikeforge.synapse.Linear` ``mode``: ``"auto"`` (the event-driven path, which
+            gathers the weights of active inputs, when the measured activity is below the crossover),
+            ``"dense"`` (one GEMM per layer) or ``"event"`` (always event-driven).
     """
     return _stack(sizes, neuron, readout, bias, readout_tau, recurrent=False, synapse=synapse)
 
@@ -126,7 +123,7 @@ def rsnn(
     *,
     bias: bool = True,
     readout_tau: float = 10.0,
-    synapse: str = "dense",
+    synapse: str = "auto",
 ) -> Sequential:
     """A recurrent SNN: like :func:`mlp`, each hidden population with recurrent synapses
     (:class:`spikeforge.synapse.Recurrent`)."""

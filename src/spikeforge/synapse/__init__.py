@@ -1,10 +1,10 @@
 """Synapses. Feed-forward ones act on whole sequences ``[T, B, ...]`` at once (one GEMM / convolution over
-all ``T·B`` rows); the recurrent one runs inside the neuron scan. :class:`EventLinear` is the event-driven
-linear synapse (its kernels live in :mod:`spikeforge.kernels.event`)."""
+all ``T·B`` rows); the recurrent one runs inside the neuron scan. :class:`Linear` takes the event-driven path
+for sparse input (its kernels live in :mod:`spikeforge.kernels.event`); :class:`EventLinear` also records
+the synaptic operations of each call."""
 
-from spikeforge.kernels.event import EventLinear
 from spikeforge.synapse.delay import Delay
-from spikeforge.synapse.layers import Conv1d, Conv2d, Flatten, Linear, Recurrent
+from spikeforge.synapse.layers import Conv1d, Conv2d, EventLinear, Flatten, Linear, Recurrent
 from spikeforge.synapse.pool import AvgPool2d, Scale, SumPool2d
 
 __all__ = [

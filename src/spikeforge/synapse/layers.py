@@ -8,27 +8,72 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from spikeforge.kernels.event import event_linear, linear_product, transposed_weight
 from spikeforge.neuron.dynamics import NeuronState
 from spikeforge.neuron.modules import Neuron, check_sequence
 
-__all__ = ["Conv1d", "Conv2d", "Flatten", "Linear", "Recurrent"]
+__all__ = ["Conv1d", "Conv2d", "EventLinear", "Flatten", "Linear", "Recurrent"]
 
 
 class Linear(nn.Linear):
-    """``y = W·s + b`` on ``[T, B, in_features]`` -> ``[T, B, out_features]``: one GEMM over ``T·B`` rows.
+    """``y = W·s + b`` on ``[T, B, in_features]`` -> ``[T, B, out_features]``, over all ``T·B`` rows at once.
 
-    Complex spikes (resonate-and-fire, ``s = n·v*/|v*|``) are accepted: the real weights act on both
-    parts, so the phase travels on to the next population's complex current.
+    Two paths compute the same product (:mod:`spikeforge.kernels.event`): one dense GEMM, or the
+    event-driven gather of the weight rows of active inputs (``nnz·N`` additions instead of ``T·B·K·N``
+    multiply-adds, and a weight gradient over active inputs only). ``mode="auto"`` (default) measures the
+    input's activity and takes the event path below the measured crossover (CPU, compiled kernels, at
+    least ``EVENT_MIN_OUT`` outputs); ``"dense"`` and ``"event"`` force one. The weight is stored
+    transposed in memory (``weight.t()`` is contiguous), which both paths read without a copy.
+
+    Complex spikes (resonate-and-fire, ``s = n·v*/|v*|``) are accepted (dense path): the real weights act on
+    both parts, so the phase travels on to the next population's complex current.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, mode: str = "auto",
+                 threshold: float | None = None, device=None, dtype=None) -> None:
+        if mode not in ("auto", "event", "dense"):
+            raise ValueError(f"mode: expected 'auto', 'event' or 'dense', got {mode!r}")
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
+        init = self.weight.detach()  # (nn.Linear's initialisation: a seed gives the same weights)
+        self.weight = transposed_weight(out_features, in_features, device=device, dtype=dtype)
+        with torch.no_grad():
+            self.weight.copy_(init)
+        self.mode = mode
+        self.threshold = threshold
+
+    def _check(self, x: torch.Tensor) -> None:
         check_sequence(x)
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected [T, B, {self.in_features}], got {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
         if x.is_complex():
             bias = None if self.bias is None else self.bias.to(x.dtype)
             return F.linear(x, self.weight.to(x.dtype), bias)
-        return F.linear(x, self.weight, self.bias)
+        return linear_product(x, self.weight, self.bias, mode=self.mode, threshold=self.threshold)[0]
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ("" if self.mode == "auto" else f", mode={self.mode!r}")
+
+
+class EventLinear(Linear):
+    """:class:`Linear` that also records, after each call, the exact synaptic operation count
+    (``self.synops = nnz(s)·N``, a by-product of the event path; counted on the dense path) and the path
+    taken (``self.last_path``)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, mode: str = "auto",
+                 threshold: float | None = None, device=None, dtype=None) -> None:
+        super().__init__(in_features, out_features, bias, mode=mode, threshold=threshold, device=device,
+                         dtype=dtype)
+        self.synops = 0
+        self.last_path = ""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
+        res = event_linear(x, self.weight, self.bias, mode=self.mode, threshold=self.threshold)
+        self.synops, self.last_path = res.synops, res.path
+        return res.out
 
 
 class _TimeFolded:
