@@ -109,3 +109,26 @@ def test_module_uses_fast_path_and_trains():
         m(x).pow(2).mean().backward()
     for a, b in zip(net.parameters(), ref.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_retained_graph_gives_the_same_gradients_twice(impl):
+    """The backward writes the input gradient into v*'s memory only when the graph is not kept: a second
+    backward over a retained graph, and one after it without retain_graph, see the original v*."""
+    torch.manual_seed(3)
+    n = sf.Neuron(tau=6.0, threshold=0.8, reset="soft", firing=sf.Cauchy(0.3), learnable=("tau", "threshold"),
+                  shape=(5,)).double()
+    x = (torch.randn(17, 2, 5, dtype=torch.float64) + 0.5).requires_grad_()
+    p = n.params(x.dtype, x.device)
+    st = n.initial_state(x)
+    out, _ = fast_scan(x, st, p, n.spec, noise=None, orders=draw_orders(n.spec, 17, None), recurrent_weight=None,
+                       impl=impl)
+    w = torch.randn_like(out)
+    leaves = [x, n.tau, n.threshold]
+    first = torch.autograd.grad((out * w).sum(), leaves, retain_graph=True)
+    second = torch.autograd.grad((out * w).sum(), leaves, retain_graph=True)
+    third = torch.autograd.grad((out * w).sum(), leaves)
+    for a, b, c in zip(first, second, third, strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    with pytest.raises(RuntimeError, match=r"second time|freed"):
+        torch.autograd.grad((out * w).sum(), leaves)

@@ -59,7 +59,7 @@ def _make_forward(code: int, save: bool):
 
 def _make_backward(code: int, detach: bool, kind: int, need_decay: bool, need_theta: bool):
     @numba.njit(nogil=True, cache=True)
-    def kernel(go, gv, vstar, out, v0, lam, th, v_reset, sigma_, f_ext, gx, acc_decay, acc_theta, m0,
+    def kernel(go, gv, vstar, v0, lam, th, v_reset, sigma_, f_ext, gx, acc_decay, acc_theta, m0,
                m1):  # pragma: no cover
         steps = go.shape[0]
         ty = gx.dtype.type
@@ -139,13 +139,14 @@ def forward(x, v, lam, th, code, v_reset, out, vstar, save) -> None:
     _split(lambda lo, hi: k(x, v, lam, th, v_reset, out, vstar, lo, hi), m_all, x.size)
 
 
-def backward(go, gv, vstar, out, v0, lam, th, code, v_reset, detach, kind, sigma, f_ext, gx, acc_decay,
+def backward(go, gv, vstar, v0, lam, th, code, v_reset, detach, kind, sigma, f_ext, gx, acc_decay,
              acc_theta, need_decay, need_theta) -> None:
-    """Reverse-time recurrence; ``gv: [M]`` enters as dL/dv_T and leaves as dL/dv_0."""
+    """Reverse-time recurrence; ``gv: [M]`` enters as dL/dv_T and leaves as dL/dv_0. ``gx`` may be
+    ``vstar`` itself: step ``t`` reads ``v*_t`` and ``v*_{t-1}`` before it writes ``g*_t``."""
     key = ("b", int(code), bool(detach), int(kind), bool(need_decay), bool(need_theta))
     k = _CACHE.get(key)
     if k is None:
         k = _CACHE[key] = _make_backward(*key[1:])
     vr, sg = float(v_reset), float(sigma)
-    _split(lambda lo, hi: k(go, gv, vstar, out, v0, lam, th, vr, sg, f_ext, gx, acc_decay, acc_theta, lo, hi),
+    _split(lambda lo, hi: k(go, gv, vstar, v0, lam, th, vr, sg, f_ext, gx, acc_decay, acc_theta, lo, hi),
            go.shape[1], 3 * go.size)

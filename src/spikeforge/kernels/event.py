@@ -74,13 +74,18 @@ def _pool(n: int) -> ThreadPoolExecutor:
 PARALLEL_MIN_WORK = 1 << 18
 
 
-def _parallel(fn, n_items: int, work: int):
+def _parallel(fn, n_items: int, work: int, cumulative: np.ndarray | None = None):
     """Run ``fn(lo, hi)`` over ``[0, n_items)``, split into ``torch.get_num_threads()`` blocks when the
-    ``work`` is large enough to pay for the threads."""
+    ``work`` is large enough to pay for the threads: equal blocks, or blocks of equal work when the
+    ``cumulative`` work ``[n_items + 1]`` is given (e.g. the events per row or column)."""
     n = max(1, min(torch.get_num_threads(), n_items))
     if n == 1 or work < PARALLEL_MIN_WORK:
         return [fn(0, n_items)]
-    bounds = np.linspace(0, n_items, n + 1).astype(np.int64)
+    if cumulative is None:
+        bounds = np.linspace(0, n_items, n + 1).astype(np.int64)
+    else:
+        bounds = np.searchsorted(cumulative, np.linspace(0, cumulative[-1], n + 1)).astype(np.int64)
+        bounds[0], bounds[-1] = 0, n_items
     # the calling thread takes the last block itself: one hand-off fewer, and no core left idle waiting
     futs = [_pool(n - 1).submit(fn, int(bounds[i]), int(bounds[i + 1])) for i in range(n - 1)]
     last = fn(int(bounds[n - 1]), int(bounds[n]))
@@ -167,7 +172,7 @@ def _gather_sum(csr: _CSR, weight: torch.Tensor, bias: torch.Tensor | None) -> t
         bn = bias.detach().to(wt.dtype).contiguous().numpy() if bias is not None else wn[0]
         rp, ci, vv = csr.rowptr.numpy(), csr.colidx.numpy(), csr.values.numpy()
         _parallel(lambda lo, hi: nb.gather_rows(rp, ci, vv, csr.binary, wn, bn, bias is not None, on, lo, hi),
-                  rows, csr.nnz * n_out + rows * n_out)
+                  rows, csr.nnz * n_out + rows * n_out, rp)
         return out
     if bias is not None:
         out = bias.detach().to(wt.dtype).expand(rows, n_out).contiguous()
@@ -187,18 +192,14 @@ def _wgrad(csr: _CSR, delta: torch.Tensor) -> torch.Tensor:
     if nb and delta.device.type == "cpu":
         dn = delta.numpy()
         rp, ci, vv = csr.rowptr.numpy(), csr.colidx.numpy(), csr.values.numpy()
-        accs: list[np.ndarray] = []
-
-        def run(lo, hi):  # every block gets its own accumulator: no two threads write the same row
-            acc = np.zeros((csr.cols, n_out), dtype=dn.dtype)
-            nb.wgrad_rows(rp, ci, vv, csr.binary, dn, acc, lo, hi)
-            accs.append(acc)
-
-        _parallel(run, dn.shape[0], csr.nnz * n_out)
-        total = accs[0]
-        for acc in accs[1:]:
-            np.add(total, acc, out=total)
-        return torch.from_numpy(total).t()
+        colptr = np.zeros(csr.cols + 1, dtype=np.int64)
+        rowidx = np.empty(csr.nnz, dtype=np.int32)
+        cvals = np.empty(0 if csr.binary else csr.nnz, dtype=vv.dtype)
+        nb.to_columns(rp, ci, vv, csr.binary, colptr, rowidx, cvals)
+        gwt = np.empty((csr.cols, n_out), dtype=dn.dtype)
+        _parallel(lambda lo, hi: nb.wgrad_cols(colptr, rowidx, cvals, csr.binary, dn, gwt, lo, hi), csr.cols,
+                  csr.nnz * n_out, colptr)
+        return torch.from_numpy(gwt).t()
     contrib = delta[_rows_of(csr)]
     if not csr.binary:
         contrib = contrib * csr.values.to(delta.dtype)[:, None]

@@ -107,6 +107,15 @@ def numba_available() -> bool:
 
 # --- helpers -------------------------------------------------------------------------------------------
 
+def _graph_kept() -> bool:
+    """Whether the running backward pass keeps the graph (``retain_graph``/``create_graph``): then saved
+    tensors must survive it. Unknown (an older torch without the query) counts as kept."""
+    try:
+        return bool(torch._C._autograd._get_current_graph_task_keep_graph())
+    except Exception:  # (private API): never reuse memory when in doubt
+        return True
+
+
 def _flat_param(p: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
     return p.detach().to(dtype).expand(shape).reshape(-1).contiguous()
 
@@ -133,24 +142,29 @@ def scan_forward(xf: torch.Tensor, v: torch.Tensor, lam: torch.Tensor, th: torch
     return out, v, vstar
 
 
-def scan_backward(go: torch.Tensor, gv: torch.Tensor, vstar: torch.Tensor, out: torch.Tensor, v0f: torch.Tensor,
-                  lam: torch.Tensor, th: torch.Tensor, spec: NeuronSpec, impl: str, need_decay: bool,
-                  need_theta: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def scan_backward(go: torch.Tensor, gv: torch.Tensor, vstar: torch.Tensor, out: torch.Tensor | None,
+                  v0f: torch.Tensor, lam: torch.Tensor, th: torch.Tensor, spec: NeuronSpec, impl: str,
+                  need_decay: bool, need_theta: bool, gx: torch.Tensor | None = None,
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """BPTT over flat ``[T, M]`` tensors; ``gv`` (dL/dv_T) is consumed. Returns ``(g_x, g_v0, dλ, dθ)``
-    per neuron (``[M]``, not yet summed to the parameters' shapes)."""
+    per neuron (``[M]``, not yet summed to the parameters' shapes). ``out`` (the spikes) is needed by the
+    torch implementation only; ``gx`` is where to write ``g_x`` (numba: may be ``vstar`` itself)."""
     code = _RESET_CODE[spec.reset]
     kind, sigma = _firing_code(spec.firing)
-    gx = torch.empty_like(go)
+    if gx is None:
+        gx = torch.empty_like(go)
     if impl == "numba":
         if kind in (1, 3):  # exp does not vectorise in numba (no SVML): torch's vectorised pdf is faster
             kind = -1
         f_ext = (spec.firing.pdf(vstar - th) if kind < 0 else torch.empty((1, 1), dtype=go.dtype)).contiguous()
         acc_decay = torch.zeros_like(lam)
         acc_theta = torch.zeros_like(th)
-        _NUMBA.backward(go.numpy(), gv.numpy(), vstar.numpy(), out.numpy(), v0f.numpy(), lam.numpy(),  # type: ignore[attr-defined]
+        _NUMBA.backward(go.numpy(), gv.numpy(), vstar.numpy(), v0f.numpy(), lam.numpy(),  # type: ignore[attr-defined]
                         th.numpy(), code, spec.v_reset, spec.detach_reset, kind, sigma, f_ext.numpy(),
                         gx.numpy(), acc_decay.numpy(), acc_theta.numpy(), need_decay, need_theta)
         return gx, gv, acc_decay, acc_theta
+    if out is None:
+        out = (vstar >= th).to(vstar.dtype)
     gv0, acc_decay, acc_theta = _torch_backward(go, gv, vstar, out, v0f, lam, th, code, spec, gx, need_decay,
                                                 need_theta)
     return gx, gv0, acc_decay, acc_theta
@@ -168,23 +182,28 @@ class _FastLIF(torch.autograd.Function):
         v = v0.detach().to(dtype).reshape(-1).clone()
         out, v, vstar = scan_forward(xf, v, lam, th, spec, impl, True)
         ctx.spec, ctx.impl, ctx.shape = spec, impl, shape
-        ctx.save_for_backward(out, vstar, v0, decay, threshold)
+        # only v* is kept: the spikes are [v* ≥ θ] again (so the caller's spikes can be freed early)
+        ctx.save_for_backward(vstar, v0, decay, threshold)
         return out.view(steps, *shape), v.view(shape)
 
     @staticmethod
     def backward(ctx, g_out, g_v):  # type: ignore[override]
-        out, vstar, v0, decay, threshold = ctx.saved_tensors
+        vstar, v0, decay, threshold = ctx.saved_tensors
         shape = ctx.shape
-        steps = out.shape[0]
-        dtype = out.dtype
+        steps = vstar.shape[0]
+        dtype = vstar.dtype
         lam = _flat_param(decay, shape, dtype)
         th = _flat_param(threshold, shape, dtype)
         go = g_out.reshape(steps, -1).to(dtype).contiguous()
         gv = g_v.reshape(-1).to(dtype).contiguous().clone()
         v0f = v0.detach().to(dtype).reshape(-1).contiguous()
         need = ctx.needs_input_grad
+        # The compiled loop reads v*_t (and v*_{t-1}) before it writes g*_t, so the input gradient can take
+        # v*'s memory -- unless the graph is kept for another backward pass (fresh memory costs page faults).
+        reuse = ctx.impl == "numba" and not _graph_kept()
+        out = None if ctx.impl == "numba" else (vstar >= th).to(dtype)
         gx, gv, acc_decay, acc_theta = scan_backward(go, gv, vstar, out, v0f, lam, th, ctx.spec, ctx.impl,
-                                                     bool(need[2]), bool(need[3]))
+                                                     bool(need[2]), bool(need[3]), gx=vstar if reuse else None)
         return (
             gx.view(steps, *shape) if need[0] else None,
             gv.view(shape).to(v0.dtype) if need[1] else None,
