@@ -3,18 +3,18 @@
 import pytest
 import torch
 
-from spikeforge.kernels import event
+from spikeforge.kernels import _cpu, event
 from spikeforge.kernels.event import EventLinear, activity, event_linear
 
-IMPLS = ["numba", "torch"]
+IMPLS = ["c", "numba", "torch"]
 
 
 @pytest.fixture(params=IMPLS)
 def impl(request, monkeypatch):
-    if request.param == "torch":
-        monkeypatch.setattr(event, "_NUMBA", False)
-    elif not event._numba():
-        pytest.skip("numba is not installed: the torch implementation is the only one")
+    """Each implementation of the kernels in turn (``SPIKEFORGE_KERNELS``, read at every call)."""
+    if request.param != "torch" and not _cpu.available(request.param, "event"):
+        pytest.skip(f"the {request.param} kernels are not available here (C: built at install time)")
+    monkeypatch.setenv("SPIKEFORGE_KERNELS", request.param)
     return request.param
 
 
@@ -56,8 +56,8 @@ def test_exact_synop_count_by_hand(impl):
 
 
 def test_auto_mode_follows_activity(monkeypatch):
-    if not event._numba():
-        pytest.skip("numba is not installed: mode='auto' is dense without the compiled kernels")
+    if event._kernels() is None:
+        pytest.skip("no compiled kernels: mode='auto' is dense without them")
     w = torch.randn(80, 100)
     sparse = torch.zeros(4, 100)
     sparse[:, :3] = 1
@@ -189,3 +189,13 @@ def test_event_linear_name_is_reexported():
     assert event.EventLinear is a
     with pytest.raises(AttributeError):
         event.NoSuchThing  # noqa: B018
+
+
+def test_auto_is_dense_without_compiled_kernels(monkeypatch):
+    monkeypatch.setenv("SPIKEFORGE_KERNELS", "torch")
+    sparse = torch.zeros(4, 100)
+    sparse[:, :3] = 1
+    assert event_linear(sparse, torch.randn(80, 100), mode="auto").path == "dense"
+    monkeypatch.setenv("SPIKEFORGE_KERNELS", "fortran")
+    with pytest.raises(ValueError, match="SPIKEFORGE_KERNELS"):
+        event_linear(sparse, torch.randn(80, 100), mode="auto")

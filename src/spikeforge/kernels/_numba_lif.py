@@ -14,20 +14,12 @@ import math
 import numba
 import numpy as np
 
+from spikeforge.kernels._clib import split as _split
+
 __all__ = ["backward", "forward"]
 
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 _CACHE: dict = {}
-
-
-def _split(fn, m_all: int, work: int) -> None:
-    """Run ``fn(m0, m1)`` over disjoint neuron ranges on ``torch.get_num_threads()`` threads (the kernels
-    release the GIL), serially below :data:`spikeforge.kernels.event.PARALLEL_MIN_WORK`."""
-    from spikeforge.kernels.event import _parallel
-
-    # 16-neuron aligned blocks keep each thread's slice of a row on its own cache lines
-    blocks = (m_all + 15) // 16
-    _parallel(lambda lo, hi: fn(lo * 16, min(hi * 16, m_all)), blocks, work)
 
 
 def _make_forward(code: int, save: bool):

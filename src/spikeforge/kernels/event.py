@@ -14,13 +14,13 @@ synapses once, so ``synops = nnz(s)·N`` (``nnz`` is the length of the compresse
 Which path is faster depends on the activity ``p = nnz/(R·K)``: the event path wins below a crossover
 that ``benchmarks/event_vs_dense.py`` measures (``docs/performance.md``); ``mode="auto"`` uses
 :data:`EVENT_CROSSOVER` (:data:`EVENT_CROSSOVER_TRAIN` when gradients are needed), which can be
-changed. CPU kernels are compiled with numba when it is available, else the path uses ``index_add``
-(forward) and a gather-and-``index_add`` weight gradient.
+changed. The CPU kernels are the C library built at install time, else numba (:mod:`spikeforge.kernels._cpu`);
+without either the path uses ``index_add`` (forward) and a gather-and-``index_add`` weight gradient, and
+``mode="auto"`` stays dense.
 """
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from spikeforge.kernels import _cpu
 
 __all__ = ["EVENT_CROSSOVER", "EVENT_CROSSOVER_TRAIN", "EVENT_MIN_OUT", "EventResult", "activity", "event_linear",
            "linear_product", "transposed_weight", "use_event_path"]
@@ -44,22 +46,11 @@ EVENT_CROSSOVER_TRAIN = 0.07
 EVENT_MIN_OUT = 64
 
 _POOL: ThreadPoolExecutor | None = None
-_NUMBA: object = None
 
 
-def _numba():
-    global _NUMBA
-    if _NUMBA is None:
-        if os.environ.get("SPIKEFORGE_NO_NUMBA", "") not in ("", "0"):
-            _NUMBA = False
-        else:
-            try:
-                from spikeforge.kernels import _numba_event
-
-                _NUMBA = _numba_event
-            except Exception:
-                _NUMBA = False
-    return _NUMBA
+def _kernels():
+    """The compiled event kernels (C, else numba; :mod:`spikeforge.kernels._cpu`), or ``None``."""
+    return _cpu.kernels("event")[1]
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
@@ -108,7 +99,7 @@ class _CSR(NamedTuple):
 
 def _count(x2: torch.Tensor) -> tuple[np.ndarray, bool] | None:
     """``(rowptr, binary)`` of ``x2`` (numba path on CPU only; ``None`` otherwise): one vectorised pass."""
-    nb = _numba()
+    nb = _kernels()
     if not (nb and x2.device.type == "cpu"):
         return None
     xn = x2.numpy()
@@ -121,7 +112,7 @@ def _count(x2: torch.Tensor) -> tuple[np.ndarray, bool] | None:
 
 
 def _compress(x2: torch.Tensor, counted: tuple[np.ndarray, bool] | None = None) -> _CSR:
-    nb = _numba()
+    nb = _kernels()
     rows, k_all = x2.shape
     if nb and x2.device.type == "cpu":
         xn = x2.numpy()
@@ -161,7 +152,7 @@ def _rows_of(csr: _CSR) -> torch.Tensor:
 
 
 def _gather_sum(csr: _CSR, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    nb = _numba()
+    nb = _kernels()
     rows = csr.rowptr.numel() - 1
     n_out = weight.shape[0]
     wt = _weight_t(weight)
@@ -186,7 +177,7 @@ def _gather_sum(csr: _CSR, weight: torch.Tensor, bias: torch.Tensor | None) -> t
 
 def _wgrad(csr: _CSR, delta: torch.Tensor) -> torch.Tensor:
     """``dW = δᵀ·x`` over active inputs only; returns ``[N, K]`` (stored as ``dWᵀ``, like the weight)."""
-    nb = _numba()
+    nb = _kernels()
     n_out = delta.shape[1]
     delta = delta.contiguous()
     if nb and delta.device.type == "cpu":
@@ -312,7 +303,7 @@ def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
 def _event_capable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether ``mode="auto"`` measures the activity at all: compiled kernels for this device and dtype, and
     a layer wide enough for the event path to pay (:data:`EVENT_MIN_OUT`)."""
-    return (bool(_numba()) and x.device.type == "cpu" and x.dtype == weight.dtype
+    return (_kernels() is not None and x.device.type == "cpu" and x.dtype == weight.dtype
             and x.dtype in (torch.float32, torch.float64) and weight.shape[0] >= EVENT_MIN_OUT)
 
 

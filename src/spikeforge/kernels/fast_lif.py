@@ -17,28 +17,29 @@ with ``f_t = pdf(v*_t − θ)``, ``a_t = 1 − θ f_t`` (soft), ``(1 − s_t) + 
 input current, and the parameter gradients are ``dL/dλ = Σ_t v_{t−1} g*_t`` and
 ``dL/dθ = −Σ_t (s_t g^v_t + g^s_t f_t)`` (soft) etc.
 
-Two implementations of the same algorithm:
+Three implementations of the same algorithm:
 
-* ``numba`` (preferred on CPU when numba imports): one compiled loop each for forward and backward, with
-  the known firing models' densities inlined -- no per-step dispatch at all.
+* ``c`` (preferred on CPU; ``_ckernels.c``, built at install time) and ``numba`` (when the C library was
+  not built): one compiled loop each for forward and backward, specialised per reset, firing model and
+  ``detach_reset``, with the Heaviside and Cauchy densities inlined -- no per-step dispatch at all.
 * ``torch`` (always available; any device): the forward costs 3 tensor ops per step, the backward one
   (``addcmul``) per step after a few whole-sequence vectorised ops.
 
-:func:`fast_scan` picks ``numba`` for CPU tensors when it is available (``SPIKEFORGE_NO_NUMBA=1`` turns it
-off); see ``docs/performance.md`` for the measurements behind this choice.
+:func:`fast_scan` picks the best available for CPU tensors (:mod:`spikeforge.kernels._cpu`; the environment
+variable ``SPIKEFORGE_KERNELS`` restricts it); see ``docs/performance.md`` for the measurements behind this
+choice.
 """
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from spikeforge._checks import sum_to
+from spikeforge.kernels import _cpu
 from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState
 from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
 
-__all__ = ["fast_scan", "numba_available", "resolve_impl", "scan_backward", "scan_forward", "supports"]
+__all__ = ["c_available", "fast_scan", "numba_available", "resolve_impl", "scan_backward", "scan_forward", "supports"]
 
 _IFR = ("integrate", "fire", "reset")
 _RESET_CODE = {"none": 0, "soft": 1, "hard": 2}
@@ -80,29 +81,19 @@ def _firing_code(firing: FiringModel) -> tuple[int, float]:
     return -1, 1.0  # unknown model: its pdf is evaluated with torch and passed in
 
 
-# --- numba kernels (compiled lazily on first use) -------------------------------------------------------
+# --- compiled kernels (C built at install time, or numba) ------------------------------------------------
 
-_NUMBA: object = None  # None: not tried; False: unavailable; else the module of kernels
-
-
-def _load_numba():
-    global _NUMBA
-    if _NUMBA is None:
-        if os.environ.get("SPIKEFORGE_NO_NUMBA", "") not in ("", "0"):
-            _NUMBA = False
-            return _NUMBA
-        try:
-            from spikeforge.kernels import _numba_lif
-
-            _NUMBA = _numba_lif
-        except Exception:  # numba missing or broken: the torch implementation serves
-            _NUMBA = False
-    return _NUMBA
+COMPILED = ("c", "numba")
 
 
 def numba_available() -> bool:
-    """Whether the compiled (numba) CPU kernels can be used."""
-    return bool(_load_numba())
+    """Whether the numba CPU kernels can be used."""
+    return _cpu.available("numba")
+
+
+def c_available() -> bool:
+    """Whether the C CPU kernels (built at install time) can be used."""
+    return _cpu.available("c")
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -134,9 +125,9 @@ def scan_forward(xf: torch.Tensor, v: torch.Tensor, lam: torch.Tensor, th: torch
     code = _RESET_CODE[spec.reset]
     out = torch.empty_like(xf)
     vstar = torch.empty_like(xf) if save else None
-    if impl == "numba":
-        _NUMBA.forward(xf.numpy(), v.numpy(), lam.numpy(), th.numpy(), code, spec.v_reset,  # type: ignore[attr-defined]
-                       out.numpy(), (vstar if save else out).numpy(), save)
+    if impl in COMPILED:
+        _cpu.kernels("lif", impl)[1].forward(xf.numpy(), v.numpy(), lam.numpy(), th.numpy(), code, spec.v_reset,
+                                             out.numpy(), (vstar if save else out).numpy(), save)
     else:
         v = _torch_forward(xf, v, lam, th, code, spec.v_reset, out, vstar)
     return out, v, vstar
@@ -148,18 +139,18 @@ def scan_backward(go: torch.Tensor, gv: torch.Tensor, vstar: torch.Tensor, out: 
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """BPTT over flat ``[T, M]`` tensors; ``gv`` (dL/dv_T) is consumed. Returns ``(g_x, g_v0, dλ, dθ)``
     per neuron (``[M]``, not yet summed to the parameters' shapes). ``out`` (the spikes) is needed by the
-    torch implementation only; ``gx`` is where to write ``g_x`` (numba: may be ``vstar`` itself)."""
+    torch implementation only; ``gx`` is where to write ``g_x`` (compiled kernels: may be ``vstar`` itself)."""
     code = _RESET_CODE[spec.reset]
     kind, sigma = _firing_code(spec.firing)
     if gx is None:
         gx = torch.empty_like(go)
-    if impl == "numba":
-        if kind in (1, 3):  # exp does not vectorise in numba (no SVML): torch's vectorised pdf is faster
+    if impl in COMPILED:
+        if kind in (1, 3):  # exp does not vectorise in the compiled loops: torch's vectorised pdf is faster
             kind = -1
         f_ext = (spec.firing.pdf(vstar - th) if kind < 0 else torch.empty((1, 1), dtype=go.dtype)).contiguous()
         acc_decay = torch.zeros_like(lam)
         acc_theta = torch.zeros_like(th)
-        _NUMBA.backward(go.numpy(), gv.numpy(), vstar.numpy(), v0f.numpy(), lam.numpy(),  # type: ignore[attr-defined]
+        _cpu.kernels("lif", impl)[1].backward(go.numpy(), gv.numpy(), vstar.numpy(), v0f.numpy(), lam.numpy(),
                         th.numpy(), code, spec.v_reset, spec.detach_reset, kind, sigma, f_ext.numpy(),
                         gx.numpy(), acc_decay.numpy(), acc_theta.numpy(), need_decay, need_theta)
         return gx, gv, acc_decay, acc_theta
@@ -200,8 +191,8 @@ class _FastLIF(torch.autograd.Function):
         need = ctx.needs_input_grad
         # The compiled loop reads v*_t (and v*_{t-1}) before it writes g*_t, so the input gradient can take
         # v*'s memory -- unless the graph is kept for another backward pass (fresh memory costs page faults).
-        reuse = ctx.impl == "numba" and not _graph_kept()
-        out = None if ctx.impl == "numba" else (vstar >= th).to(dtype)
+        reuse = ctx.impl in COMPILED and not _graph_kept()
+        out = None if ctx.impl in COMPILED else (vstar >= th).to(dtype)
         gx, gv, acc_decay, acc_theta = scan_backward(go, gv, vstar, out, v0f, lam, th, ctx.spec, ctx.impl,
                                                      bool(need[2]), bool(need[3]), gx=vstar if reuse else None)
         return (
@@ -281,15 +272,17 @@ def _inference(x, v0, params: NeuronParams, spec: NeuronSpec, impl: str):
 
 
 def resolve_impl(x: torch.Tensor, impl: str | None) -> str:
-    """``"numba"`` for CPU float tensors when numba is available, else ``"torch"`` (or check ``impl``)."""
+    """The implementation for ``x``: by default the best compiled one for CPU float tensors (``"c"``, then
+    ``"numba"``; see :mod:`spikeforge.kernels._cpu`), else ``"torch"``; or check the requested ``impl``."""
+    cpu_float = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
     if impl is None:
-        return "numba" if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-                           and _load_numba()) else "torch"
-    if impl == "numba" and not _load_numba():
-        raise RuntimeError("fast_scan: impl='numba' requested but numba is not available")
-    if impl not in ("numba", "torch"):
-        raise ValueError(f"impl: expected 'numba' or 'torch', got {impl!r}")
-    return "torch" if impl == "numba" and x.device.type != "cpu" else impl
+        return (_cpu.kernels("lif")[0] or "torch") if cpu_float else "torch"
+    if impl not in (*COMPILED, "torch"):
+        raise ValueError(f"impl: expected 'c', 'numba' or 'torch', got {impl!r}")
+    if impl in COMPILED and not _cpu.available(impl):
+        raise RuntimeError(f"fast_scan: impl={impl!r} requested but it is not available"
+                           + (" (the C kernels are built at install time)" if impl == "c" else ""))
+    return "torch" if impl in COMPILED and not cpu_float else impl
 
 
 def fast_scan(
@@ -306,7 +299,7 @@ def fast_scan(
     """Same signature and result as :func:`spikeforge.neuron.dynamics.reference_scan`.
 
     Runs the specialised kernel when :func:`supports` says so, else the generic fused scan. ``impl``
-    forces ``"numba"`` or ``"torch"`` (default: numba for CPU tensors when available).
+    forces ``"c"``, ``"numba"`` or ``"torch"`` (default: :func:`resolve_impl`).
     """
     if not supports(x, state, params, spec, noise, orders, recurrent_weight):
         from spikeforge.kernels.torch_scan import fused_scan
