@@ -211,16 +211,19 @@ def build_dense(weights):
     return model, forward
 
 
-def _no_numba(w):
-    import os
+def _kernels(impl: str):
+    def build(w):
+        import os
 
-    os.environ["SPIKEFORGE_NO_NUMBA"] = "1"  # the fast path's pure-torch implementation
-    return build_spikeforge(w)
+        os.environ["SPIKEFORGE_KERNELS"] = impl  # "torch": the pure-torch fast path and dense synapses
+        return build_spikeforge(w)
+    return build
 
 
 BUILDERS = {
     "spikeforge": lambda w: build_spikeforge(w),
-    "spikeforge-nonumba": _no_numba,
+    "spikeforge-puretorch": _kernels("torch"),
+    "spikeforge-numba": _kernels("numba"),
     "spikeforge-li": lambda w: build_spikeforge(w, readout_li=True),
     "spikeforge-dense": lambda w: build_spikeforge(w, synapse="dense"),
     "spikeforge-event": lambda w: build_spikeforge(w, synapse="event"),

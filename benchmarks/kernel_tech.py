@@ -6,6 +6,8 @@ surrogate (σ = 0.5), no parameter gradients. The same forward (``v* = λ·v + x
 
 * pure torch: ``fast_lif.scan_forward / scan_backward(impl="torch")``;
 * numba: the same with ``impl="numba"`` (``spikeforge.kernels._numba_lif``);
+* spikeforge's C library as installed (``impl="c"``: ``_ckernels.c`` built by ``setup.py`` with portable flags
+  and an AVX2 clone picked at load time), when it was built;
 * C: the two loops below, compiled now with ``gcc -O3 -march=native -shared -fPIC`` plus ``-ffp-contract=off``
   (no fused multiply-add: ``v*`` bit-identical to torch's) and ``-fno-trapping-math`` (else the compare
   ``v* ≥ θ`` is control flow and the forward loop does not vectorise) into a temporary directory, loaded with
@@ -312,6 +314,8 @@ def main(argv=None) -> int:
         c_rss = f"{cp['rss_mb']:.1f}" if "rss_mb" in cp else f"probe failed: {cp.get('error')}"
         measure("C gcc -O3 (1 thread)", lambda: c_impl(1), c_cost, c_rss)
         measure("C gcc -O3 (2 threads)", lambda: c_impl(2), c_cost, c_rss)
+    if fl.c_available():  # the library setup.py built at install time (portable flags, AVX2 clone at load time)
+        measure("C, spikeforge's installed library (`_ckernels`, 2 threads)", lambda: scan("c"))
     measure("torch.compile (loop + hand-written backward loop)", compiled_hand)
     measure("torch.compile (loop + autograd backward)", compiled_autograd)
 
