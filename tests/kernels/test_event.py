@@ -109,19 +109,24 @@ def test_weight_updates_are_seen(impl):
     torch.testing.assert_close(b, 2 * a)
 
 
-def test_compression_matches_nonzero(impl):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("odd_col", [5, 35])  # in a 32-wide vector block, in the scalar tail
+def test_compression_matches_nonzero(impl, dtype, odd_col):
     g = torch.Generator().manual_seed(3)
-    x = (torch.rand(50, 37, generator=g) < 0.1).double()
+    x = (torch.rand(50, 37, generator=g) < 0.1).to(dtype)
     x[7] = 0  # an empty row
-    x[9, 5] = -2.5  # a graded (non-binary) value
+    x[9, odd_col] = -2.5  # a graded (non-binary) value
     csr = event._compress(x)
     r, k = x.nonzero(as_tuple=True)
     assert csr.nnz == r.numel() and not csr.binary and csr.cols == 37
     torch.testing.assert_close(csr.colidx.long(), k)
     torch.testing.assert_close(csr.rowptr.diff(), torch.bincount(r, minlength=50))
     torch.testing.assert_close(csr.values, x[r, k])
-    binary = event._compress((x != 0).double())
+    binary = event._compress((x != 0).to(dtype))
     assert binary.binary and binary.values.numel() == 0
+    if impl != "torch":  # the compiled pass stops early once the events exceed the budget
+        assert event._compress(torch.ones(50, 37, dtype=dtype), max_activity=0.5) is None
+        assert event._compress((x != 0).to(dtype), max_activity=0.5).nnz == binary.nnz
 
 
 @pytest.mark.parametrize("threads", [1, 3])

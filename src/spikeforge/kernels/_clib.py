@@ -21,15 +21,14 @@ import numpy as np
 
 __all__ = ["EVENT", "LIF", "available", "library_path"]
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 _LIB: object = None  # None: not tried; False: unavailable; else the CDLL
 
 _P, _I64, _I, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
 _SIGNATURES = {
     "sf_lif_fwd": [_P, _P, _P, _P, _I, _D, _P, _P, _I, _I64, _I64, _I64, _I64],
     "sf_lif_bwd": [_P, _P, _P, _P, _P, _P, _I, _D, _I, _I, _D, _P, _P, _P, _P, _I, _I, _I64, _I64, _I64, _I64],
-    "sf_ev_count": [_P, _I64, _I64, _I64, _P, _P],
-    "sf_ev_fill": [_P, _I64, _I64, _I64, _P, _P, _P, _I],
+    "sf_ev_compress": [_P, _I64, _I64, _I64, _P, _P, _P, _I64],
     "sf_ev_gather": [_P, _P, _P, _I, _P, _I64, _P, _P, _I64, _I64],
     "sf_ev_to_columns": [_P, _P, _P, _I, _I64, _I64, _P, _P, _P, _P],
     "sf_ev_wgrad": [_P, _P, _P, _I, _P, _I64, _P, _I64, _I64],
@@ -58,7 +57,7 @@ def _open():
             for suffix in ("f32", "f64"):
                 fn = getattr(lib, f"{name}_{suffix}")
                 fn.argtypes = args
-                fn.restype = None
+                fn.restype = ctypes.c_int64 if name == "sf_ev_compress" else None
     except (OSError, AttributeError):
         return False
     return lib
@@ -123,13 +122,11 @@ class _Event:
     """Event-driven synapse kernels (same interface as :mod:`spikeforge.kernels._numba_event`)."""
 
     @staticmethod
-    def count_rows(x, r0, r1, counts, flags) -> None:
-        _fn("sf_ev_count", x.dtype)(x.ctypes.data, x.shape[1], r0, r1, counts.ctypes.data, flags.ctypes.data)
-
-    @staticmethod
-    def fill_rows(x, r0, r1, rowptr, colidx, values, binary) -> None:
-        _fn("sf_ev_fill", x.dtype)(x.ctypes.data, x.shape[1], r0, r1, rowptr.ctypes.data, colidx.ctypes.data,
-                                   values.ctypes.data, int(binary))
+    def compress_rows(x, r0, r1, counts, scratch, max_events) -> tuple[int, bool]:
+        other = np.zeros(1, dtype=np.uint8)
+        total = _fn("sf_ev_compress", x.dtype)(x.ctypes.data, x.shape[1], r0, r1, counts.ctypes.data,
+                                               scratch.ctypes.data, other.ctypes.data, max_events)
+        return int(total), bool(other[0])
 
     @staticmethod
     def gather_rows(rowptr, colidx, values, binary, wt, bias, has_bias, out, r0, r1) -> None:

@@ -1,7 +1,7 @@
 """Compiled (numba) event-driven synapse kernels; see :mod:`spikeforge.kernels.event`.
 
 The input ``x: [R, K]`` (rows = time steps × batch) is compressed by *row* (CSR: for every row the input
-units that spiked, ``int32``), in two passes over ``x`` (count, then fill). The forward product keeps one
+units that spiked, ``int32``), in one pass over ``x``. The forward product keeps one
 output row in L1 cache and adds the weight rows ``Wᵀ[k]`` of its active inputs into it; the weight gradient
 sums, for each input unit, the rows of ``δ`` in which it spiked into ``dWᵀ[k]``. Work is split over disjoint
 row ranges for the forward and, for the weight gradient, over disjoint ranges of input units of the same
@@ -15,38 +15,29 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["count_rows", "fill_rows", "gather_rows", "to_columns", "wgrad_cols"]
+__all__ = ["compress_rows", "gather_rows", "to_columns", "wgrad_cols"]
 
 
 @numba.njit(nogil=True, cache=True)
-def count_rows(x, r0, r1, counts, flags):  # pragma: no cover - compiled
-    """``counts[r + 1] = nnz(x[r])``; ``flags[r] = 1`` when row ``r`` holds a value other than 0 and 1."""
+def compress_rows(x, r0, r1, counts, scratch, max_events):  # pragma: no cover - compiled
+    """One pass over rows ``r0 <= r < r1``: ``counts[r + 1] = nnz(x[r])``, the events' column indices appended
+    to ``scratch`` (capacity ``min(max_events, (r1 - r0)·K) + K + 1``). Returns ``(events, other)``: events
+    ``-1`` as soon as they exceed ``max_events``; ``other`` true when some value is neither 0 nor 1."""
     k_all = x.shape[1]
+    total = 0
+    odd = 0
     for r in range(r0, r1):
         c = 0
-        other = 0
-        for k in range(k_all):
+        for k in range(k_all):  # branch-free compaction: always write, advance on an event
             v = x[r, k]
-            c += v != 0  # branch-free: vectorises
-            other += v * v != v  # neither 0 nor 1
+            scratch[total + c] = k
+            c += v != 0
+            odd += v * v != v
         counts[r + 1] = c
-        flags[r] = other != 0
-
-
-@numba.njit(nogil=True, cache=True)
-def fill_rows(x, r0, r1, rowptr, colidx, values, binary):  # pragma: no cover - compiled
-    k_all = x.shape[1]
-    buf = np.empty(k_all + 1, dtype=np.int32)
-    for r in range(r0, r1):
-        c = 0
-        for k in range(k_all):  # branch-free compaction: always write, advance on a spike
-            buf[c] = k
-            c += x[r, k] != 0
-        p = rowptr[r]
-        for j in range(c):
-            colidx[p + j] = buf[j]
-            if not binary:
-                values[p + j] = x[r, buf[j]]
+        total += c
+        if total > max_events:
+            return -1, False
+    return total, odd != 0
 
 
 @numba.njit(nogil=True, cache=True)

@@ -97,31 +97,37 @@ class _CSR(NamedTuple):
         return int(self.colidx.numel())
 
 
-def _count(x2: torch.Tensor) -> tuple[np.ndarray, bool] | None:
-    """``(rowptr, binary)`` of ``x2`` (numba path on CPU only; ``None`` otherwise): one vectorised pass."""
-    nb = _kernels()
-    if not (nb and x2.device.type == "cpu"):
-        return None
-    xn = x2.numpy()
-    rows = x2.shape[0]
-    rowptr = np.zeros(rows + 1, dtype=np.int64)
-    flags = np.zeros(rows, dtype=np.bool_)
-    _parallel(lambda lo, hi: nb.count_rows(xn, lo, hi, rowptr, flags), rows, xn.size)
-    np.cumsum(rowptr, out=rowptr)
-    return rowptr, not bool(flags.any())
-
-
-def _compress(x2: torch.Tensor, counted: tuple[np.ndarray, bool] | None = None) -> _CSR:
+def _compress(x2: torch.Tensor, max_activity: float | None = None) -> _CSR | None:
+    """``x2: [R, K]`` by row: one pass of the compiled kernels (row blocks on threads, each appending its
+    events to its own scratch, then joined), or ``nonzero`` without them. With ``max_activity`` the pass
+    stops, and returns ``None``, as soon as the events of one block exceed that fraction of the whole input
+    (compiled kernels only): dense input costs a fraction of a pass, not a full compression."""
     nb = _kernels()
     rows, k_all = x2.shape
     if nb and x2.device.type == "cpu":
         xn = x2.numpy()
-        rowptr, binary = counted if counted is not None else _count(x2)
-        nnz = int(rowptr[-1])
-        colidx = np.empty(nnz, dtype=np.int32)
-        values = np.empty(0 if binary else nnz, dtype=xn.dtype)
-        _parallel(lambda lo, hi: nb.fill_rows(xn, lo, hi, rowptr, colidx, values, binary), rows, xn.size)
-        return _CSR(torch.from_numpy(rowptr), torch.from_numpy(colidx), torch.from_numpy(values), binary, k_all)
+        counts = np.zeros(rows + 1, dtype=np.int64)
+
+        def run(lo, hi):  # scratch is virtual memory: only the pages its events fill are touched
+            # (a block alone exceeding the whole input's budget proves the input is above the limit)
+            cap = (hi - lo) * k_all if max_activity is None else min((hi - lo) * k_all,
+                                                                       int(max_activity * xn.size))
+            scratch = np.empty(cap + k_all + 1, dtype=np.int32)
+            total, other = nb.compress_rows(xn, lo, hi, counts, scratch, cap)
+            return (None if total < 0 else scratch[:total]), other
+
+        parts = _parallel(run, rows, xn.size)
+        if any(p[0] is None for p in parts):
+            return None
+        rowptr = np.cumsum(counts, out=counts)
+        colidx = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+        binary = not any(p[1] for p in parts)
+        ci = torch.from_numpy(colidx)
+        values = x2[:0, 0]
+        if not binary:  # graded spikes: their values, by the same indices
+            r = torch.repeat_interleave(torch.arange(rows), torch.from_numpy(rowptr).diff())
+            values = x2[r, ci.long()]
+        return _CSR(torch.from_numpy(rowptr), ci, values, binary, k_all)
     r, k = x2.nonzero(as_tuple=True)  # row-major order: already CSR
     vals = x2[r, k]
     rowptr = torch.zeros(rows + 1, dtype=torch.int64, device=x2.device)
@@ -283,15 +289,15 @@ def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     x2 = x.reshape(-1, x.shape[-1]).detach().contiguous()
     if x2.dtype != weight.dtype:
         x2 = x2.to(weight.dtype)
-    counted = _count(x2)
     grads = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad))
-    if mode == "auto":
-        nnz = int(counted[0][-1]) if counted is not None else int(torch.count_nonzero(x2))
+    if mode == "auto":  # one pass measures the activity and compresses; it stops early on dense input
         limit = threshold if threshold is not None else (EVENT_CROSSOVER_TRAIN if grads else EVENT_CROSSOVER)
-        if nnz >= limit * max(1, x2.numel()):
-            return F.linear(x, weight, bias), nnz, "dense"
-    csr = _compress(x2, counted)
+        csr = _compress(x2, limit)
+        if csr is None or csr.nnz >= limit * max(1, x2.numel()):
+            return F.linear(x, weight, bias), None if csr is None else csr.nnz, "dense"
+    else:
+        csr = _compress(x2)
     if grads:
         xin = x.reshape(-1, x.shape[-1])
         out = _EventLinear.apply(xin if xin.dtype == weight.dtype else xin.to(weight.dtype), weight, bias, csr)
