@@ -41,11 +41,17 @@ def _time2(fa, fb, reps: int) -> tuple[tuple[float, float], tuple[float, float]]
     return (statistics.median(ta), min(ta)), (statistics.median(tb), min(tb))
 
 
+def _stored_transposed(w: torch.Tensor) -> torch.Tensor:
+    """The weight in the memory layout of ``spikeforge.synapse.Linear`` (``Wᵀ`` contiguous), which both paths
+    read without a copy (the dense GEMM reads either layout)."""
+    return w.t().contiguous().t()
+
+
 def run_inference(rows: int, k: int, n: int, acts, reps: int):
     from spikeforge.kernels.event import event_linear
 
     g = torch.Generator().manual_seed(0)
-    w = torch.randn(n, k, generator=g) / k ** 0.5
+    w = _stored_transposed(torch.randn(n, k, generator=g) / k ** 0.5)
     b = torch.randn(n, generator=g) * 0.01
     out = []
     for p in acts:
@@ -66,7 +72,7 @@ def run_training(rows: int, k: int, n: int, acts, reps: int):
     from spikeforge.kernels.event import event_linear
 
     g = torch.Generator().manual_seed(0)
-    w = (torch.randn(n, k, generator=g) / k ** 0.5).requires_grad_()
+    w = _stored_transposed(torch.randn(n, k, generator=g) / k ** 0.5).requires_grad_()
     b = torch.zeros(n, requires_grad=True)
     delta = torch.randn(rows, n, generator=g)
     out = []

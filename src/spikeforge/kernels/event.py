@@ -39,7 +39,7 @@ __all__ = ["EVENT_CROSSOVER", "EVENT_CROSSOVER_TRAIN", "EVENT_MIN_OUT", "EventRe
 EVENT_CROSSOVER = 0.1
 #: The same when gradients are needed (forward + weight gradient; measured crossover 2-5 % on the 700→256
 #: layer of the SHD benchmark, where the dense GEMMs are small and fast).
-EVENT_CROSSOVER_TRAIN = 0.07
+EVENT_CROSSOVER_TRAIN = 0.1
 #: Fewest outputs for which ``mode="auto"`` considers the event path: the per-event cost (an index, a row
 #: address) is amortised over ``N`` additions, and for narrow layers (a 20-class readout) the dense GEMM
 #: wins at every activity measured (docs/performance.md).
