@@ -123,7 +123,7 @@ def _compress(x2: torch.Tensor, max_activity: float | None = None) -> _CSR | Non
         colidx = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
         binary = not any(p[1] for p in parts)
         ci = torch.from_numpy(colidx)
-        values = x2[:0, 0]
+        values = x2.new_empty(0)  # (not a view: saving it must not keep x alive)
         if not binary:  # graded spikes: their values, by the same indices
             r = torch.repeat_interleave(torch.arange(rows), torch.from_numpy(rowptr).diff())
             values = x2[r, ci.long()]
@@ -133,7 +133,7 @@ def _compress(x2: torch.Tensor, max_activity: float | None = None) -> _CSR | Non
     rowptr = torch.zeros(rows + 1, dtype=torch.int64, device=x2.device)
     rowptr[1:] = torch.cumsum(torch.bincount(r, minlength=rows), 0)
     binary = bool(vals.numel() == 0 or torch.all(vals == 1))
-    return _CSR(rowptr, k.to(torch.int32), vals[:0] if binary else vals, binary, k_all)
+    return _CSR(rowptr, k.to(torch.int32), vals.new_empty(0) if binary else vals, binary, k_all)
 
 
 def _weight_t(weight: torch.Tensor) -> torch.Tensor:
@@ -208,18 +208,19 @@ class _EventLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x2, weight, bias, csr):  # type: ignore[override]
         out = _gather_sum(csr, weight, bias)
-        ctx.csr = csr  # (the compressed input replaces x itself: nnz indices instead of R·K values)
-        ctx.save_for_backward(weight)
+        # the compressed input replaces x itself (nnz indices instead of R·K values)
+        ctx.save_for_backward(weight, csr.rowptr, csr.colidx, csr.values)
+        ctx.binary, ctx.cols = csr.binary, csr.cols
         ctx.has_bias = bias is not None
         return out
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
-        (weight,) = ctx.saved_tensors
+        weight, rowptr, colidx, values = ctx.saved_tensors
         need = ctx.needs_input_grad
         g = g.contiguous()
         gx = g @ weight if need[0] else None
-        gw = _wgrad(ctx.csr, g) if need[1] else None
+        gw = _wgrad(_CSR(rowptr, colidx, values, ctx.binary, ctx.cols), g) if need[1] else None
         gb = None
         if ctx.has_bias and need[2]:  # (numpy's serial sum: a parallel torch reduction of this size is slower)
             gb = torch.from_numpy(g.numpy().sum(0)) if g.device.type == "cpu" else g.sum(0)
