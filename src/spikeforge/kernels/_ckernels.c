@@ -176,7 +176,29 @@ void *PyInit__ckernels(void) { return 0; }
         *other = odd != 0;                                                                                   \
         return total;                                                                                        \
     }                                                                                                        \
-    /* out[r] = b + sum over the row's events of x[r,k] * wt[k], four weight rows per pass over out[r] */   \
+    /* dst += sum over events p in [p, end) of a_p * src[idx[p]] (a_p = 1 when binary), four source rows per \
+     * pass over dst: one load and store of dst per four rows read. The forward (rows of W^T into an output  \
+     * row) and the weight gradient (rows of delta into a row of dW^T) are both this sum. */                 \
+    SF_INLINE void sum_rows_##S(T *restrict dst, const T *src, int64_t N, const int32_t *idx, const T *vals, \
+                                int binary, int64_t p, const int64_t end) {                                  \
+        for (; p + 4 <= end; p += 4) {                                                                       \
+            const T *restrict s0 = src + (int64_t)idx[p] * N, *restrict s1 = src + (int64_t)idx[p + 1] * N; \
+            const T *restrict s2 = src + (int64_t)idx[p + 2] * N;                                            \
+            const T *restrict s3 = src + (int64_t)idx[p + 3] * N;                                            \
+            if (binary) {                                                                                    \
+                for (int64_t n = 0; n < N; ++n) dst[n] += (s0[n] + s1[n]) + (s2[n] + s3[n]);                 \
+            } else {                                                                                         \
+                const T a0 = vals[p], a1 = vals[p + 1], a2 = vals[p + 2], a3 = vals[p + 3];                  \
+                for (int64_t n = 0; n < N; ++n) dst[n] += (a0 * s0[n] + a1 * s1[n]) + (a2 * s2[n] + a3 * s3[n]);\
+            }                                                                                                \
+        }                                                                                                    \
+        for (; p < end; ++p) {                                                                               \
+            const T *s0 = src + (int64_t)idx[p] * N;                                                         \
+            const T a0 = binary ? (T)1 : vals[p];                                                            \
+            for (int64_t n = 0; n < N; ++n) dst[n] += a0 * s0[n];                                            \
+        }                                                                                                    \
+    }                                                                                                        \
+    /* out[r] = b + sum over the row's events of x[r,k] * wt[k] */                                          \
     SF_CLONES void sf_ev_gather_##S(const int64_t *rowptr, const int32_t *colidx, const T *values,          \
                                     int binary, const T *wt, int64_t N, const T *bias, T *restrict out,      \
                                     int64_t r0, int64_t r1) {                                                \
@@ -184,25 +206,7 @@ void *PyInit__ckernels(void) { return 0; }
             T *restrict o = out + r * N;                                                                     \
             if (bias) memcpy(o, bias, (size_t)N * sizeof(T));                                                \
             else memset(o, 0, (size_t)N * sizeof(T));                                                        \
-            int64_t p = rowptr[r];                                                                           \
-            const int64_t end = rowptr[r + 1];                                                               \
-            for (; p + 4 <= end; p += 4) {                                                                   \
-                const T *restrict w0 = wt + (int64_t)colidx[p] * N, *restrict w1 = wt + (int64_t)colidx[p + 1] * N;\
-                const T *restrict w2 = wt + (int64_t)colidx[p + 2] * N;                                      \
-                const T *restrict w3 = wt + (int64_t)colidx[p + 3] * N;                                      \
-                if (binary) {                                                                                \
-                    for (int64_t n = 0; n < N; ++n) o[n] += (w0[n] + w1[n]) + (w2[n] + w3[n]);               \
-                } else {                                                                                     \
-                    const T a0 = values[p], a1 = values[p + 1], a2 = values[p + 2], a3 = values[p + 3];      \
-                    for (int64_t n = 0; n < N; ++n)                                                          \
-                        o[n] += (a0 * w0[n] + a1 * w1[n]) + (a2 * w2[n] + a3 * w3[n]);                       \
-                }                                                                                            \
-            }                                                                                                \
-            for (; p < end; ++p) {                                                                           \
-                const T *w0 = wt + (int64_t)colidx[p] * N;                                                   \
-                const T a0 = binary ? (T)1 : values[p];                                                      \
-                for (int64_t n = 0; n < N; ++n) o[n] += a0 * w0[n];                                          \
-            }                                                                                                \
+            sum_rows_##S(o, wt, N, colidx, values, binary, rowptr[r], rowptr[r + 1]);                        \
         }                                                                                                    \
     }                                                                                                        \
     /* the same events by column (counting sort); colptr [K+1] zeros on entry */                             \
@@ -227,26 +231,7 @@ void *PyInit__ckernels(void) { return 0; }
         for (int64_t k = k0; k < k1; ++k) {                                                                  \
             T *restrict g = gwt + k * N;                                                                     \
             memset(g, 0, (size_t)N * sizeof(T));                                                             \
-            int64_t p = colptr[k];                                                                           \
-            const int64_t end = colptr[k + 1];                                                               \
-            for (; p + 4 <= end; p += 4) {                                                                   \
-                const T *restrict d0 = delta + (int64_t)rowidx[p] * N;                                       \
-                const T *restrict d1 = delta + (int64_t)rowidx[p + 1] * N;                                   \
-                const T *restrict d2 = delta + (int64_t)rowidx[p + 2] * N;                                   \
-                const T *restrict d3 = delta + (int64_t)rowidx[p + 3] * N;                                   \
-                if (binary) {                                                                                \
-                    for (int64_t n = 0; n < N; ++n) g[n] += (d0[n] + d1[n]) + (d2[n] + d3[n]);               \
-                } else {                                                                                     \
-                    const T a0 = cvalues[p], a1 = cvalues[p + 1], a2 = cvalues[p + 2], a3 = cvalues[p + 3];  \
-                    for (int64_t n = 0; n < N; ++n)                                                          \
-                        g[n] += (a0 * d0[n] + a1 * d1[n]) + (a2 * d2[n] + a3 * d3[n]);                       \
-                }                                                                                            \
-            }                                                                                                \
-            for (; p < end; ++p) {                                                                           \
-                const T *d0 = delta + (int64_t)rowidx[p] * N;                                                \
-                const T a0 = binary ? (T)1 : cvalues[p];                                                     \
-                for (int64_t n = 0; n < N; ++n) g[n] += a0 * d0[n];                                          \
-            }                                                                                                \
+            sum_rows_##S(g, delta, N, rowidx, cvalues, binary, colptr[k], colptr[k + 1]);                    \
         }                                                                                                    \
     }
 

@@ -41,42 +41,46 @@ def compress_rows(x, r0, r1, counts, scratch, max_events):  # pragma: no cover -
 
 
 @numba.njit(nogil=True, cache=True)
-def gather_rows(rowptr, colidx, values, binary, wt, bias, has_bias, out, r0, r1):  # pragma: no cover
-    """``out[r] = b + Σ_{k: x[r,k] ≠ 0} x[r,k]·wt[k]`` for rows ``r0 <= r < r1`` (``wt = Wᵀ: [K, N]``).
-
-    Four events per pass over the output row: one load and store of ``out[r]`` per four weight rows
-    (the product is bound by reading weight rows; the output row's traffic was a third of it)."""
-    n_all = np.uint64(wt.shape[1])
+def _sum_rows(dst, src, idx, vals, binary, p, end):  # pragma: no cover - compiled (inlined by LLVM)
+    """``dst += Σ_{p ≤ q < end} a_q·src[idx[q]]`` (``a_q = 1`` when binary), four source rows per pass over
+    ``dst``: one load and store of ``dst`` per four rows read (the sums are bound by reading the rows). The
+    forward (rows of ``Wᵀ`` into an output row) and the weight gradient (rows of ``δ`` into a row of
+    ``dWᵀ``) are both this sum."""
+    n_all = np.uint64(dst.shape[0])
     one = np.uint64(1)
-    for r in range(r0, r1):
-        o = out[r]
+    while p + 4 <= end:
+        s0, s1, s2, s3 = src[idx[p]], src[idx[p + 1]], src[idx[p + 2]], src[idx[p + 3]]
+        n = np.uint64(0)
+        if binary:
+            while n < n_all:
+                dst[n] += (s0[n] + s1[n]) + (s2[n] + s3[n])
+                n += one
+        else:
+            a0, a1, a2, a3 = vals[p], vals[p + 1], vals[p + 2], vals[p + 3]
+            while n < n_all:
+                dst[n] += (a0 * s0[n] + a1 * s1[n]) + (a2 * s2[n] + a3 * s3[n])
+                n += one
+        p += 4
+    while p < end:
+        s0 = src[idx[p]]
+        a0 = 1 if binary else vals[p]
         n = np.uint64(0)
         while n < n_all:
-            o[n] = bias[n] if has_bias else 0
+            dst[n] += a0 * s0[n]
             n += one
-        p = rowptr[r]
-        end = rowptr[r + 1]
-        while p + 4 <= end:
-            w0, w1, w2, w3 = wt[colidx[p]], wt[colidx[p + 1]], wt[colidx[p + 2]], wt[colidx[p + 3]]
-            n = np.uint64(0)
-            if binary:
-                while n < n_all:
-                    o[n] += (w0[n] + w1[n]) + (w2[n] + w3[n])
-                    n += one
-            else:
-                v0, v1, v2, v3 = values[p], values[p + 1], values[p + 2], values[p + 3]
-                while n < n_all:
-                    o[n] += (v0 * w0[n] + v1 * w1[n]) + (v2 * w2[n] + v3 * w3[n])
-                    n += one
-            p += 4
-        while p < end:
-            w0 = wt[colidx[p]]
-            n = np.uint64(0)
-            v0 = 1 if binary else values[p]
-            while n < n_all:
-                o[n] += v0 * w0[n]
-                n += one
-            p += 1
+        p += 1
+
+
+@numba.njit(nogil=True, cache=True)
+def gather_rows(rowptr, colidx, values, binary, wt, bias, has_bias, out, r0, r1):  # pragma: no cover
+    """``out[r] = b + Σ_{k: x[r,k] ≠ 0} x[r,k]·wt[k]`` for rows ``r0 <= r < r1`` (``wt = Wᵀ: [K, N]``)."""
+    for r in range(r0, r1):
+        o = out[r]
+        if has_bias:
+            o[:] = bias
+        else:
+            o[:] = 0
+        _sum_rows(o, wt, colidx, values, binary, rowptr[r], rowptr[r + 1])
 
 
 @numba.njit(nogil=True, cache=True)
@@ -102,35 +106,8 @@ def to_columns(rowptr, colidx, values, binary, colptr, rowidx, cvalues):  # prag
 @numba.njit(nogil=True, cache=True)
 def wgrad_cols(colptr, rowidx, values, binary, delta, gwt, k0, k1):  # pragma: no cover - compiled
     """``gwt[k] = Σ_r x[r,k]·delta[r]`` for input units ``k0 <= k < k1`` (``gwt = dWᵀ: [K, N]``, written,
-    not accumulated), four rows of ``delta`` per pass over ``gwt[k]``."""
-    n_all = np.uint64(delta.shape[1])
-    one = np.uint64(1)
+    not accumulated)."""
     for k in range(k0, k1):
         g = gwt[k]
-        n = np.uint64(0)
-        while n < n_all:
-            g[n] = 0
-            n += one
-        p = colptr[k]
-        end = colptr[k + 1]
-        while p + 4 <= end:
-            d0, d1, d2, d3 = delta[rowidx[p]], delta[rowidx[p + 1]], delta[rowidx[p + 2]], delta[rowidx[p + 3]]
-            n = np.uint64(0)
-            if binary:
-                while n < n_all:
-                    g[n] += (d0[n] + d1[n]) + (d2[n] + d3[n])
-                    n += one
-            else:
-                v0, v1, v2, v3 = values[p], values[p + 1], values[p + 2], values[p + 3]
-                while n < n_all:
-                    g[n] += (v0 * d0[n] + v1 * d1[n]) + (v2 * d2[n] + v3 * d3[n])
-                    n += one
-            p += 4
-        while p < end:
-            d0 = delta[rowidx[p]]
-            v0 = 1 if binary else values[p]
-            n = np.uint64(0)
-            while n < n_all:
-                g[n] += v0 * d0[n]
-                n += one
-            p += 1
+        g[:] = 0
+        _sum_rows(g, delta, rowidx, values, binary, colptr[k], colptr[k + 1])
