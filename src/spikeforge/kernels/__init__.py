@@ -4,8 +4,9 @@
 
 ``reference`` is plain per-step autograd (:func:`spikeforge.neuron.dynamics.reference_scan`); ``torch`` is
 the fused Function with a hand-written BPTT (:mod:`spikeforge.kernels.torch_scan`); ``fast`` is the
-specialised path for real, binary, deterministic LIF/IF neurons (:mod:`spikeforge.kernels.fast_lif`: compiled
-with numba on CPU when available, else pure torch), which hands every other configuration to ``torch``.
+specialised path for real, binary, deterministic LIF/IF neurons (:mod:`spikeforge.kernels.fast_lif`: C
+kernels built at install time on CPU, else numba, else pure torch; :mod:`spikeforge.kernels._cpu`), which
+hands every other configuration to ``torch``.
 ``triton`` is the GPU kernel (:mod:`spikeforge.kernels.triton_scan`). ``"auto"`` picks ``triton`` for CUDA
 tensors when Triton is available and ``fast`` otherwise (the fastest correct ones measured;
 ``docs/performance.md``). Each backend is tested against the reference.
