@@ -204,3 +204,85 @@ def test_auto_is_dense_without_compiled_kernels(monkeypatch):
     monkeypatch.setenv("SPIKEFORGE_KERNELS", "fortran")
     with pytest.raises(ValueError, match="SPIKEFORGE_KERNELS"):
         event_linear(sparse, torch.randn(80, 100), mode="auto")
+
+
+def test_non_finite_inputs_are_kept_as_values(impl):
+    g = torch.Generator().manual_seed(6)
+    w = torch.randn(8, 40, generator=g, dtype=torch.float64)
+    b = torch.randn(8, generator=g, dtype=torch.float64)
+    x = torch.zeros(5, 40, dtype=torch.float64)
+    x[0, 3], x[1, 2], x[2, 39] = float("inf"), 1.0, float("nan")
+    res = event_linear(x, w, b, mode="event")
+    torch.testing.assert_close(res.out, torch.nn.functional.linear(x, w, b), equal_nan=True)
+
+
+def test_fallback_does_not_write_into_the_bias(monkeypatch):
+    monkeypatch.setenv("SPIKEFORGE_KERNELS", "torch")
+    w, b = torch.randn(8, 4), torch.zeros(8)
+    x = torch.tensor([[1.0, 0, 1, 0]])  # one row: an expanded bias would be a view of b
+    with torch.no_grad():
+        outs = [event_linear(x, w, b, mode="event").out for _ in range(3)]
+    assert torch.equal(b, torch.zeros(8))
+    torch.testing.assert_close(outs[2], torch.nn.functional.linear(x, w, b))
+
+
+def test_double_backward_through_the_event_path(impl):
+    from spikeforge.synapse import Linear
+
+    torch.manual_seed(2)
+    lin = Linear(50, 70, mode="event").double()
+    ref = torch.nn.Linear(50, 70).double()
+    ref.load_state_dict(lin.state_dict())
+    x = (torch.rand(6, 3, 50, dtype=torch.float64) < 0.1).double().requires_grad_()
+    (gw,) = torch.autograd.grad((lin(x) ** 2).sum(), [lin.weight], create_graph=True)
+    (gwr,) = torch.autograd.grad((ref(x) ** 2).sum(), [ref.weight], create_graph=True)
+    torch.testing.assert_close(gw, gwr)
+    torch.testing.assert_close(torch.autograd.grad((gw ** 2).sum(), [x])[0],
+                               torch.autograd.grad((gwr ** 2).sum(), [x])[0])
+
+
+def test_torch_func_transforms_take_the_dense_path():
+    from spikeforge.synapse import Linear
+
+    torch.manual_seed(3)
+    lin = Linear(90, 70)  # mode="auto"
+    x = (torch.rand(4, 5, 2, 90) < 0.02).float()
+    out = torch.func.vmap(lin)(x)
+    torch.testing.assert_close(out, torch.nn.functional.linear(x, lin.weight, lin.bias), rtol=1e-5, atol=1e-6)
+    params = dict(lin.named_parameters())
+    g = torch.func.grad(lambda p: torch.func.functional_call(lin, p, (x[0],)).sum())(params)
+    assert g["weight"].shape == (70, 90)
+    with pytest.raises(TypeError, match=r"torch\.func"):
+        torch.func.vmap(Linear(90, 70, mode="event"))(x)
+
+
+def test_odd_thresholds_shapes_and_dtypes():
+    torch.manual_seed(4)
+    w, b = torch.randn(80, 30), torch.randn(80)
+    x = (torch.rand(12, 30) < 0.05).float()
+    want = torch.nn.functional.linear(x, w, b)
+    for th in (float("inf"), 2.0, -1.0, 0.0):
+        res = event_linear(x, w, b, mode="auto", threshold=th)
+        torch.testing.assert_close(res.out, want, rtol=1e-5, atol=1e-5)
+        assert res.path == ("dense" if th <= 0 or event._kernels() is None else "event")
+    from spikeforge.synapse import Linear
+
+    with pytest.warns(UserWarning, match="zero-element"):  # (torch's nn.Linear init says so too)
+        empty = Linear(0, 64)
+    assert empty(torch.zeros(3, 2, 0)).shape == (3, 2, 64)
+    bf = event_linear(x.bfloat16(), w.bfloat16(), b.bfloat16(), mode="event")  # no compiled bf16: torch path
+    torch.testing.assert_close(bf.out.float(), want, rtol=0.05, atol=0.1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert Linear(30, 80)(x[None]).dtype == torch.bfloat16  # as the dense product under autocast
+
+
+def test_module_pickled_before_the_mode_attribute_loads():
+    import pickle
+
+    from spikeforge.synapse import Linear
+
+    lin = Linear(30, 70)
+    del lin.__dict__["mode"], lin.__dict__["threshold"]  # what an older pickle holds
+    back = pickle.loads(pickle.dumps(lin))
+    x = (torch.rand(2, 3, 30) < 0.05).float()
+    torch.testing.assert_close(back(x), torch.nn.functional.linear(x, back.weight, back.bias), rtol=1e-5, atol=1e-6)

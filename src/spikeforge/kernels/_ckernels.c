@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__)
 #define SF_CLONES __attribute__((target_clones("avx2", "default")))
 #define SF_X86_AVX2 1
 #else
@@ -167,7 +167,7 @@ void *PyInit__ckernels(void) { return 0; }
                 const T v = xr[k];                                                                           \
                 ci[c] = (int32_t)k;                                                                          \
                 c += v != 0;                                                                                 \
-                odd += v * v != v;                                                                           \
+                odd += (v != 0) & (v != 1); /* graded (or non-finite): the values are kept */                \
             }                                                                                                \
             counts[r + 1] = c;                                                                               \
             total += c;                                                                                      \
@@ -245,7 +245,7 @@ __attribute__((target("avx2"))) static int64_t ev_compress_avx2_f32(const float 
                                                                       int32_t *restrict scratch,
                                                                       uint8_t *restrict other,
                                                                       int64_t max_events) {
-    const __m256 zero = _mm256_setzero_ps();
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
     int64_t total = 0;
     unsigned odd = 0;
     for (int64_t r = r0; r < r1; ++r) {
@@ -257,7 +257,8 @@ __attribute__((target("avx2"))) static int64_t ev_compress_avx2_f32(const float 
             for (int q = 0; q < 4; ++q) {
                 const __m256 v = _mm256_loadu_ps(xr + k0 + 8 * q);
                 m |= (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ)) << (8 * q);
-                odd |= (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_mul_ps(v, v), v, _CMP_NEQ_UQ));
+                odd |= (unsigned)_mm256_movemask_ps(
+                    _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ), _mm256_cmp_ps(v, one, _CMP_NEQ_UQ)));
             }
             while (m) {
                 ci[c++] = (int32_t)(k0 + __builtin_ctz(m));
@@ -268,7 +269,7 @@ __attribute__((target("avx2"))) static int64_t ev_compress_avx2_f32(const float 
             const float v = xr[k];
             ci[c] = (int32_t)k;
             c += v != 0;
-            odd |= v * v != v;
+            odd |= (v != 0) & (v != 1);
         }
         counts[r + 1] = c;
         total += c;

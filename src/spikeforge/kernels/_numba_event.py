@@ -32,7 +32,7 @@ def compress_rows(x, r0, r1, counts, scratch, max_events):  # pragma: no cover -
             v = x[r, k]
             scratch[total + c] = k
             c += v != 0
-            odd += v * v != v
+            odd += (v != 0) & (v != 1)  # graded (or non-finite): the values are kept
         counts[r + 1] = c
         total += c
         if total > max_events:

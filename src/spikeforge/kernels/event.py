@@ -48,9 +48,32 @@ EVENT_MIN_OUT = 64
 _POOL: ThreadPoolExecutor | None = None
 
 
-def _kernels():
-    """The compiled event kernels (C, else numba; :mod:`spikeforge.kernels._cpu`), or ``None``."""
+#: Rows (time steps × batch) from which the compiled kernels are not used: their row indices are int32.
+MAX_ROWS = 2**31 - 1
+
+
+def _kernels(t: torch.Tensor | None = None):
+    """The compiled event kernels (C, else numba; :mod:`spikeforge.kernels._cpu`) for tensors like ``t``
+    (CPU, float32/float64, not wrapped by a ``torch.func`` transform), or ``None``."""
+    if t is not None and (t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64)
+                          or _wrapped(t)):
+        return None
     return _cpu.kernels("event")[1]
+
+
+def _wrapped(t: torch.Tensor) -> bool:
+    """Whether ``t`` is a ``torch.func`` (vmap/grad) wrapper: it has no storage for a kernel to read."""
+    try:
+        return bool(torch._C._functorch.is_functorch_wrapped_tensor(t))
+    except (AttributeError, RuntimeError):  # (private API) no functorch: nothing is wrapped
+        return False
+
+
+def _autocast(t: torch.Tensor) -> bool:
+    try:
+        return bool(torch.is_autocast_enabled(t.device.type))
+    except TypeError:  # torch < 2.4
+        return bool(torch.is_autocast_cpu_enabled() if t.device.type == "cpu" else torch.is_autocast_enabled())
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
@@ -102,19 +125,20 @@ def _compress(x2: torch.Tensor, max_activity: float | None = None) -> _CSR | Non
     events to its own scratch, then joined), or ``nonzero`` without them. With ``max_activity`` the pass
     stops, and returns ``None``, as soon as the events of one block exceed that fraction of the whole input
     (compiled kernels only): dense input costs a fraction of a pass, not a full compression."""
-    nb = _kernels()
     rows, k_all = x2.shape
-    if nb and x2.device.type == "cpu":
+    nb = _kernels(x2) if rows <= MAX_ROWS else None
+    if nb:
         xn = x2.numpy()
         counts = np.zeros(rows + 1, dtype=np.int64)
 
         def run(lo, hi):  # scratch is virtual memory: only the pages its events fill are touched
             # (a block alone exceeding the whole input's budget proves the input is above the limit)
-            cap = (hi - lo) * k_all if max_activity is None else min((hi - lo) * k_all,
-                                                                       int(max_activity * xn.size))
+            cap = (hi - lo) * k_all
+            if max_activity is not None and max_activity < 1:
+                cap = min(cap, int(max(max_activity, 0.0) * xn.size))
             scratch = np.empty(cap + k_all + 1, dtype=np.int32)
             total, other = nb.compress_rows(xn, lo, hi, counts, scratch, cap)
-            return (None if total < 0 else scratch[:total]), other
+            return (None if total < 0 else scratch[:total].copy()), other  # (copy: the scratch is freed)
 
         parts = _parallel(run, rows, xn.size)
         if any(p[0] is None for p in parts):
@@ -158,11 +182,11 @@ def _rows_of(csr: _CSR) -> torch.Tensor:
 
 
 def _gather_sum(csr: _CSR, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    nb = _kernels()
     rows = csr.rowptr.numel() - 1
     n_out = weight.shape[0]
     wt = _weight_t(weight)
-    if nb and wt.device.type == "cpu":
+    nb = _kernels(wt) if wt.shape[0] > 0 else None
+    if nb:
         # (output initialised inside the kernel: a parallel torch fill costs more than the product)
         out = torch.empty(rows, n_out, dtype=wt.dtype)
         on, wn = out.numpy(), wt.numpy()
@@ -172,7 +196,7 @@ def _gather_sum(csr: _CSR, weight: torch.Tensor, bias: torch.Tensor | None) -> t
                   rows, csr.nnz * n_out + rows * n_out, rp)
         return out
     if bias is not None:
-        out = bias.detach().to(wt.dtype).expand(rows, n_out).contiguous()
+        out = bias.detach().to(wt.dtype).repeat(rows, 1)  # (new memory: index_add_ below writes into it)
     else:
         out = torch.zeros(rows, n_out, dtype=wt.dtype, device=wt.device)
     contrib = wt[csr.colidx.long()]
@@ -181,12 +205,21 @@ def _gather_sum(csr: _CSR, weight: torch.Tensor, bias: torch.Tensor | None) -> t
     return out.index_add_(0, _rows_of(csr), contrib)
 
 
+def _dense(csr: _CSR, dtype: torch.dtype) -> torch.Tensor:
+    """The compressed input back as a dense ``[R, K]`` tensor."""
+    rows = csr.rowptr.numel() - 1
+    x = torch.zeros(rows, csr.cols, dtype=dtype, device=csr.rowptr.device)
+    vals = torch.ones(csr.nnz, dtype=dtype, device=x.device) if csr.binary else csr.values.to(dtype)
+    x[_rows_of(csr), csr.colidx.long()] = vals
+    return x
+
+
 def _wgrad(csr: _CSR, delta: torch.Tensor) -> torch.Tensor:
     """``dW = δᵀ·x`` over active inputs only; returns ``[N, K]`` (stored as ``dWᵀ``, like the weight)."""
-    nb = _kernels()
     n_out = delta.shape[1]
     delta = delta.contiguous()
-    if nb and delta.device.type == "cpu":
+    nb = _kernels(delta)
+    if nb:
         dn = delta.numpy()
         rp, ci, vv = csr.rowptr.numpy(), csr.colidx.numpy(), csr.values.numpy()
         colptr = np.zeros(csr.cols + 1, dtype=np.int64)
@@ -208,19 +241,25 @@ class _EventLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x2, weight, bias, csr):  # type: ignore[override]
         out = _gather_sum(csr, weight, bias)
-        # the compressed input replaces x itself (nnz indices instead of R·K values)
-        ctx.save_for_backward(weight, csr.rowptr, csr.colidx, csr.values)
+        # The compressed input serves the weight gradient; x itself is kept only when it requires grad, for
+        # a double backward (create_graph) in which dW = δᵀ·x must stay differentiable in x.
+        ctx.save_for_backward(weight, csr.rowptr, csr.colidx, csr.values, x2 if x2.requires_grad else None)
         ctx.binary, ctx.cols = csr.binary, csr.cols
         ctx.has_bias = bias is not None
         return out
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
-        weight, rowptr, colidx, values = ctx.saved_tensors
+        weight, rowptr, colidx, values, x = ctx.saved_tensors
         need = ctx.needs_input_grad
+        csr = _CSR(rowptr, colidx, values, ctx.binary, ctx.cols)
+        if torch.is_grad_enabled():  # create_graph: differentiable torch ops (on x, or the re-densified input)
+            x = _dense(csr, g.dtype) if x is None else x
+            return (g @ weight if need[0] else None, g.t() @ x if need[1] else None,
+                    g.sum(0) if ctx.has_bias and need[2] else None, None)
         g = g.contiguous()
         gx = g @ weight if need[0] else None
-        gw = _wgrad(_CSR(rowptr, colidx, values, ctx.binary, ctx.cols), g) if need[1] else None
+        gw = _wgrad(csr, g) if need[1] else None
         gb = None
         if ctx.has_bias and need[2]:  # (numpy's serial sum: a parallel torch reduction of this size is slower)
             gb = torch.from_numpy(g.numpy().sum(0)) if g.device.type == "cpu" else g.sum(0)
@@ -285,8 +324,11 @@ def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
         raise TypeError("event_linear: real tensors only")
     lead = x.shape[:-1]
     n_out = weight.shape[0]
-    if mode == "dense" or (mode == "auto" and not _event_capable(x, weight)):
+    if mode == "dense" or x.numel() == 0 or (mode == "auto" and not _event_capable(x, weight)):
         return F.linear(x, weight, bias), None, "dense"
+    if _wrapped(x) or _wrapped(weight) or (bias is not None and _wrapped(bias)):
+        raise TypeError("event_linear: mode='event' cannot run under torch.func transforms (vmap, grad); "
+                        "use mode='dense' or 'auto' there")
     x2 = x.reshape(-1, x.shape[-1]).detach().contiguous()
     if x2.dtype != weight.dtype:
         x2 = x2.to(weight.dtype)
@@ -294,6 +336,8 @@ def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad))
     if mode == "auto":  # one pass measures the activity and compresses; it stops early on dense input
         limit = threshold if threshold is not None else (EVENT_CROSSOVER_TRAIN if grads else EVENT_CROSSOVER)
+        if not limit > 0:
+            return F.linear(x, weight, bias), None, "dense"
         csr = _compress(x2, limit)
         if csr is None or csr.nnz >= limit * max(1, x2.numel()):
             return F.linear(x, weight, bias), None if csr is None else csr.nnz, "dense"
@@ -309,9 +353,11 @@ def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
 
 def _event_capable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether ``mode="auto"`` measures the activity at all: compiled kernels for this device and dtype, and
-    a layer wide enough for the event path to pay (:data:`EVENT_MIN_OUT`)."""
-    return (_kernels() is not None and x.device.type == "cpu" and x.dtype == weight.dtype
-            and x.dtype in (torch.float32, torch.float64) and weight.shape[0] >= EVENT_MIN_OUT)
+    a layer wide enough for the event path to pay (:data:`EVENT_MIN_OUT`); not under autocast (whose
+    dense product changes the output dtype) or ``torch.func`` transforms."""
+    return (x.dtype == weight.dtype and _kernels(x) is not None and _kernels(weight) is not None
+            and weight.shape[0] >= EVENT_MIN_OUT and not _autocast(x)
+            and x.numel() // max(1, x.shape[-1]) <= MAX_ROWS)
 
 
 

@@ -29,6 +29,9 @@ class Linear(nn.Linear):
     both parts, so the phase travels on to the next population's complex current.
     """
 
+    mode: str = "auto"  # (class defaults: modules pickled before these attributes existed still load)
+    threshold: float | None = None
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, mode: str = "auto",
                  threshold: float | None = None, device=None, dtype=None) -> None:
         if mode not in ("auto", "event", "dense"):
