@@ -5,8 +5,9 @@ For a layer ``y = W·s + b`` with sparse input ``s`` (binary or graded spikes), 
 compresses the input by row (for every row the inputs ``k`` that spiked, ``int32``), then sums the weight
 rows ``Wᵀ[k]`` (times the spike value, if graded) of each row's active inputs: ``nnz·N`` additions. The same
 index lists give the weight gradient over active inputs only, ``dWᵀ[k] = Σ_r s[r,k]·δ[r]`` -- also
-``nnz·N`` -- and replace the input in the autograd graph (``nnz`` indices instead of ``R·K`` values). The
-input gradient ``δ·W`` of a hidden layer stays a dense GEMM (``δ`` is dense).
+``nnz·N`` -- from the compressed input saved for the backward pass (``nnz`` indices instead of ``R·K``
+values; the input itself is kept too only when it requires grad, for an exact double backward). The input
+gradient ``δ·W`` of a hidden layer stays a dense GEMM (``δ`` is dense).
 
 Synaptic operations are counted exactly as a by-product: every active input of a row drives its ``N``
 synapses once, so ``synops = nnz(s)·N`` (``nnz`` is the length of the compressed index list).
