@@ -286,3 +286,14 @@ def test_module_pickled_before_the_mode_attribute_loads():
     back = pickle.loads(pickle.dumps(lin))
     x = (torch.rand(2, 3, 30) < 0.05).float()
     torch.testing.assert_close(back(x), torch.nn.functional.linear(x, back.weight, back.bias), rtol=1e-5, atol=1e-6)
+
+
+def test_half_precision_event_path_trains():
+    """Weights the compiled kernels do not take (bf16) go through the torch path, backward included."""
+    torch.manual_seed(8)
+    x = (torch.rand(10, 30) < 0.1).bfloat16()
+    w = torch.randn(80, 30).bfloat16().requires_grad_()
+    b = torch.zeros(80).bfloat16().requires_grad_()
+    event_linear(x, w, b, mode="event").out.float().sum().backward()
+    torch.testing.assert_close(b.grad.float(), torch.full((80,), 10.0))
+    torch.testing.assert_close(w.grad.float(), x.float().sum(0).expand(80, 30))

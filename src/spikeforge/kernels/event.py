@@ -38,8 +38,8 @@ __all__ = ["EVENT_CROSSOVER", "EVENT_CROSSOVER_TRAIN", "EVENT_MIN_OUT", "EventRe
 #: Input activity below which ``mode="auto"`` takes the event path without gradients (measured on a 2-core
 #: AMD EPYC, float32, 4096→4096: the event path wins up to 10-20 % activity; see docs/performance.md).
 EVENT_CROSSOVER = 0.1
-#: The same when gradients are needed (forward + weight gradient; measured crossover 2-5 % on the 700→256
-#: layer of the SHD benchmark, where the dense GEMMs are small and fast).
+#: The same when gradients are needed (forward + weight gradient; measured crossover 10-20 % on the 700→256
+#: layer of the SHD benchmark, 8-15 % on its 256→256 hidden layer with the dense input gradient).
 EVENT_CROSSOVER_TRAIN = 0.1
 #: Fewest outputs for which ``mode="auto"`` considers the event path: the per-event cost (an index, a row
 #: address) is amortised over ``N`` additions, and for narrow layers (a 20-class readout) the dense GEMM
@@ -56,10 +56,14 @@ MAX_ROWS = 2**31 - 1
 def _kernels(t: torch.Tensor | None = None):
     """The compiled event kernels (C, else numba; :mod:`spikeforge.kernels._cpu`) for tensors like ``t``
     (CPU, float32/float64, not wrapped by a ``torch.func`` transform), or ``None``."""
-    if t is not None and (t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64)
-                          or _wrapped(t)):
+    if t is not None and not (_cpu_float(t) and not _wrapped(t)):
         return None
     return _cpu.kernels("event")[1]
+
+
+def _cpu_float(t: torch.Tensor) -> bool:
+    """Whether ``t`` is a CPU float32/float64 tensor: what the compiled kernels and NumPy views take."""
+    return t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
 
 
 def _wrapped(t: torch.Tensor) -> bool:
@@ -147,12 +151,9 @@ def _compress(x2: torch.Tensor, max_activity: float | None = None) -> _CSR | Non
         rowptr = np.cumsum(counts, out=counts)
         colidx = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
         binary = not any(p[1] for p in parts)
-        ci = torch.from_numpy(colidx)
-        values = x2.new_empty(0)  # (not a view: saving it must not keep x alive)
-        if not binary:  # graded spikes: their values, by the same indices
-            r = torch.repeat_interleave(torch.arange(rows), torch.from_numpy(rowptr).diff())
-            values = x2[r, ci.long()]
-        return _CSR(torch.from_numpy(rowptr), ci, values, binary, k_all)
+        csr = _CSR(torch.from_numpy(rowptr), torch.from_numpy(colidx), x2.new_empty(0), binary, k_all)
+        # (an empty tensor, not a view: saving it must not keep x alive); graded spikes: their values
+        return csr if binary else csr._replace(values=x2[_rows_of(csr), csr.colidx.long()])
     r, k = x2.nonzero(as_tuple=True)  # row-major order: already CSR
     vals = x2[r, k]
     rowptr = torch.zeros(rows + 1, dtype=torch.int64, device=x2.device)
@@ -263,7 +264,7 @@ class _EventLinear(torch.autograd.Function):
         gw = _wgrad(csr, g) if need[1] else None
         gb = None
         if ctx.has_bias and need[2]:  # (numpy's serial sum: a parallel torch reduction of this size is slower)
-            gb = torch.from_numpy(g.numpy().sum(0)) if g.device.type == "cpu" else g.sum(0)
+            gb = torch.from_numpy(g.numpy().sum(0)) if _cpu_float(g) else g.sum(0)
         return gx, gw, gb, None
 
 

@@ -192,8 +192,7 @@ class _FastLIF(torch.autograd.Function):
         # The compiled loop reads v*_t (and v*_{t-1}) before it writes g*_t, so the input gradient can take
         # v*'s memory -- unless the graph is kept for another backward pass (fresh memory costs page faults).
         reuse = ctx.impl in COMPILED and not _graph_kept()
-        out = None if ctx.impl in COMPILED else (vstar >= th).to(dtype)
-        gx, gv, acc_decay, acc_theta = scan_backward(go, gv, vstar, out, v0f, lam, th, ctx.spec, ctx.impl,
+        gx, gv, acc_decay, acc_theta = scan_backward(go, gv, vstar, None, v0f, lam, th, ctx.spec, ctx.impl,
                                                      bool(need[2]), bool(need[3]), gx=vstar if reuse else None)
         return (
             gx.view(steps, *shape) if need[0] else None,

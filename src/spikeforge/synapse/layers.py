@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from spikeforge.kernels.event import event_linear, linear_product, transposed_weight
+from spikeforge.kernels.event import linear_product, transposed_weight
 from spikeforge.neuron.dynamics import NeuronState
 from spikeforge.neuron.modules import Neuron, check_sequence
 
@@ -44,17 +44,18 @@ class Linear(nn.Linear):
         self.mode = mode
         self.threshold = threshold
 
-    def _check(self, x: torch.Tensor) -> None:
+    def _product(self, x: torch.Tensor) -> tuple[torch.Tensor, int | None, str]:
+        """``(out, nnz(x) or None, path)`` (:func:`spikeforge.kernels.event.linear_product`)."""
         check_sequence(x)
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected [T, B, {self.in_features}], got {tuple(x.shape)}")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x)
         if x.is_complex():
             bias = None if self.bias is None else self.bias.to(x.dtype)
-            return F.linear(x, self.weight.to(x.dtype), bias)
-        return linear_product(x, self.weight, self.bias, mode=self.mode, threshold=self.threshold)[0]
+            return F.linear(x, self.weight.to(x.dtype), bias), None, "dense"
+        return linear_product(x, self.weight, self.bias, mode=self.mode, threshold=self.threshold)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._product(x)[0]
 
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self.mode == "auto" else f", mode={self.mode!r}")
@@ -73,10 +74,9 @@ class EventLinear(Linear):
         self.last_path = ""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x)
-        res = event_linear(x, self.weight, self.bias, mode=self.mode, threshold=self.threshold)
-        self.synops, self.last_path = res.synops, res.path
-        return res.out
+        out, nnz, self.last_path = self._product(x)
+        self.synops = (int(torch.count_nonzero(x)) if nnz is None else nnz) * self.out_features
+        return out
 
 
 class _TimeFolded:
