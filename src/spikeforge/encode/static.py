@@ -25,6 +25,15 @@ _STATIC = "[B, ...] (batch first, any feature shape)"
 _SERIES = "time-major [T, B, ...]"
 
 
+def _static_or_series(x: Tensor, steps: int | None, owner: str) -> Tensor:
+    """Check ``x`` for an encoder that takes a static ``[B, ...]`` input (``steps`` set) or a time-major
+    series ``[T, B, ...]`` (``steps=None``); returns it as a float tensor."""
+    expected = _SERIES if steps is None else _STATIC
+    x = as_float(x, owner, expected)
+    check_ndim(x, owner, expected, at_least=2 if steps is None else 1)
+    return x
+
+
 def _mask_series(out: Tensor, lengths: Tensor | None, owner: str) -> Tensor:
     lengths = check_lengths(lengths, owner, out.shape[0], out.shape[1])
     if lengths is None:
@@ -69,9 +78,7 @@ class Rate:
         return channels
 
     def __call__(self, x: Tensor, *, lengths: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        expected = _SERIES if self.steps is None else _STATIC
-        x = as_float(x, "Rate", expected)
-        check_ndim(x, "Rate", expected, at_least=2 if self.steps is None else 1)
+        x = _static_or_series(x, self.steps, "Rate")
         p = (x * self.gain).clamp(0.0, 1.0)
         if self.steps is not None:
             p = p.unsqueeze(0).expand(self.steps, *p.shape)
@@ -221,9 +228,7 @@ class Current:
         return channels
 
     def __call__(self, x: Tensor, *, lengths: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        expected = _SERIES if self.steps is None else _STATIC
-        x = as_float(x, "Current", expected)
-        check_ndim(x, "Current", expected, at_least=2 if self.steps is None else 1)
+        x = _static_or_series(x, self.steps, "Current")
         out = x * self.gain + self.bias
         if self.steps is not None:
             return out.unsqueeze(0).expand(self.steps, *out.shape).clone()
