@@ -298,6 +298,17 @@ class _Acc:
         self.fan_in: int | None = None
 
 
+def _ac_mac_masks(x: torch.Tensor, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which nonzero inputs drive accumulates and which multiply-accumulates: ``rule="layer"`` (a call whose
+    inputs are all in {-1, 0, 1} is all ACs, else all MACs) or ``"event"`` (per input)."""
+    nz = x != 0
+    binary = _is_binary(x)
+    if rule == "layer":
+        event_driven = bool(torch.all(~nz | binary))
+        return (nz, torch.zeros_like(nz)) if event_driven else (torch.zeros_like(nz), nz)
+    return nz & binary, nz & ~binary
+
+
 def _synapse_hook(acc: _Acc, t: int, b: int, rule: str):
     def hook(module: nn.Module, args, _output) -> None:
         x = _first_tensor(args)
@@ -307,14 +318,7 @@ def _synapse_hook(acc: _Acc, t: int, b: int, rule: str):
         w = module.weight.detach()
         dt = torch.float64
         wmask = (w != 0).to(dt)
-        nz = x != 0
-        if rule == "layer":
-            event_driven = bool(torch.all(~nz | _is_binary(x)))
-            ac_mask = nz if event_driven else torch.zeros_like(nz)
-            mac_mask = torch.zeros_like(nz) if event_driven else nz
-        else:
-            ac_mask = nz & _is_binary(x)
-            mac_mask = nz & ~_is_binary(x)
+        ac_mask, mac_mask = _ac_mac_masks(x, rule)
         acc.acs += float(_apply(module, ac_mask.to(dt), wmask).sum())
         acc.macs += float(_apply(module, mac_mask.to(dt), wmask).sum())
         ones = torch.ones(x.shape, dtype=dt)
@@ -344,12 +348,7 @@ def _recurrent_hook(acc: _Acc, t: int, b: int, rule: str):
         dt = torch.float64
         wmask = (w != 0).to(dt)
         prev = s[:-1]  # the last step's spikes do not come back within this run
-        nz = prev != 0
-        if rule == "layer":
-            event_driven = bool(torch.all(~nz | _is_binary(prev)))
-            ac_mask, mac_mask = (nz, torch.zeros_like(nz)) if event_driven else (torch.zeros_like(nz), nz)
-        else:
-            ac_mask, mac_mask = nz & _is_binary(prev), nz & ~_is_binary(prev)
+        ac_mask, mac_mask = _ac_mac_masks(prev, rule)
         acc.acs += float(F.linear(ac_mask.to(dt), wmask).sum())
         acc.macs += float(F.linear(mac_mask.to(dt), wmask).sum())
         n = w.shape[0]
