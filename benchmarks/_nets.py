@@ -220,6 +220,26 @@ def _kernels(impl: str):
     return build
 
 
+def steps_for(impl: str, steps: int):
+    """``(train_step, infer_step)`` of implementation ``impl`` on the benchmark's input at ``T = steps``: one
+    Adam step on the cross-entropy of the time-averaged output, and one forward under ``inference_mode``."""
+    model, forward = BUILDERS[impl](shared_weights())
+    x, y = make_input(steps)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        out, _ = forward(x)
+        torch.nn.functional.cross_entropy(out.mean(0), y).backward()
+        opt.step()
+
+    def infer_step():
+        with torch.inference_mode():
+            forward(x)
+
+    return train_step, infer_step
+
+
 BUILDERS = {
     "spikeforge": lambda w: build_spikeforge(w),
     "spikeforge-puretorch": _kernels("torch"),

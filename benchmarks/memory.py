@@ -51,16 +51,7 @@ def saved_bytes(impl: str, steps: int) -> int:
 def time_train(impl: str, steps: int, reps: int) -> float:
     import _nets
 
-    model, forward = _nets.BUILDERS[impl](_nets.shared_weights())
-    x, y = _nets.make_input(steps)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        out, _ = forward(x)
-        torch.nn.functional.cross_entropy(out.mean(0), y).backward()
-        opt.step()
-
+    step, _ = _nets.steps_for(impl, steps)
     step()
     ts = []
     for _ in range(reps):

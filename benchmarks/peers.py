@@ -50,24 +50,8 @@ def worker(impl: str, steps: int, mode: str, reps: int, threads: int, budget_s: 
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    weights = _nets.shared_weights()
-    model, forward = _nets.BUILDERS[impl](weights)
-    x, y = _nets.make_input(steps)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    train_step, infer_step = _nets.steps_for(impl, steps)
     base_rss = _rss_mb()
-
-    def train_step():
-        opt.zero_grad(set_to_none=True)
-        out, _ = forward(x)
-        loss = loss_fn(out.mean(0), y)
-        loss.backward()
-        opt.step()
-
-    def infer_step():
-        with torch.inference_mode():
-            forward(x)
-
     step = train_step if mode == "train" else infer_step
     for _ in range(2):
         step()

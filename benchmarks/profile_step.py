@@ -21,20 +21,7 @@ sys.path.insert(0, str(HERE))
 def profile_impl(impl: str, steps: int, reps: int, rows: int, mode: str) -> str:
     import _nets
 
-    model, forward = _nets.BUILDERS[impl](_nets.shared_weights())
-    x, y = _nets.make_input(steps)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-
-    def train():
-        opt.zero_grad(set_to_none=True)
-        out, _ = forward(x)
-        torch.nn.functional.cross_entropy(out.mean(0), y).backward()
-        opt.step()
-
-    def infer():
-        with torch.inference_mode():
-            forward(x)
-
+    train, infer = _nets.steps_for(impl, steps)
     fn = train if mode == "train" else infer
     for _ in range(3):
         fn()
