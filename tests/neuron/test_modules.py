@@ -46,6 +46,26 @@ def test_preset_defaults():
     assert sf.LIF(tau=5.0).tau.item() == 5.0
 
 
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.__name__)
+def test_preset_default_gives_way_to_the_form_the_user_chose(preset):
+    # issue 10.1: LIF(decay=0.9) used to raise "tau and decay: give one of them" for the preset's own tau
+    decay = 0.9 + 0.1j if preset is sf.ResonateAndFire else 0.9
+    n = preset(decay=decay)
+    assert n.tau is None and n.omega is None
+    assert complex(n.lam().item()) == pytest.approx(decay)
+    for kept in ("tau_syn", "tau_adapt", "max_spikes"):  # the preset's other defaults stay
+        base = preset()
+        if kept == "max_spikes":
+            assert n.spec.max_spikes == base.spec.max_spikes
+        elif getattr(base, kept) is not None:
+            assert getattr(n, kept).item() == getattr(base, kept).item()
+    with pytest.raises(ValueError, match="tau and decay"):
+        preset(tau=5.0, decay=0.9)
+    if preset is sf.ResonateAndFire:
+        with pytest.raises(ValueError, match="omega"):
+            preset(decay=0.9, omega=0.3)
+
+
 def test_decay_given_directly_and_complex():
     assert sf.Neuron(decay=0.9).lam().item() == pytest.approx(0.9)
     lam = sf.Neuron(decay=0.5 + 0.5j).lam()

@@ -279,6 +279,11 @@ class Neuron(nn.Module):
         return ", ".join(parts)
 
 
+# Parameters that state the same quantity in another form: a preset's default of one form gives way when the
+# user gives the other (``LIF(decay=0.9)`` drops the preset's ``tau``); two explicit values stay an error.
+_ALTERNATIVES = {"decay": ("tau", "omega"), "tau": ("decay",), "omega": ("decay",)}
+
+
 def _preset(name: str, doc: str, **defaults):
     base = inspect.signature(Neuron.__init__)
     params = [p.replace(default=defaults[p.name]) if p.name in defaults else p for p in base.parameters.values()]
@@ -286,7 +291,11 @@ def _preset(name: str, doc: str, **defaults):
     def __init__(self, *args, **kwargs):
         bound = inspect.signature(Neuron.__init__).bind_partial(self, *args, **kwargs).arguments
         bound.pop("self")
-        Neuron.__init__(self, **{**defaults, **bound})
+        kept = dict(defaults)
+        for given, value in bound.items():
+            for other in _ALTERNATIVES.get(given, ()) if value is not None else ():
+                kept.pop(other, None)
+        Neuron.__init__(self, **{**kept, **bound})
 
     __init__.__signature__ = base.replace(parameters=params)  # type: ignore[attr-defined]
     __init__.__qualname__ = f"{name}.__init__"
