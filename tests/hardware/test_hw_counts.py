@@ -295,3 +295,41 @@ def test_agrees_with_neurobench_on_binary_input_stepwise_model():
     assert ours.activation_sparsity == pytest.approx(nb_sparsity, rel=1e-12)
     assert ours.effective_acs > 0 and 0 < ours.activation_sparsity < 1
     assert ours.neuron_updates == 9 * (8 + 4)
+
+
+class _StepByStep(torch.nn.Module):
+    """Runs a network one time step per call, carrying its state (streaming inference)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        state, outs = None, []
+        for t in range(x.shape[0]):
+            y, state = self.net(x[t : t + 1], state, return_state=True)
+            outs.append(y)
+        return torch.cat(outs)
+
+
+@pytest.mark.parametrize("mac_rule", ["layer", "event"])
+def test_recurrent_counts_equal_when_run_step_by_step(mac_rule):
+    # issue 10.2: the step-by-step run counted 0 recurrent operations (the carried spikes were ignored)
+    from spikeforge.nets import rsnn
+
+    torch.manual_seed(0)
+    net = rsnn([4, 6, 2], neuron=LIF(tau=5.0, threshold=0.3))
+    x = (torch.rand(10, 2, 4) < 0.5).float()
+    stepper = _StepByStep(net)
+    with torch.no_grad():
+        assert torch.equal(net(x), stepper(x))
+    whole = count_ops(net, x, mac_rule=mac_rule)
+    steps = count_ops(stepper, x, mac_rule=mac_rule)
+    rec = [la.name for la in whole.layers if la.name.endswith(".weight")]
+    assert rec and whole.layer(rec[0]).synaptic_ops > 0
+    for name in [la.name for la in whole.layers]:
+        a, b = whole.layer(name), steps.layer("net." + name)
+        assert (a.effective_acs, a.effective_macs, a.dense_macs, a.neuron_updates) == pytest.approx(
+            (b.effective_acs, b.effective_macs, b.dense_macs, b.neuron_updates)
+        ), name
+    assert steps.synaptic_ops == pytest.approx(whole.synaptic_ops)

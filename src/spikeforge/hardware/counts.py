@@ -339,7 +339,7 @@ def _synapse_hook(acc: _Acc, t: int, b: int, rule: str):
 def _recurrent_hook(acc: _Acc, t: int, b: int, rule: str):
     """``spikeforge.synapse.Recurrent``: spikes of step ``t-1`` reach the population through ``W_rec``."""
 
-    def hook(module: nn.Module, _args, output) -> None:
+    def hook(module: nn.Module, args, kwargs, output) -> None:
         s = _first_tensor(output)
         if s is None:
             return
@@ -348,6 +348,9 @@ def _recurrent_hook(acc: _Acc, t: int, b: int, rule: str):
         dt = torch.float64
         wmask = (w != 0).to(dt)
         prev = s[:-1]  # the last step's spikes do not come back within this run
+        state = args[1] if len(args) > 1 else kwargs.get("state")
+        if state is not None:  # a carried state brings the previous call's last spikes back at step 0
+            prev = torch.cat([state.s.detach().unsqueeze(0).to(s.dtype), prev])
         ac_mask, mac_mask = _ac_mac_masks(prev, rule)
         acc.acs += float(F.linear(ac_mask.to(dt), wmask).sum())
         acc.macs += float(F.linear(mac_mask.to(dt), wmask).sum())
@@ -468,7 +471,7 @@ def count_ops(
     for name, module in model.named_modules():
         if Recurrent and isinstance(module, Recurrent):
             acc = _Acc((name or "recurrent") + ".weight", module, "synapse", False)
-            handles.append(module.register_forward_hook(_recurrent_hook(acc, t, b, mac_rule)))
+            handles.append(module.register_forward_hook(_recurrent_hook(acc, t, b, mac_rule), with_kwargs=True))
         elif isinstance(module, SYNAPSE_TYPES):
             acc = _Acc(name or type(module).__name__, module, "synapse", False)
             handles.append(module.register_forward_hook(_synapse_hook(acc, t, b, mac_rule)))
