@@ -3,7 +3,7 @@
 :func:`to_nir` exports a model to a ``nir.NIRGraph``, :func:`write_nir` writes it to a ``.nir`` file
 (atomically), :func:`from_nir` builds a model from a graph or a file. The mapping between spikeforge's
 discrete dynamics and NIR's continuous equations, and the conventions of other tools, are in docs/nir.md.
-Requires the ``nir`` package (``pip install spikeforge[nir]``).
+The ``nir`` package is one of spikeforge's dependencies.
 """
 
 from spikeforge.interop import layers
