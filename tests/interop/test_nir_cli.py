@@ -5,16 +5,18 @@ import json
 import sys
 import types
 
+import h5py
 import nir
 import pytest
 import torch
 
 from spikeforge.cli import export as export_verb
 from spikeforge.cli import import_ as import_verb
-from spikeforge.cli.export import load_run_model
+from spikeforge.cli.export import load_run_model, model_file_classes
+from spikeforge.interop import layers
 from spikeforge.nets import Sequential
-from spikeforge.neuron import LIF
-from spikeforge.synapse import Linear, Recurrent
+from spikeforge.neuron import IF, LI, LIF, AdaptiveLIF, CuBaLIF, Gaussian, GradedLIF, ResonateAndFire
+from spikeforge.synapse import Conv1d, Conv2d, EventLinear, Flatten, Linear, Recurrent
 
 
 def _main(argv):
@@ -51,7 +53,7 @@ def test_export_model_file_then_import(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "1: NIRGraph" in text and "lif: LIF" in text and "input->0" in text
     assert "spikeforge.discretization=euler" in text and "Recurrent(" in text
-    assert _same(m, torch.load(saved, weights_only=False))
+    assert _same(m, load_run_model(saved))  # what import --save writes, export reads back safely
 
 
 def test_export_run_folder_with_model_file(tmp_path):
@@ -111,10 +113,122 @@ def test_export_errors(tmp_path, capsys):
 
 def test_import_errors(tmp_path, capsys):
     assert _main(["import", str(tmp_path / "missing.nir")]) == 2
-    assert "spikeforge import: error: path: no NIR file" in capsys.readouterr().err
+    assert "spikeforge import: error: FILE: no NIR file" in capsys.readouterr().err
     g = nir.NIRGraph.from_list(nir.Linear(weight=torch.eye(3).numpy()))
     nir.write(tmp_path / "foreign.nir", g)
     assert _main(["import", str(tmp_path / "foreign.nir")]) == 2
     assert "dt: the graph has no 'dt'" in capsys.readouterr().err
     assert _main(["import", str(tmp_path / "foreign.nir"), "--dt", "0.001"]) == 0
     assert "Linear(in_features=3, out_features=3, bias=False)" in capsys.readouterr().out
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_import_of_an_hdf5_file_that_is_not_nir(tmp_path, capsys):
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f.create_dataset("spikes", data=[0.0, 1.0])
+    assert _main(["import", str(tmp_path / "data.h5")]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert err.startswith("spikeforge import: error: FILE: ") and "is an HDF5 file but not a NIR graph" in err
+    assert "KeyError" not in err and "'spikes'" in err
+
+
+def test_cli_errors_name_the_options_typed(tmp_path, capsys):
+    torch.save(_model(), tmp_path / "model.pt")
+    assert _main(["export", str(tmp_path / "model.pt"), "--nir", str(tmp_path / "no" / "m.nir")]) == 2
+    assert _one_line(capsys.readouterr().err).startswith("spikeforge export: error: --nir: the folder ")
+    write = ["export", str(tmp_path / "model.pt"), "--nir", str(tmp_path / "m.nir")]
+    assert _main(write) == 0
+    capsys.readouterr()
+    assert _main(["import", str(tmp_path / "m.nir"), "--dt", "0.5"]) == 2
+    assert _one_line(capsys.readouterr().err).startswith("spikeforge import: error: --dt: the graph records dt=1")
+    assert _main(["import", str(tmp_path / "m.nir"), "--save", str(tmp_path / "no" / "m.pt")]) == 2
+    assert _one_line(capsys.readouterr().err).startswith("spikeforge import: error: --save: the folder ")
+
+
+class _Payload:
+    """Unpickling this runs ``exec``: what a hostile model file would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+@pytest.mark.parametrize("where", ["alone", "inside a model"])
+def test_a_model_file_carrying_code_is_refused_without_running_it(where, tmp_path, capsys):
+    marker = tmp_path / "marker"
+    payload = _Payload(marker)
+    if where == "inside a model":
+        model = _model()
+        model[0].hook = payload  # an attribute of a layer: pickled with the model
+        payload = model
+    torch.save(payload, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match=r"RUN: refusing to load .*evil\.pt: it names .*exec") as e:
+        load_run_model(tmp_path / "evil.pt")
+    assert "\n" not in str(e.value)
+    assert _main(["export", str(tmp_path / "evil.pt"), "--nir", str(tmp_path / "x.nir")]) == 2
+    assert "refusing to load" in _one_line(capsys.readouterr().err)
+    assert not marker.exists() and not (tmp_path / "x.nir").exists()
+
+
+class _MyNet(torch.nn.Module):  # a user's own class: not on the allow-list
+    def __init__(self):
+        super().__init__()
+        self.fc = Linear(2, 2)
+
+
+def test_a_users_own_class_is_named_in_the_refusal(tmp_path):
+    torch.save(_MyNet(), tmp_path / "mine.pt")
+    with pytest.raises(ValueError, match=r"it names \S*_MyNet, which is not spikeforge or torch\.nn layer"):
+        load_run_model(tmp_path / "mine.pt")
+
+
+def _zoo():
+    torch.manual_seed(0)
+    return {
+        "mlp": Sequential(Linear(4, 6), LIF(reset="hard"), Linear(6, 3, bias=False), IF(reset="hard")),
+        "recurrent": _model(),
+        "cuba and LI": Sequential(Linear(4, 5), CuBaLIF(reset="hard", firing=Gaussian(0.3)), Linear(5, 2), LI()),
+        "extensions": Sequential(Linear(4, 5), AdaptiveLIF(), Linear(5, 5), GradedLIF(), Linear(5, 3),
+                                 ResonateAndFire()),
+        "event": Sequential(EventLinear(4, 3), LIF()),
+        "conv": Sequential(Conv2d(2, 3, 3, padding=1), LIF(reset="hard"), layers.SumPool2d(2, 2, 0),
+                           layers.AvgPool2d(1, 1, 0), Flatten(), Linear(12, 2), LIF()),
+        "conv1d": Sequential(Conv1d(2, 3, 3), layers.Scale(torch.tensor(2.0)), layers.Integrator(torch.tensor(0.5)),
+                             layers.CubaIntegrator(torch.tensor(0.5), torch.tensor(0.7)),
+                             layers.Delay(torch.tensor(2)), layers.Threshold(torch.tensor(0.3))),
+        "torch.nn": torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.0), Linear(4, 2), LIF()),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_zoo()))
+def test_model_files_of_spikeforge_layers_load_safely_and_the_allow_list_is_restored(name, tmp_path):
+    model = _zoo()[name].eval()
+    torch.save(model, tmp_path / "m.pt")
+    before = list(torch.serialization.get_safe_globals())
+    loaded = load_run_model(tmp_path / "m.pt")
+    assert list(torch.serialization.get_safe_globals()) == before
+    shape = {"conv": (2, 4, 4), "conv1d": (2, 6)}.get(name, (4,))
+    torch.manual_seed(1)
+    x = torch.rand(12, 2, *shape) * 2
+    with torch.no_grad():
+        torch.manual_seed(2)
+        want = model(x)
+        torch.manual_seed(2)
+        got = loaded(x)
+    assert torch.equal(want, got)
+
+
+def test_the_allow_list_holds_classes_only():
+    classes = model_file_classes()
+    assert all(isinstance(c, type) for c in classes)
+    names = {f"{c.__module__}.{c.__qualname__}" for c in classes}
+    assert {"spikeforge.nets.sequential.Sequential", "spikeforge.neuron.dynamics.NeuronSpec",
+            "spikeforge.neuron.firing.Heaviside", "torch.nn.modules.linear.Linear"} <= names
+    assert not any(n.startswith(("builtins.", "os.", "subprocess.")) for n in names)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spikeforge.interop import _discrete as D
-from spikeforge.interop import from_nir, layers, to_nir, write_nir
+from spikeforge.interop import from_nir, layers, read_nir, to_nir, write_nir
 from spikeforge.nets import Sequential
 from spikeforge.neuron import IF, LI, LIF, AdaptiveLIF, CuBaLIF, Gaussian, GradedLIF, Neuron, ResonateAndFire
 from spikeforge.synapse import Conv1d, Conv2d, Flatten, Linear, Recurrent
@@ -268,7 +268,7 @@ def test_import_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="no NIR file"):
         from_nir(tmp_path / "missing.nir")
     (tmp_path / "junk.nir").write_text("not hdf5")
-    with pytest.raises(ValueError, match="not a readable NIR"):
+    with pytest.raises(ValueError, match=r"junk\.nir is not a NIR file: it is not an HDF5 file \("):
         from_nir(tmp_path / "junk.nir")
     w = np.eye(3, dtype=np.float32)
     branch = nir.NIRGraph(nodes={"input": nir.Input(np.array([3])), "a": nir.Linear(weight=w),
@@ -294,3 +294,41 @@ def test_write_is_atomic(tmp_path, monkeypatch):
         write_nir(to_nir(m), path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.nir"]
+
+
+def _one_line_error(excinfo) -> str:
+    text = str(excinfo.value)
+    assert "\n" not in text
+    return text
+
+
+def test_an_hdf5_file_that_is_not_nir_is_named_as_such(tmp_path):
+    import h5py
+
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as f:  # e.g. a data set, given by mistake
+        f.create_dataset("spikes", data=np.zeros(3))
+        f.create_group("labels")
+    with pytest.raises(ValueError) as e:
+        from_nir(path, dt=1.0)
+    text = _one_line_error(e)
+    assert "data.h5 is an HDF5 file but not a NIR graph" in text and "'labels', 'spikes'" in text
+    assert "KeyError" not in text and "Unable to synchronously open" not in text
+    with h5py.File(tmp_path / "empty.h5", "w"):
+        pass
+    with pytest.raises(ValueError, match=r"not a NIR graph: .* top-level keys none"):
+        read_nir(tmp_path / "empty.h5")
+
+
+def test_a_malformed_or_single_node_nir_file_is_a_one_line_error(tmp_path):
+    import h5py
+
+    path = tmp_path / "broken.nir"
+    with h5py.File(path, "w") as f:
+        f.create_group("node").create_dataset("nodes", data=np.zeros(2))  # a 'node' group without 'type'
+    with pytest.raises(ValueError, match=r"broken\.nir is not a valid NIR graph: nir\.read failed with") as e:
+        read_nir(path)
+    _one_line_error(e)
+    nir.write(tmp_path / "node.nir", nir.Linear(weight=np.eye(2, dtype=np.float32)))
+    with pytest.raises(ValueError, match=r"node\.nir holds a single NIR Linear node, not a graph"):
+        from_nir(tmp_path / "node.nir", dt=1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -61,14 +62,17 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spikeforge.cli.export import as_typed
     from spikeforge.interop import from_nir, read_nir
 
     try:
+        if args.save is not None:
+            _check_save(args.save)
         graph = read_nir(args.file)
         summary = summarize(graph)
         model = from_nir(graph, dt=args.dt, discretization=args.discretization)
-    except (FileNotFoundError, ValueError, TypeError) as e:
-        print(f"spikeforge import: error: {e}", file=sys.stderr)
+    except (FileNotFoundError, IsADirectoryError, ValueError, TypeError) as e:
+        print(f"spikeforge import: error: {as_typed(str(e), _TYPED)}", file=sys.stderr)
         return 2
     print(f"NIR graph {args.file}")
     print(summary)
@@ -77,6 +81,22 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         import torch
 
-        torch.save(model, args.save)
+        from spikeforge._io import atomic_path
+
+        with atomic_path(args.save, make_parents=False) as tmp:
+            torch.save(model, tmp)
         print(f"saved {args.save}")
     return 0
+
+
+# the Python argument names that begin error messages -> what the user typed on the command line
+_TYPED = {"path": "FILE", "graph_or_path": "FILE", "dt": "--dt", "discretization": "--discretization"}
+
+
+def _check_save(save: str) -> None:
+    path = Path(save)
+    if path.is_dir():
+        raise IsADirectoryError(f"--save: expected a file name for the model (.pt), got the directory {path}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"--save: the folder {parent} does not exist")

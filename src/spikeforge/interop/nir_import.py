@@ -24,16 +24,44 @@ __all__ = ["from_nir", "read_nir"]
 
 
 def read_nir(path: str | os.PathLike):
-    """Read a ``.nir`` file (``nir.read``) with a clear error for a missing or unreadable file."""
+    """Read the ``nir.NIRGraph`` of a ``.nir`` file (``nir.read``), with a clear one-line ``ValueError`` for a
+    file that is not HDF5, an HDF5 file that is not NIR, a malformed graph or a file holding a single node
+    (and ``FileNotFoundError`` for a missing file)."""
+    import h5py
     import nir
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no NIR file at {path}")
     try:
-        return nir.read(path)
+        with h5py.File(path, "r") as f:
+            keys = sorted(f.keys())
+            has_node = "node" in f and isinstance(f["node"], h5py.Group)
+            kind = f["node"].get("type") if has_node else None
+            kind = _meta_str(kind[()]) if isinstance(kind, h5py.Dataset) else None
     except OSError as e:
-        raise ValueError(f"path: {path} is not a readable NIR (HDF5) file: {e}") from e
+        raise ValueError(f"path: {path} is not a NIR file: it is not an HDF5 file ({_one_line(e)})") from None
+    if not has_node:
+        found = ", ".join(repr(k) for k in keys[:6]) + (", ..." if len(keys) > 6 else "") if keys else "none"
+        raise ValueError(f"path: {path} is an HDF5 file but not a NIR graph: NIR files (nir.write) hold a "
+                         f"'node' group, this one has top-level keys {found}")
+    if kind is not None and kind != "NIRGraph":
+        raise ValueError(f"path: {path} holds a single NIR {kind} node, not a graph; write "
+                         f"nir.NIRGraph.from_list(node) instead")
+    try:
+        graph = nir.read(path)
+    except Exception as e:  # nir.read fails with KeyError, ValueError, AssertionError, ... on malformed graphs
+        raise ValueError(f"path: {path} is not a valid NIR graph: nir.read failed with "
+                         f"{type(e).__name__}: {_one_line(e)}") from None
+    if not isinstance(graph, nir.NIRGraph):
+        raise ValueError(f"path: {path} holds a single NIR {type(graph).__name__} node, not a graph; write "
+                         f"nir.NIRGraph.from_list(node) instead")
+    return graph
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    return " ".join(text.split())
 
 
 def _meta_str(v) -> str:
