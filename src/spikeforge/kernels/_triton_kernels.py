@@ -14,7 +14,7 @@ import triton.language as tl
 @triton.jit
 def _pdf(z, sigma, pi, sqrt2pi, KIND: tl.constexpr):
     if KIND == 0:
-        f = z * 0.0
+        f = tl.zeros_like(z)
     elif KIND == 1:
         y = z / sigma
         f = tl.exp(-0.5 * y * y) / (sigma * sqrt2pi)
@@ -27,27 +27,48 @@ def _pdf(z, sigma, pi, sqrt2pi, KIND: tl.constexpr):
 
 
 @triton.jit
+def _isinf(z):
+    return (z == z) & ((z - z) != (z - z))  # inf - inf is NaN; NaN itself fails z == z
+
+
+@triton.jit
 def _fire(vr, vi, xi_noise, thv, COMPLEX: tl.constexpr, STOCH: tl.constexpr, NMAX: tl.constexpr):
-    """Spike count ``n``, gate ``h``, phase ``(pr, pi)``, modulus ``safe`` and mask ``pos = |v*| > 0``."""
+    """Spike count ``n``, gate ``h``, phase ``(pr, pi)``, modulus ``safe`` and mask ``pos = |v*| > 0``, as
+    :func:`spikeforge.neuron.firing.spike_count` and :func:`spikeforge.neuron.dynamics.phase` define them
+    (also for non-finite potentials)."""
     u = vr
     if STOCH:
         u = u - xi_noise
+    fires = u >= thv
     if NMAX == 1:
-        n = tl.where(u >= thv, 1.0, 0.0).to(vr.dtype)
-    else:
-        n = tl.minimum(tl.maximum(tl.floor(u / thv), 0.0), NMAX * 1.0).to(vr.dtype)
+        n = tl.where(fires, 1.0, 0.0).to(vr.dtype)
+    else:  # the staircase Σ_k H(u − k·θ), exactly: floor(u/θ) corrected by one step at a boundary
+        q = tl.minimum(tl.maximum(tl.floor(u / thv), 0.0), NMAX * 1.0).to(vr.dtype)
+        up = tl.where((q < NMAX) & (u >= (q + 1.0) * thv), 1.0, 0.0).to(vr.dtype)
+        down = tl.where((q > 0.0) & (u < q * thv), 1.0, 0.0).to(vr.dtype)
+        q = q + up - down
+        n = tl.where(fires, q, 0.0).to(vr.dtype)
     h = tl.where(n >= 1.0, 1.0, 0.0).to(vr.dtype)
     if COMPLEX:
-        r = tl.sqrt(vr * vr + vi * vi)
-        pos = r > 0.0
+        inf_r = _isinf(vr)
+        inf_i = _isinf(vi)
+        big = inf_r | inf_i
+        dr = tl.where(big, tl.where(inf_r, tl.where(vr > 0.0, 1.0, -1.0), 0.0), vr)
+        di = tl.where(big, tl.where(inf_i, tl.where(vi > 0.0, 1.0, -1.0), 0.0), vi)
+        m = tl.maximum(tl.abs(dr), tl.abs(di))
+        ms = tl.where(m > 0.0, m, 1.0)
+        sr = dr / ms
+        si = di / ms
+        r = ms * tl.sqrt(sr * sr + si * si)  # scaled by the larger component: no overflow
+        pos = (r > 0.0) & (dr == dr) & (di == di)
         safe = tl.where(pos, r, 1.0)
-        pr = tl.where(pos, vr / safe, 1.0)
-        pim = tl.where(pos, vi / safe, 0.0)
+        pr = tl.where(pos, dr / safe, 1.0)
+        pim = tl.where(pos, di / safe, 0.0)
     else:
         pos = vr == vr
-        safe = vr * 0.0 + 1.0
+        safe = tl.zeros_like(vr) + 1.0
         pr = safe
-        pim = vr * 0.0
+        pim = tl.zeros_like(vr)
     return n, h, pr, pim, safe, pos
 
 
@@ -56,9 +77,9 @@ def _reset(vr, vi, n, h, pr, pim, thv, vreset, RESET: tl.constexpr, COMPLEX: tl.
     if RESET == 1:  # soft: v* - θ·s
         outr = vr - thv * (n * pr)
         outi = vi - thv * (n * pim) if COMPLEX else vi
-    elif RESET == 2:  # hard: (1-h)·v* + h·v_reset
-        outr = (1.0 - h) * vr + h * vreset
-        outi = (1.0 - h) * vi if COMPLEX else vi
+    elif RESET == 2:  # hard: (1-h)·v* + h·v_reset, h ∈ {0, 1}; v_reset also after an infinite v*
+        outr = tl.where(h > 0.0, vreset, vr)
+        outi = tl.where(h > 0.0, 0.0, vi) if COMPLEX else vi
     else:
         outr = vr
         outi = vi
@@ -76,8 +97,8 @@ def scan_fwd(x_r, x_i, noise, lam_r, lam_i, th, v0_r, v0_i, prm, s_r, s_i, vs_r,
     lr = tl.load(lam_r + offs, mask=mask, other=0.0)
     thv = tl.load(th + offs, mask=mask, other=1.0)
     vr = tl.load(v0_r + offs, mask=mask, other=0.0)
-    li = lr * 0.0
-    vi = vr * 0.0
+    li = tl.zeros_like(lr)
+    vi = tl.zeros_like(vr)
     if COMPLEX:
         li = tl.load(lam_i + offs, mask=mask, other=0.0)
         vi = tl.load(v0_i + offs, mask=mask, other=0.0)
@@ -85,7 +106,7 @@ def scan_fwd(x_r, x_i, noise, lam_r, lam_i, th, v0_r, v0_i, prm, s_r, s_i, vs_r,
         base = t * M + offs  # (int32 offsets: T·B·N < 2^31)
         xr = tl.load(x_r + base, mask=mask, other=0.0)
         if COMPLEX:
-            xi = xr * 0.0
+            xi = tl.zeros_like(xr)
             if X_COMPLEX:
                 xi = tl.load(x_i + base, mask=mask, other=0.0)
             nr = (lr * vr - li * vi) + xr
@@ -93,7 +114,7 @@ def scan_fwd(x_r, x_i, noise, lam_r, lam_i, th, v0_r, v0_i, prm, s_r, s_i, vs_r,
         else:
             nr = lr * vr + xr
             ni = vi
-        xin = nr * 0.0
+        xin = tl.zeros_like(nr)
         if STOCH:
             xin = tl.load(noise + base, mask=mask, other=0.0)
         n, h, pr, pim, _safe, _pos = _fire(nr, ni, xin, thv, COMPLEX, STOCH, NMAX)
@@ -126,28 +147,28 @@ def scan_bwd(go_r, go_i, gh_T, gv_r, gv_i, vs_r, vs_i, noise, lam_r, lam_i, th, 
     lr = tl.load(lam_r + offs, mask=mask, other=0.0)
     thv = tl.load(th + offs, mask=mask, other=1.0)
     g_vr = tl.load(gv_r + offs, mask=mask, other=0.0)
-    li = lr * 0.0
-    g_vi = g_vr * 0.0
+    li = tl.zeros_like(lr)
+    g_vi = tl.zeros_like(g_vr)
     if COMPLEX:
         li = tl.load(lam_i + offs, mask=mask, other=0.0)
         g_vi = tl.load(gv_i + offs, mask=mask, other=0.0)
     gh_last = tl.load(gh_T + offs, mask=mask, other=0.0)
-    a_dr = g_vr * 0.0
-    a_di = g_vr * 0.0
-    a_th = g_vr * 0.0
+    a_dr = tl.zeros_like(g_vr)
+    a_di = tl.zeros_like(g_vr)
+    a_th = tl.zeros_like(g_vr)
     for tt in range(0, T):
         t = T - 1 - tt
         base = t * M + offs  # (int32 offsets: T·B·N < 2^31)
         vsr = tl.load(vs_r + base, mask=mask, other=0.0)
-        vsi = vsr * 0.0
+        vsi = tl.zeros_like(vsr)
         if COMPLEX:
             vsi = tl.load(vs_i + base, mask=mask, other=0.0)
-        xin = vsr * 0.0
+        xin = tl.zeros_like(vsr)
         if STOCH:
             xin = tl.load(noise + base, mask=mask, other=0.0)
         n, h, pr, pim, safe, pos = _fire(vsr, vsi, xin, thv, COMPLEX, STOCH, NMAX)
         g_sr = tl.load(go_r + base, mask=mask, other=0.0)
-        g_si = g_sr * 0.0
+        g_si = tl.zeros_like(g_sr)
         if COMPLEX:
             g_si = tl.load(go_i + base, mask=mask, other=0.0)
         g_h = tl.where(t == T - 1, gh_last, 0.0)
@@ -192,16 +213,16 @@ def scan_bwd(go_r, go_i, gh_T, gv_r, gv_i, vs_r, vs_i, noise, lam_r, lam_i, th, 
             tl.store(gx_i + base, gvs_i, mask=mask)
         if t == 0:
             vpr = tl.load(v0_r + offs, mask=mask, other=0.0)
-            vpi = vpr * 0.0
+            vpi = tl.zeros_like(vpr)
             if COMPLEX:
                 vpi = tl.load(v0_i + offs, mask=mask, other=0.0)
         else:
             pbase = base - M
             ppr = tl.load(vs_r + pbase, mask=mask, other=0.0)
-            ppi = ppr * 0.0
+            ppi = tl.zeros_like(ppr)
             if COMPLEX:
                 ppi = tl.load(vs_i + pbase, mask=mask, other=0.0)
-            pxin = ppr * 0.0
+            pxin = tl.zeros_like(ppr)
             if STOCH:
                 pxin = tl.load(noise + pbase, mask=mask, other=0.0)
             pn, ph, ppr_, ppi_, _psafe, _ppos = _fire(ppr, ppi, pxin, thv, COMPLEX, STOCH, NMAX)

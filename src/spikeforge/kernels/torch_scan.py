@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from spikeforge._checks import sum_to
-from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState
+from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState, phase
 from spikeforge.neuron.firing import spike_count, surrogate_terms
 
 __all__ = ["fused_scan"]
@@ -25,13 +25,6 @@ def _conj(z: torch.Tensor) -> torch.Tensor:
 
 def _re(z: torch.Tensor) -> torch.Tensor:
     return z.real if z.is_complex() else z
-
-
-def _phase(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    r = v.abs()
-    pos = r > 0
-    safe = torch.where(pos, r, torch.ones_like(r))
-    return torch.where(pos, v / safe, torch.ones_like(v)), safe
 
 
 class _FusedScan(torch.autograd.Function):
@@ -56,7 +49,7 @@ class _FusedScan(torch.autograd.Function):
                         cur = cur + s_prev @ w_c
                     if spec.cuba:
                         si_int.append(i)
-                        i = syn_decay * i + cur
+                        i = cur + syn_decay * i
                         cur = i
                     if ref is not None:
                         m = (ref == 0).to(threshold.dtype)
@@ -64,7 +57,7 @@ class _FusedScan(torch.autograd.Function):
                         cur = cur * m
                         ref = torch.clamp(ref - 1, min=0)
                     sv_int.append(v)
-                    v = decay * v + cur
+                    v = cur + decay * v  # input first, as in dynamics._integrate
                 elif proc == "fire":
                     sv_fire.append(v)
                     u = v.real if complex_ else v
@@ -74,14 +67,14 @@ class _FusedScan(torch.autograd.Function):
                         th = theta + adapt_scale * a
                     n = spike_count(u, th, None if noise is None else noise[t], spec.max_spikes)
                     h = n if spec.max_spikes == 1 else (n >= 1).to(n.dtype)
-                    s = n * _phase(v)[0] if complex_ else n
+                    s = n * phase(v)[0] if complex_ else n
                     if spec.adaptive:
                         a = adapt_decay * a + n
                 else:
                     if spec.reset == "hard" or spec.reset == "refractory":
                         sv_reset.append(v)
                         target = spec.v_reset if spec.reset == "hard" else spec.v_refractory
-                        v = (1 - h) * v + h * target
+                        v = torch.where(h > 0, target, v)  # h is 0 or 1: exact, also for v* = inf
                         if ref is not None:
                             ref = torch.where(h > 0, torch.full_like(ref, spec.refractory_steps), ref)
                     elif spec.reset == "soft":
@@ -183,7 +176,7 @@ class _FusedScan(torch.autograd.Function):
                         a_in = sa_fire[t]
                         th = theta + adapt_scale * a_in
                     if complex_:
-                        p, r = _phase(v_in)
+                        p, r = phase(v_in)
                         n = s_t.abs().round()
                         g_n = (g_s.conj() * p).real
                         g_p = n * g_s

@@ -17,6 +17,14 @@ Per time step ``t`` three processes act on the potential ``v`` (real, or complex
   ``(1−h)·v* + h·v_reset``; ``"refractory"``: as hard, to ``v_refractory`` (below rest), and input is
   then ignored for ``refractory_steps`` steps; ``"none"``: ``v*``.
 
+Non-finite potentials get one behaviour in every backend: ``u = +inf`` fires ``n_max`` spikes, ``u = −inf``
+and NaN fire none; the phase of a complex ``v*`` is exact for any finite size (no overflow in ``|v*|``),
+points along the infinite components of an infinite ``v*`` and is 1 for ``v* = 0`` or a NaN component
+(:func:`phase`); a hard or refractory reset after a spike gives ``v_reset`` (``v_refractory``) whatever
+``v*`` was (:func:`hard_reset`); a soft reset keeps an infinite ``v*`` infinite. Later steps integrate an
+infinite complex ``v`` with IEEE complex products (``λ·(inf+0j)`` has a NaN component where ``0·inf``
+occurs). Gradients through a non-finite potential are not defined.
+
 The order of the three processes is configurable (``order``). Each step runs them in that order; a reset
 uses the most recent spike (this step's if ``fire`` came before it, else the previous step's), and the
 step's output is the state's spike ``s`` at its end. Hence:
@@ -57,7 +65,9 @@ __all__ = [
     "draw_noise",
     "draw_orders",
     "fresh_state",
+    "hard_reset",
     "parse_order",
+    "phase",
     "reference_scan",
 ]
 
@@ -220,10 +230,33 @@ class _Fire(torch.autograd.Function):
         return gu, gtheta, None, None, None
 
 
-def _phase(v: torch.Tensor) -> torch.Tensor:
-    r = v.abs()
-    safe = torch.where(r > 0, r, torch.ones_like(r))
-    return torch.where(r > 0, v / safe, torch.ones_like(v))
+def phase(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The phase ``v*/|v*|`` of a complex potential and the modulus it was divided by (1 where none).
+
+    Defined for every value, so that all backends agree (see "Non-finite potentials" above): ``|v*|``
+    without overflow (``torch.abs`` is a hypot); an infinite ``v*`` points along its infinite components;
+    ``v* = 0`` or a NaN component gives phase 1.
+    """
+    re, im = v.real, v.imag
+    inf_re, inf_im = torch.isinf(re), torch.isinf(im)
+    zero = torch.zeros_like(re)
+    direction = torch.complex(torch.where(inf_re, torch.sign(re), zero), torch.where(inf_im, torch.sign(im), zero))
+    d = torch.where(inf_re | inf_im, direction, v)
+    r = d.abs()
+    pos = r > 0  # False for NaN
+    safe = torch.where(pos, r, torch.ones_like(r))
+    return torch.where(pos, d / safe, torch.ones_like(v)), safe
+
+
+def hard_reset(v: torch.Tensor, h: torch.Tensor, target: float) -> torch.Tensor:
+    """``(1−h)·v* + h·v_reset`` for the autograd of the reference backend (the fused scans, with ``h`` 0 or 1,
+    select instead). Written so that an infinite ``v*`` gives ``v_reset`` after a spike and stays itself
+    without one (``0·inf`` and torch's complex ``1·(inf+1j)`` are NaN); the derivatives are those of the
+    plain formula wherever ``v*`` is finite."""
+    finite = torch.isfinite(v)
+    keep = torch.where(finite, v, torch.zeros_like(v))
+    rest = torch.where(h > 0, torch.zeros_like(v), v - keep)  # 0 unless v* is infinite and did not spike
+    return rest + ((1 - h) * keep + h * target)  # the term that may be infinite first: torch scales the second
 
 
 def _integrate(x_t, state: NeuronState, params: NeuronParams, spec: NeuronSpec, w_rec, s_prev) -> NeuronState:
@@ -233,13 +266,14 @@ def _integrate(x_t, state: NeuronState, params: NeuronParams, spec: NeuronSpec, 
         current = current + rec
     i = state.i
     if spec.cuba:
-        i = params.syn_decay * i + current
+        i = current + params.syn_decay * i
         current = i
     ref = state.ref
     if ref is not None:
         current = current * (ref == 0).to(current.real.dtype)
         ref = torch.clamp(ref - 1, min=0)
-    v = params.decay * state.v + current
+    # the input first: torch adds a complex b as a + (1+0j)·b, which turns an infinite component into NaN
+    v = current + params.decay * state.v
     return state._replace(v=v, i=i, ref=ref)
 
 
@@ -251,7 +285,7 @@ def _fire(state: NeuronState, params: NeuronParams, spec: NeuronSpec, noise_t) -
         theta = theta + params.adapt_scale * state.a
     theta = theta.expand_as(u) if theta.shape != u.shape else theta
     n, h = _Fire.apply(u, theta, noise_t, spec.firing, spec.max_spikes)
-    s = n * _phase(v) if v.is_complex() else n
+    s = n * phase(v)[0] if v.is_complex() else n
     a = params.adapt_decay * state.a + n if spec.adaptive else state.a
     return state._replace(s=s, h=h, a=a)
 
@@ -267,7 +301,7 @@ def _reset(state: NeuronState, params: NeuronParams, spec: NeuronSpec) -> Neuron
         v = v - params.threshold * s
         return state._replace(v=v)
     target = spec.v_reset if spec.reset == "hard" else spec.v_refractory
-    v = (1 - h) * v + h * target
+    v = hard_reset(v, h, target)
     ref = state.ref
     if spec.reset == "refractory":
         ref = torch.where(h > 0, torch.full_like(ref, spec.refractory_steps), ref)

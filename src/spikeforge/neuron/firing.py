@@ -9,7 +9,9 @@ density :math:`f`. Hence
 For graded spikes (``max_spikes = n_max > 1``) one draw of :math:`\xi` shifts the whole staircase of
 thresholds :math:`k\theta`, :math:`k = 1..n_\max`:
 
-.. math:: n = \sum_{k=1}^{n_\max} H(u - k\theta - \xi) = \mathrm{clamp}(\lfloor (u-\xi)/\theta \rfloor, 0, n_\max),
+.. math:: n = \sum_{k=1}^{n_\max} H(u - \xi - k\theta)
+          \quad (= \mathrm{clamp}(\lfloor (u-\xi)/\theta \rfloor, 0, n_\max) \text{ in exact arithmetic;
+          :func:`spike_count` evaluates the sum exactly in floating point}),
           \qquad E[n] = \sum_{k=1}^{n_\max} F(u - k\theta).
 
 Forward pass: ``stochastic=False`` takes :math:`\xi = 0` (the Heaviside staircase); ``stochastic=True``
@@ -157,14 +159,22 @@ def sample_noise(
 
 
 def spike_count(u: torch.Tensor, theta: torch.Tensor, noise: torch.Tensor | None, max_spikes: int) -> torch.Tensor:
-    """Forward spike count ``n = clamp(floor((u - xi)/theta), 0, n_max)``; ``H(0) = 1``.
+    """Forward spike count: the staircase ``n = Σ_{k=1..n_max} H(x − k·θ)``, ``x = u − ξ``, ``H(0) = 1``.
 
-    The one definition used by every backend, so that all of them emit identical spikes.
+    The one definition used by every backend, so that all of them emit identical spikes. It is evaluated
+    exactly in floating point: ``floor(x/θ)`` is corrected by one step where the rounded quotient and the
+    rounded products ``k·θ`` disagree at a step (``0.39·3 ≤ 1.17`` although ``1.17/0.39 < 3``).
+    Non-finite potentials: ``x = +inf`` gives ``n_max``, ``x = −inf`` and NaN give 0.
     """
     x = u if noise is None else u - noise
+    fires = x >= theta
     if max_spikes == 1:
-        return (x >= theta).to(u.dtype)
-    return torch.clamp(torch.floor(x / theta), 0, max_spikes)
+        return fires.to(u.dtype)
+    n = torch.floor(x / theta).clamp(0, max_spikes)
+    up = (n < max_spikes) & (x >= (n + 1) * theta)
+    down = (n > 0) & (x < n * theta)
+    n = n + up.to(n.dtype) - down.to(n.dtype)
+    return torch.where(fires, n, torch.zeros_like(n))
 
 
 def surrogate_terms(
