@@ -92,3 +92,43 @@ def test_sample_noise_is_seeded():
     a = sample_noise(Cauchy(0.3), (100,), dtype=torch.float64, device="cpu", generator=torch.Generator().manual_seed(3))
     b = sample_noise(Cauchy(0.3), (100,), dtype=torch.float64, device="cpu", generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and torch.isfinite(a).all()
+
+
+def _scipy_law(model):
+    stats = pytest.importorskip("scipy.stats")
+    return {Gaussian: stats.norm, Cauchy: stats.cauchy, Logistic: stats.logistic}[type(model)](
+        scale=model.sigma)
+
+
+@pytest.mark.parametrize("model", [Gaussian(0.5), Gaussian(3.0), Cauchy(0.3), Cauchy(20.0),
+                                   Logistic(0.25), Logistic(4.0)], ids=repr)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cdf_and_pdf_against_scipy_over_a_wide_range(model, dtype):
+    # issue 10.5: Logistic(0.25).pdf gave 0 at x = 5 in float32 (true 8.2e-9) and lopsided tails
+    import numpy as np
+
+    law = _scipy_law(model)
+    mag = np.concatenate([np.linspace(0, 50, 2001), np.logspace(-6, 6, 1201)])
+    x = torch.tensor(np.concatenate([mag, -mag]), dtype=dtype)
+    xd = x.double().numpy()  # the float32 inputs themselves, exactly
+    tiny = torch.finfo(dtype).tiny
+    for ours, theirs in ((model.cdf(x), law.cdf(xd)), (model.pdf(x), law.pdf(xd))):
+        assert ours.dtype == dtype and not torch.isnan(ours).any()
+        want = torch.from_numpy(theirs)
+        # relative error where the true value is a normal number of this dtype; x/σ carries a rounding of
+        # 1 ulp that exp and erfc magnify by about z² (Gaussian) or z (logistic) in the tails, not Cauchy's
+        z = (x.double() / model.sigma).abs()
+        eps = torch.finfo(dtype).eps
+        growth = {Gaussian: 1 + z * z, Logistic: 1 + z, Cauchy: torch.ones_like(z)}[type(model)]
+        rtol = 8 * eps * growth
+        normal = want >= tiny * 1e3
+        err = (ours.double() - want).abs()
+        assert bool(torch.all(err[normal] <= rtol[normal] * want[normal])), float((err / want)[normal].max())
+        assert bool(torch.all(err[~normal] <= tiny * 1e3))
+    pdf = model.pdf(x)
+    torch.testing.assert_close(pdf[: len(mag)], pdf[len(mag):], rtol=0, atol=0)  # symmetric, bit for bit
+
+
+def test_logistic_pdf_float32_tail():
+    got = Logistic(0.25).pdf(torch.tensor([4.0, 5.0, -5.0]))
+    torch.testing.assert_close(got, torch.tensor([4.5014e-7, 8.2446e-9, 8.2446e-9]), rtol=1e-4, atol=0)

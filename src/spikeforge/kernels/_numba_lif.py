@@ -80,8 +80,8 @@ def _make_backward(code: int, detach: bool, kind: int, need_decay: bool, need_th
                 elif kind == 2:
                     f = c_cauchy_num / (z * z + sig2)
                 elif kind == 3:
-                    p = one / (one + math.exp(-z * inv_sigma))
-                    f = p * (one - p) * inv_sigma
+                    e = math.exp(-abs(z) * inv_sigma)  # symmetric form, as firing.Logistic.pdf
+                    f = e / ((one + e) * (one + e)) * inv_sigma
                 else:
                     f = f_ext[t, m]
                 o = go[t, m]

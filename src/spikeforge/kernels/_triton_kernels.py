@@ -21,8 +21,8 @@ def _pdf(z, sigma, pi, sqrt2pi, KIND: tl.constexpr):
     elif KIND == 2:
         f = sigma / (pi * (z * z + sigma * sigma))
     else:
-        p = 1.0 / (1.0 + tl.exp(-z / sigma))
-        f = p * (1.0 - p) / sigma
+        e = tl.exp(-tl.abs(z) / sigma)  # symmetric form, as firing.Logistic.pdf
+        f = e / ((1.0 + e) * (1.0 + e) * sigma)
     return f
 
 

@@ -98,7 +98,8 @@ class Gaussian(FiringModel):
         object.__setattr__(self, "sigma", _check_sigma(self.sigma, "Gaussian"))
 
     def cdf(self, x: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (1.0 + torch.erf(x / (self.sigma * math.sqrt(2.0))))
+        # erfc keeps the lower tail's relative precision (1 + erf cancels below about -5σ)
+        return 0.5 * torch.erfc(x / (-self.sigma * math.sqrt(2.0)))
 
     def pdf(self, x: torch.Tensor) -> torch.Tensor:
         z = x / self.sigma
@@ -118,7 +119,8 @@ class Cauchy(FiringModel):
         object.__setattr__(self, "sigma", _check_sigma(self.sigma, "Cauchy"))
 
     def cdf(self, x: torch.Tensor) -> torch.Tensor:
-        return 0.5 + torch.atan(x / self.sigma) / math.pi
+        # = 1/2 + atan(x/σ)/π without the cancellation of the lower tail
+        return torch.atan2(torch.ones_like(x), -x / self.sigma) / math.pi
 
     def pdf(self, x: torch.Tensor) -> torch.Tensor:
         return self.sigma / (math.pi * (x * x + self.sigma * self.sigma))
@@ -140,8 +142,9 @@ class Logistic(FiringModel):
         return torch.sigmoid(x / self.sigma)
 
     def pdf(self, x: torch.Tensor) -> torch.Tensor:
-        p = torch.sigmoid(x / self.sigma)
-        return p * (1.0 - p) / self.sigma
+        # e^{-|z|}/(1 + e^{-|z|})² is symmetric and never forms 1 - p (which is 0 for z ≳ 17 in float32)
+        e = torch.exp(-(x / self.sigma).abs())
+        return e / ((1.0 + e) * (1.0 + e) * self.sigma)
 
     def icdf(self, q: torch.Tensor) -> torch.Tensor:
         return self.sigma * (torch.log(q) - torch.log1p(-q))
