@@ -79,8 +79,8 @@ def test_auto_mode_follows_activity(monkeypatch):
     one_pct[:, 0] = 1
     assert event_linear(one_pct, wg, mode="auto").path == "event"
     assert event_linear(sparse, wg, mode="auto", threshold=0.5).path == "event"
-    # a dtype mismatch is not silently converted by "auto": the dense product raises as F.linear does
-    with pytest.raises(RuntimeError):
+    # a dtype mismatch is not silently converted by "auto": refused as on every path
+    with pytest.raises(TypeError, match="weight's dtype"):
         event_linear(sparse.double(), w, mode="auto")
 
 
@@ -297,3 +297,17 @@ def test_half_precision_event_path_trains():
     event_linear(x, w, b, mode="event").out.float().sum().backward()
     torch.testing.assert_close(b.grad.float(), torch.full((80,), 10.0))
     torch.testing.assert_close(w.grad.float(), x.float().sum(0).expand(80, 30))
+
+
+@pytest.mark.parametrize("mode", ["dense", "event", "auto"])
+def test_input_of_another_dtype_is_refused_on_every_path(mode):
+    # issue 10.6: mode="event" took float64 input with float32 weights and silently returned float32
+    from spikeforge.synapse import Linear
+
+    layer = Linear(16, 64, mode=mode)
+    x = (torch.rand(4, 3, 16, generator=torch.Generator().manual_seed(0)) < 0.05).double()
+    with pytest.raises(TypeError, match=r"x: expected the weight's dtype torch.float32, got torch.float64"):
+        layer(x)
+    assert layer.double()(x).dtype == torch.float64
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast decides the dtypes itself
+        assert layer.float()(x.float()).dtype == torch.bfloat16

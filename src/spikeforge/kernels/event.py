@@ -81,6 +81,13 @@ def _autocast(t: torch.Tensor) -> bool:
         return bool(torch.is_autocast_cpu_enabled() if t.device.type == "cpu" else torch.is_autocast_enabled())
 
 
+def _autocast_dtype(t: torch.Tensor) -> torch.dtype:
+    try:
+        return torch.get_autocast_dtype(t.device.type)
+    except AttributeError:  # torch < 2.4
+        return torch.get_autocast_cpu_dtype() if t.device.type == "cpu" else torch.get_autocast_gpu_dtype()
+
+
 def _pool(n: int) -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None or _POOL._max_workers < n:
@@ -324,6 +331,9 @@ def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
         raise ValueError(f"x: expected [..., {weight.shape[1]}] for weight {tuple(weight.shape)}, got {tuple(x.shape)}")
     if mode == "event" and (x.is_complex() or weight.is_complex()):
         raise TypeError("event_linear: real tensors only")
+    if not x.is_complex() and x.dtype != weight.dtype and not _autocast(x):  # one rule for both paths, torch's
+        raise TypeError(f"x: expected the weight's dtype {weight.dtype}, got {x.dtype}; convert the input "
+                        f"(x.to({weight.dtype})) or the layer (.to({x.dtype}))")
     lead = x.shape[:-1]
     n_out = weight.shape[0]
     if mode == "dense" or x.numel() == 0 or (mode == "auto" and not _event_capable(x, weight)):
@@ -350,6 +360,8 @@ def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
         out = _EventLinear.apply(xin if xin.dtype == weight.dtype else xin.to(weight.dtype), weight, bias, csr)
     else:
         out = _gather_sum(csr, weight, bias)
+    if _autocast(x):  # the dtype autocast gives the dense product (a forced event path computes in full precision)
+        out = out.to(_autocast_dtype(x))
     return out.reshape(*lead, n_out), csr.nnz, "event"
 
 
