@@ -2,11 +2,13 @@
 
 import argparse
 import json
+import math
 import sys
 import types
 
 import h5py
 import nir
+import numpy as np
 import pytest
 import torch
 
@@ -232,3 +234,20 @@ def test_the_allow_list_holds_classes_only():
     assert {"spikeforge.nets.sequential.Sequential", "spikeforge.neuron.dynamics.NeuronSpec",
             "spikeforge.neuron.firing.Heaviside", "torch.nn.modules.linear.Linear"} <= names
     assert not any(n.startswith(("builtins.", "os.", "subprocess.")) for n in names)
+
+
+def test_export_fold_r(tmp_path, capsys):
+    m = Sequential(Linear(4, 6), LIF(reset="hard", tau=4.0), Linear(6, 3), LIF(reset="hard", threshold=0.4))
+    torch.save(m, tmp_path / "model.pt")
+    out = tmp_path / "folded.nir"
+    argv = ["export", str(tmp_path / "model.pt"), "--nir", str(out), "--discretization", "euler", "--dt", "1e-3"]
+    assert _main([*argv, "--fold-r"]) == 0
+    assert "r folded into the weights" in capsys.readouterr().out
+    g = nir.read(out)
+    assert (g.nodes["1"].r == 1).all() and (g.nodes["3"].r == 1).all()
+    r = 1 / (1 - math.exp(-1 / 4))  # R = 1/(1 − λ) of τ = 4 steps
+    assert np.isclose(g.nodes["0"].weight[0, 0], float(m[0].weight[0, 0].detach()) * r, rtol=1e-6, atol=0)
+    first = Sequential(LIF(reset="hard", shape=(3,)))
+    torch.save(first, tmp_path / "first.pt")
+    assert _main(["export", str(tmp_path / "first.pt"), "--nir", str(out), "--fold-r"]) == 2
+    assert "error: --fold-r: layer '0' (LIF) follows the input" in _one_line(capsys.readouterr().err)

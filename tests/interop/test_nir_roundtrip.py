@@ -1,6 +1,7 @@
 """spikeforge -> NIR -> spikeforge: every primitive, both discretizations, in memory and through a file."""
 
 import math
+import re
 
 import nir
 import numpy as np
@@ -332,3 +333,85 @@ def test_a_malformed_or_single_node_nir_file_is_a_one_line_error(tmp_path):
     nir.write(tmp_path / "node.nir", nir.Linear(weight=np.eye(2, dtype=np.float32)))
     with pytest.raises(ValueError, match=r"node\.nir holds a single NIR Linear node, not a graph"):
         from_nir(tmp_path / "node.nir", dt=1.0)
+
+
+_FOLDABLE = ("Affine", "Linear", "Conv1d", "Conv2d", "LIF", "LI", "CubaLI", "CubaLIF", "NIRGraph")
+_NOT_AFTER_WEIGHTS = {"Scale": "layer '0' (NIR Scale)", "SumPool2d": "layer '0' (NIR SumPool2d)",
+                      "AvgPool2d": "layer '0' (NIR AvgPool2d)", "Delay": "layer '0' (NIR Delay)",
+                      "Flatten": "layer '1' (NIR Flatten)"}
+
+
+def _leaky_nodes(graph):
+    for node in graph.nodes.values():
+        if isinstance(node, nir.NIRGraph):
+            yield from _leaky_nodes(node)
+        elif type(node).__name__ in ("LIF", "LI", "CubaLIF", "CubaLI"):
+            yield node
+
+
+@pytest.mark.parametrize("mode", ["exact", "euler"])
+@pytest.mark.parametrize("name", _FOLDABLE)
+def test_fold_r_moves_the_gain_into_the_weights_and_keeps_the_dynamics(name, mode):
+    torch.manual_seed(1)
+    make, shape, _ = CASES[name]
+    m = make()
+    plain = to_nir(m, dt=0.5, discretization=mode, input_shape=shape)
+    folded = to_nir(m, dt=0.5, discretization=mode, input_shape=shape, fold_r=True)
+    leaky = list(_leaky_nodes(folded))
+    assert leaky and all(np.all(n.r == 1) and np.all(getattr(n, "w_in", 1) == 1) for n in leaky)
+    # NIR's equations are unchanged: weight row j of the node before a leaky node times r_j (and w_in_j)
+    for (k, a), b in zip(plain.nodes.items(), folded.nodes.values()):
+        if isinstance(a, nir.NIRGraph):
+            cell = a.nodes["lif"]
+            gain = np.asarray(cell.r, np.float64) * np.asarray(getattr(cell, "w_in", 1.0), np.float64)
+            np.testing.assert_array_equal(b.nodes["w_rec"].weight,
+                                          (a.nodes["w_rec"].weight * gain[:, None]).astype(np.float32))
+        if type(a).__name__ in ("Affine", "Linear") and k != "output":
+            nxt = list(plain.nodes.values())[list(plain.nodes).index(k) + 1]
+            nxt = nxt.nodes["lif"] if isinstance(nxt, nir.NIRGraph) else nxt
+            if type(nxt).__name__ in ("LIF", "LI", "CubaLIF", "CubaLI"):
+                gain = np.asarray(nxt.r, np.float64) * np.asarray(getattr(nxt, "w_in", 1.0), np.float64)
+                np.testing.assert_array_equal(b.weight, (a.weight * gain[:, None]).astype(np.float32))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((25, 3, *shape), generator=g) * 2 - 0.5
+    with torch.no_grad():
+        want, got = m(x), from_nir(folded)(x)
+    assert want.shape == got.shape
+    if name in ("LI", "CubaLI"):  # potentials: the same up to float32 rounding of r·W
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    else:
+        assert torch.equal(want, got) and float(want.sum()) > 0 and bool(torch.any(want == 0))
+
+
+def test_fold_r_leaves_integrators_and_other_nodes_alone():
+    torch.manual_seed(1)
+    for name in ("IF", "I", "Threshold"):
+        make, shape, _ = CASES[name]
+        m = make()
+        a = to_nir(m, dt=0.5, input_shape=shape)
+        b = to_nir(m, dt=0.5, input_shape=shape, fold_r=True)
+        for x, y in zip(a.nodes.values(), b.nodes.values()):
+            for attr in ("weight", "bias", "r"):
+                if hasattr(x, attr):
+                    np.testing.assert_array_equal(getattr(x, attr), getattr(y, attr))
+
+
+@pytest.mark.parametrize("name", sorted(_NOT_AFTER_WEIGHTS))
+def test_fold_r_after_a_layer_without_weights_is_a_clear_error(name):
+    make, shape, _ = CASES[name]
+    key = "1" if name != "Flatten" else "2"
+    before = re.escape(_NOT_AFTER_WEIGHTS[name])
+    with pytest.raises(ValueError, match=rf"fold_r: layer '{key}' \(LIF\) follows {before}; "
+                                         r"its r can be folded only into a Linear, Conv1d or Conv2d"):
+        to_nir(make(), input_shape=shape, fold_r=True)
+    with pytest.raises(ValueError, match=r"fold_r: layer '0' \(LIF\) follows the input"):
+        to_nir(Sequential(_hard(LIF, shape=(3,))), fold_r=True)
+
+
+def test_fold_r_into_a_convolution_needs_one_gain_per_channel():
+    tau = torch.linspace(2.0, 9.0, 3 * 4 * 4).reshape(3, 4, 4)
+    m = Sequential(Conv2d(2, 3, 3, padding=1), _hard(LIF, tau=tau, shape=(3, 4, 4)))
+    with pytest.raises(ValueError, match=r"fold_r: layer '1' \(LIF\) follows a convolution but its r .* one channel"):
+        to_nir(m, input_shape=(2, 4, 4), fold_r=True)
+    with pytest.raises(TypeError, match=r"fold_r: expected True or False, got 'yes'"):
+        to_nir(m, input_shape=(2, 4, 4), fold_r="yes")

@@ -118,3 +118,26 @@ def test_snntorch_graph_without_dt_needs_one():
     graph = _quiet(export_to_nir, net, torch.randn(1, 6), ignore_dims=[0])
     with pytest.raises(ValueError, match=r"dt: .*1e-4"):
         from_nir(graph)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name", ["LIF", "recurrent LIF"])
+def test_snntorch_reproduces_a_folded_lif_export_with_one_tau_per_layer(name, seed):
+    """fold_r (r = 1, the gain in the weights): snnTorch divides the LIF threshold by the gain r·dt/τ
+    instead, with one value per layer (its first neuron's), so one τ per layer reproduces."""
+    torch.manual_seed(seed)
+    ours = OURS[name]()
+    theirs = _quiet(import_from_nir, to_nir(ours, dt=DT, discretization="euler", fold_r=True))
+    x = torch.rand(60, 4, 6) * 3
+    with torch.no_grad():
+        want, got = ours(x), _run_imported(theirs, x)
+    assert float(want.sum()) > 20 and bool(torch.any(want == 0))
+    assert torch.equal(want, got), f"{int((want != got).sum())} spikes differ"
+
+
+@pytest.mark.parametrize("name", ["CubaLIF", "recurrent CubaLIF"])
+def test_snntorch_refuses_a_folded_cubalif(name):
+    """snnTorch asserts r = τ_mem/dt for CubaLIF: export it for snnTorch without fold_r."""
+    graph = to_nir(OURS[name](), dt=DT, discretization="euler", fold_r=True)
+    with pytest.raises(AssertionError, match="r not supported"):
+        _quiet(import_from_nir, graph)

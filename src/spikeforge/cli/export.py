@@ -128,7 +128,7 @@ def load_run_model(run: str | Path) -> nn.Module:
 
 # the Python argument names that begin error messages -> what the user typed on the command line
 _TYPED = {"path": "--nir", "dt": "--dt", "discretization": "--discretization", "input_shape": "--input-shape",
-          "model": "RUN", "run": "RUN"}
+          "fold_r": "--fold-r", "model": "RUN", "run": "RUN"}
 
 
 def as_typed(message: str, typed: dict[str, str]) -> str:
@@ -164,6 +164,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="input feature shape, e.g. 2,32,32 (needed when the first layer is a convolution)")
     p.add_argument("--extensions", action="store_true",
                    help="record what NIR cannot express (soft reset, graded spikes, ...) as spikeforge metadata")
+    p.add_argument("--fold-r", action="store_true",
+                   help="write r = 1 on leaky neurons, their r folded into the weights before them: the same "
+                        "dynamics, in the form Norse reads (with --discretization euler; docs/nir.md)")
     p.set_defaults(func=run)
     return p
 
@@ -174,11 +177,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = load_run_model(args.run)
         graph = to_nir(model, args.dt, discretization=args.discretization, input_shape=args.input_shape,
-                       extensions=args.extensions)
+                       extensions=args.extensions, fold_r=args.fold_r)
         path = write_nir(graph, args.nir)
     except (FileNotFoundError, IsADirectoryError, ValueError, TypeError) as e:
         print(f"spikeforge export: error: {as_typed(str(e), _TYPED)}", file=sys.stderr)
         return 2
     n = len([k for k in graph.nodes if k not in ("input", "output")])
-    print(f"wrote {path}: {n} layers, dt={graph.metadata['dt']:g}, discretization={args.discretization}")
+    print(f"wrote {path}: {n} layers, dt={graph.metadata['dt']:g}, discretization={args.discretization}"
+          + (", r folded into the weights" if args.fold_r else ""))
     return 0

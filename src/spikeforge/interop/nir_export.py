@@ -75,6 +75,7 @@ def to_nir(
     discretization: str = "exact",
     input_shape: Sequence[int] | None = None,
     extensions: bool = False,
+    fold_r: bool = False,
 ):
     """Export a spikeforge model (a :class:`~spikeforge.nets.Sequential` or a single layer) to a NIR graph.
 
@@ -90,6 +91,11 @@ def to_nir(
         extensions: allow neurons NIR cannot express (soft or no reset, graded, complex, stochastic,
             adaptive, refractory, other process orders), recorded as ``spikeforge.*`` node metadata that
             :func:`~spikeforge.interop.from_nir` honours and other tools ignore.
+        fold_r: write ``r = 1`` (and ``w_in = 1``) on the leaky nodes (``LIF``, ``LI``, ``CubaLIF``,
+            ``CubaLI``, also inside recurrent subgraphs) and multiply the rows of the weights and bias of
+            the ``Linear``/``Affine``/``Conv`` node before each by its ``r`` (times ``w_in``): the same
+            dynamics under NIR's equations, in the form Norse reads (its importer ignores ``LIF.r``).
+            ``IF`` and ``I`` keep ``r = 1/dt``. A leaky node after any other layer is an error.
 
     Returns:
         a ``nir.NIRGraph``.
@@ -104,6 +110,8 @@ def to_nir(
         dt = _layer_dt(layers) or 1.0
     if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt: expected a positive finite number, got {dt!r}")
+    if not isinstance(fold_r, bool):
+        raise TypeError(f"fold_r: expected True or False, got {fold_r!r}")
     dt = float(dt)
     if input_shape is None:
         input_shape = _infer_input_shape(layers[0][1])
@@ -127,6 +135,8 @@ def to_nir(
             except Exception as e:  # shape errors of the user's model: name the layer
                 raise ValueError(f"layer {key!r} ({type(layer).__name__}): cannot run on features {shape}: {e}") from e
         shape = tuple(probe.shape[2:])
+        if fold_r:
+            _fold_gain(prev, nodes[prev], key, node, layer)
         nodes[key] = node
         edges.append((prev, key))
         prev = key
@@ -204,6 +214,61 @@ def _node(key: str, layer: nn.Module, shape: tuple[int, ...], dt: float, mode: s
     raise TypeError(f"{who}: no NIR primitive for this layer; supported: Linear, Conv1d, Conv2d, Flatten, "
                     f"Recurrent, Neuron (IF, LIF, CuBaLIF), LI and spikeforge.interop.layers "
                     f"({', '.join(L.__all__)})")
+
+
+_LEAKY = ("LIF", "LI", "CubaLIF", "CubaLI")  # the nodes whose r (and w_in) fold_r moves into the weights
+
+
+def _input_gain(node) -> np.ndarray | None:
+    """The factor a leaky node applies to its input current (``r``, times ``w_in`` for the Cuba nodes);
+    ``None`` for other nodes."""
+    kind = type(node).__name__
+    if kind not in _LEAKY:
+        return None
+    gain = np.asarray(node.r, dtype=np.float64)
+    return gain * np.asarray(node.w_in, dtype=np.float64) if kind.startswith("Cuba") else gain
+
+
+def _unit_gain(node) -> None:
+    node.r = np.ones(np.shape(node.r), np.float32)
+    if type(node).__name__.startswith("Cuba"):
+        node.w_in = np.ones(np.shape(node.w_in), np.float32)
+
+
+def _scale_rows(node, gain: np.ndarray) -> None:
+    """Multiply output ``j`` of a Linear/Affine/Conv node (weight row and bias) by ``gain[j]``."""
+    w = np.asarray(node.weight, dtype=np.float64)
+    g = gain.reshape((-1,) + (1,) * (w.ndim - 1))
+    node.weight = (w * g).astype(np.float32)
+    if getattr(node, "bias", None) is not None:
+        node.bias = (np.asarray(node.bias, dtype=np.float64) * gain).astype(np.float32)
+
+
+def _fold_gain(prev_key: str, prev, key: str, node, layer: nn.Module) -> None:
+    """``fold_r``: move the input gain of a leaky ``node`` into the weight node ``prev`` before it."""
+    import nir
+
+    who = f"layer {key!r} ({type(layer).__name__})"
+    cell = node.nodes["lif"] if isinstance(node, nir.NIRGraph) else node
+    gain = _input_gain(cell)
+    if gain is None:
+        return
+    kind = type(prev).__name__
+    if kind not in ("Linear", "Affine", "Conv1d", "Conv2d"):
+        before = "the input" if prev_key == "input" else f"layer {prev_key!r} (NIR {kind})"
+        raise ValueError(f"fold_r: {who} follows {before}; its r can be folded only into a Linear, Conv1d or "
+                         f"Conv2d layer right before it (or export without fold_r)")
+    if kind.startswith("Conv"):
+        per_channel = gain.reshape(gain.shape[0], -1)
+        if bool(np.any(per_channel != per_channel[:, :1])):
+            raise ValueError(f"fold_r: {who} follows a convolution but its r = 1/(1 − λ) differs between "
+                             f"neurons of one channel; a convolution can take only one factor per channel "
+                             f"(give the neurons one τ per channel, or export without fold_r)")
+        gain = per_channel[:, 0]
+    _scale_rows(prev, gain.reshape(-1))
+    if isinstance(node, nir.NIRGraph):  # a recurrent population: its feedback enters the same input
+        _scale_rows(node.nodes["w_rec"], gain.reshape(-1))
+    _unit_gain(cell)
 
 
 def _gain_r(lam: np.ndarray) -> np.ndarray:
