@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 import math
 
+import matplotlib
 import pytest
 
 from spikeforge.hardware import accelerators, efficiency_chart, human_brain, platforms, projections
-from spikeforge.hardware.chart import efficiency_series
+from spikeforge.hardware.chart import SEED_NOW, current_year, efficiency_series, now_label
 
 
 def _least_squares(xs, ys):
@@ -70,3 +73,29 @@ def test_chart_written_atomically(tmp_path):
         efficiency_chart(tmp_path / "chart.gif")
     with pytest.raises(FileNotFoundError, match="out: folder"):
         efficiency_chart(tmp_path / "missing" / "chart.png")
+
+
+def test_now_defaults_to_today_and_can_be_set():
+    """Issue 10 item 14: "in N years" counts from today, not from 2024; ``now=`` sets it."""
+    assert current_year(dt.date(2026, 1, 1)) == 2026.0
+    assert current_year(dt.date(2026, 7, 2)) == pytest.approx(2026 + 182 / 365)
+    today = current_year()
+    assert dt.date.today().year <= today < dt.date.today().year + 1
+    assert projections().now == pytest.approx(today, abs=1 / 365)
+    essay = projections(now=SEED_NOW)
+    assert essay.now == 2024.0 and "now = 2024" in str(essay)
+    rx = essay.trend("Radeon mobile RX")
+    assert f"{round(rx.year_enter_band - 2024):+d} y" in str(essay)
+    assert now_label(2026.5) == "2026-07" and now_label(2024.0) == "2024"
+    with pytest.raises(ValueError, match="now: expected a year"):
+        projections(now=float("nan"))
+
+
+def test_chart_labels_the_now_line_and_every_chip(tmp_path):
+    out = tmp_path / "chart.svg"
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # keep text as text in the SVG
+        efficiency_chart(out, now=2030.25)
+    svg = out.read_text()
+    assert "now = 2030-04" in svg
+    for chip in platforms():
+        assert f">{html.escape(chip.name)}<" in svg, chip.name

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from spikeforge.hardware import count_ops, fit, fit_all, fold_batchnorm, lint
-from spikeforge.hardware.fit import mlp, model_needs
+from spikeforge.hardware.fit import HARD_LIMITS, HEURISTICS, mlp, model_needs
 from spikeforge.neuron import LIF, CuBaLIF
 from spikeforge.synapse import Conv2d, Flatten, Linear, Recurrent
 
@@ -28,18 +28,59 @@ def test_fit_verdicts_and_reasons():
     model = mlp([700, 256, 256, 20])
     table = fit_all(model)
     assert len(table.rows) == 15
-    assert {r.platform for r in table.rows if r.verdict == "yes"} == {"SpiNNaker-1", "Loihi-1", "SpiNNaker-2"}
-    loihi2 = table.row("Loihi-2")  # 1.28e8 / 1e6 = 128 synapses per neuron on average
-    assert loihi2.verdict == "no" and loihi2.reasons == ("fan-in 700 > 128 synapses per neuron",)
+    # hard limits decide: every chip with enough neurons and synapses and a model it runs
+    fits = {r.platform for r in table.rows if r.verdict == "yes"}
+    assert fits == {"SpiNNaker-1", "TrueNorth", "Loihi-1", "Tianjic", "SpiNNaker-2", "Loihi-2"}
+    loihi2 = table.row("Loihi-2")  # 1.28e8 / 1e6 = 128 synapses per neuron on average: a heuristic only
+    assert loihi2.verdict == "yes" and loihi2.basis == "hard limits met; heuristic warns: fan-in"
+    assert loihi2.reasons == ("heuristic: fan-in 700 > 128 average synapses per neuron",)
+    assert loihi2.chips_needed == 1
     odin = table.row("ODIN")
     assert odin.chips_needed == 4  # ceil(249856 / 65000) = 4 > ceil(532 / 256) = 3
-    assert any(r.startswith("neurons 532 > 256") for r in odin.reasons)
+    assert odin.basis == "hard limit: neurons, synapses"
+    assert "hard limit: neurons 532 > 256" in odin.reasons
     for row in table.rows:
         if row.verdict == "no":
-            assert row.reasons
+            assert row.reasons and row.basis.startswith("hard limit:")
+        assert row.basis  # every verdict says which kind of check decided it
+        assert all(r.startswith(("hard limit", "heuristic", "needs ", "more chips")) for r in row.reasons)
     assert table.row("Darwin-3").verdict == "unknown" and table.row("Darwin-3").chips_needed is None
+    assert table.row("Darwin-3").basis == "hard limit unknown: synapses"
     assert table.row("µBrain").neuron_model == "unknown"
-    assert "SpiNNaker-2" in str(table)
+    assert "SpiNNaker-2" in str(table) and "hard limits" in str(table) and "heuristic" in str(table)
+
+
+def test_heuristic_never_decides_and_hard_limits_always_do():
+    """Issue 10 item 15: the average synapses per neuron is not a limit; neurons and synapses are."""
+    wide = mlp([2000, 10])  # fan-in 2000 > every chip's average; 10 neurons, 20 000 synapses
+    table = fit_all(wide)
+    for row in table.rows:
+        assert [c.name for c in row.warnings] == (["fan-in"] if (row.synapses_per_neuron or 1e9) < 2000 else [])
+        assert row.verdict == ("unknown" if row.unknowns else "yes"), row
+    kinds = {c.name: c.kind for c in table.row("ODIN").checks}
+    assert kinds == {"neurons": "hard limit", "synapses": "hard limit", "neuron model": "hard limit",
+                     "fan-in": "heuristic"}
+    assert HARD_LIMITS == ("neurons", "synapses", "neuron model", "learning rule") and HEURISTICS == ("fan-in",)
+
+
+def test_a_no_never_reads_one_chip():
+    """A "no" on capacity needs more than one chip; a "no" that more chips cannot mend has no count."""
+    big = mlp([700, 256, 256, 20])
+    for row in fit_all(big).rows:
+        if row.verdict == "no":
+            assert row.chips_needed != 1 and row.chips_text != "1"
+    graded = fit(mlp([10, 5], "GradedLIF"), "Loihi-1")  # fits easily, but Loihi-1 has fixed LIF neurons
+    assert graded.verdict == "no" and graded.chips_needed is None and graded.chips_text == "-"
+    assert "more chips do not help" in graded.reasons
+    rule = fit(mlp([10, 5]), "ODIN", learning_rule="e-prop")
+    assert rule.chips_needed is None and rule.basis == "hard limit: learning rule"
+
+
+def test_best_chip_is_among_those_the_model_fits():
+    table = fit_all(mlp([700, 256, 256, 20]))
+    energy = {p: e for p, e in [("SNE", 1.0), ("Tianjic", 2.0), ("ODIN", 0.5), ("Loihi-2", 3.0)]}
+    assert table.best(energy) == "Tianjic"  # SNE's fit is unknown, ODIN's is no
+    assert table.best({"SNE": 1.0}) is None
 
 
 def test_neuron_model_and_training_support():
@@ -53,7 +94,7 @@ def test_neuron_model_and_training_support():
     small = mlp([10, 5])
     assert fit(small, "ODIN", learning_rule="STDP").verdict == "yes"
     v = fit(small, "ODIN", learning_rule="e-prop")
-    assert v.verdict == "no" and v.reasons == ("no on-device e-prop (chip: STDP)",)
+    assert v.verdict == "no" and v.reasons == ("hard limit: no on-device e-prop (chip: STDP)", "more chips do not help")
     assert fit(small, "ReckOn", learning_rule="eprop").training == "yes"
     assert fit(small, "Loihi-2", learning_rule="BPTT").training == "yes"
     assert fit(small, "TrueNorth", learning_rule="STDP").training == "no"

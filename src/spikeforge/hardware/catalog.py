@@ -2,17 +2,18 @@
 
 The data are package files in :mod:`spikeforge.hardware.data` (loaded with :mod:`importlib.resources`):
 
-* ``neuromorphic_platforms.csv`` -- the seed essay's table of 15 chips. Its values *are* the catalog's
-  values (release date, process, neurons, synapses, J/SOP, ...).
-* ``neuromorphic.csv`` -- a checked year, its basis and sources for the same 15 chips. Where it disagrees
-  with the seed (release year, J/SOP) the disagreement is recorded in :attr:`Platform.notes`; the seed's
-  value is kept.
+* ``neuromorphic_platforms.csv`` -- the table of 15 neuromorphic chips "that went public in the last
+  decade" published in the essay "Spikes are the next digits" (Digica), :data:`TABLE_SOURCE`. Its values
+  *are* the catalog's values (release date, process, neurons, synapses, J/SOP, ...).
+* ``neuromorphic.csv`` -- a year checked against the chips' papers and announcements, its basis and
+  sources, for the same 15 chips. Where a source disagrees with the table (release year, J/SOP) the
+  disagreement is stated in :attr:`Platform.disagreements`; the table's value is kept.
 * ``accelerators.csv`` -- 145 GPUs, TPUs and Green500 #1 systems with peak (or measured) efficiency.
 * ``human_brain.csv`` -- low/central/high estimates of the brain's synaptic-operation efficiency.
 
-Every record is a frozen dataclass; :meth:`Platform.to_row` / :meth:`Accelerator.to_row` /
-:meth:`BrainQuantity.to_row` format a record back into the exact CSV strings it was parsed from, which
-the tests use to show that parsing loses nothing.
+``SOURCES.md`` (same folder) describes every source. Every record is a frozen dataclass;
+:meth:`Platform.to_row` / :meth:`Accelerator.to_row` / :meth:`BrainQuantity.to_row` format a record back
+into the exact CSV strings it was parsed from, which the tests use to show that parsing loses nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "ACCELERATOR_COLUMNS",
     "BRAIN_COLUMNS",
     "PLATFORM_COLUMNS",
+    "TABLE_SOURCE",
     "Accelerator",
     "BrainQuantity",
     "HumanBrain",
@@ -76,7 +78,12 @@ ACCELERATOR_COLUMNS: tuple[str, ...] = (
 )
 BRAIN_COLUMNS: tuple[str, ...] = ("quantity", "low", "central", "high", "unit", "source", "notes")
 
-# Values of the seed's ``on_device_training`` column that mean "any rule, the cores are programmable".
+#: The published source of every value of ``neuromorphic_platforms.csv``.
+TABLE_SOURCE = 'the table of neuromorphic platforms in the essay "Spikes are the next digits" (Digica)'
+#: Its short name in notes and tables.
+TABLE = "the Digica table"
+
+# Values of the table's ``on_device_training`` column that mean "any rule, the cores are programmable".
 # "yes" appears only for SpiNNaker-1/2, whose neurons and plasticity run as software on ARM cores.
 _PROGRAMMABLE_TRAINING = frozenset({"programmable", "yes"})
 
@@ -120,7 +127,7 @@ def _split_list(text: str) -> tuple[str, ...]:
 
 
 def _fmt_sci(value: float | None) -> str:
-    """Format like the seed table: three significant digits, ``1.60e4`` / ``1.13e-8``."""
+    """Format like the Digica table: three significant digits, ``1.60e4`` / ``1.13e-8``."""
     if value is None:
         return ""
     exponent = math.floor(math.log10(abs(value)))
@@ -159,14 +166,21 @@ def _decimal_year(text: str) -> float:
 # --------------------------------------------------------------------------------------------- chips
 @dataclass(frozen=True)
 class Platform:
-    """One neuromorphic chip: the seed table's columns, parsed, plus derived fields and checks.
+    """One neuromorphic chip: the Digica table's columns (:data:`TABLE_SOURCE`), parsed, plus derived
+    fields and the checks of ``neuromorphic.csv``.
 
     Fields mirror ``neuromorphic_platforms.csv``: ``name`` (column ``platform``), ``developer``,
     ``release`` (date), ``process_nm``, ``neurons``, ``neuron_type`` (``"programmable"``, ``"LIF"``,
-    ``"exp-LIF"``, ``"AdEx-IF"`` or ``None`` where the seed leaves it blank), ``synapses``,
+    ``"exp-LIF"``, ``"AdEx-IF"`` or ``None`` where the table leaves it blank), ``synapses``,
     ``synapse_type`` (tuple), ``on_device_training`` (the raw cell: ``yes``/``no``/``programmable``/a rule
     name), ``freq_mhz`` (``None`` for asynchronous or blank), ``asynchronous``, ``j_per_sop``,
-    ``w_per_synapse`` and ``library`` (tuple). ``None`` means the seed gives no value.
+    ``w_per_synapse`` and ``library`` (tuple). ``None`` means the table gives no value.
+
+    From ``neuromorphic.csv``: ``checked_year`` with its ``year_basis`` and ``sources`` (addresses),
+    ``year_check`` (how it compares with the table's date), ``disagreements`` (plain statements of where a
+    published source gives another value than the table; the table's value is kept), ``remarks``
+    (caveats) and ``j_per_sop_check`` (what a chip paper says of the table's J/SOP, where one was checked).
+    ``notes`` is ``disagreements + remarks``. :meth:`source_of` names the published source of each value.
     """
 
     name: str
@@ -190,11 +204,14 @@ class Platform:
     sources: str = ""
     source_notes: str = ""
     notes: tuple[str, ...] = field(default=())
+    disagreements: tuple[str, ...] = field(default=())
+    remarks: tuple[str, ...] = field(default=())
+    j_per_sop_check: str = ""
 
     # ---- derived
     @property
     def synapses_per_neuron(self) -> float | None:
-        """Synapses / neurons; the seed argues ~1e3 is needed to map dense ~1000-wide layers."""
+        """Synapses / neurons (an average); the essay argues ~1e3 is needed to map dense ~1000-wide layers."""
         if self.synapses is None:
             return None
         return self.synapses / self.neurons
@@ -236,6 +253,23 @@ class Platform:
         if self.programmable_training:
             return True
         return any(normalize_name(rule) == normalize_name(r) for r in self.training_rules)
+
+    def source_of(self, name: str) -> str:
+        """The published source of the value ``name`` (a key of :meth:`as_dict`), in plain words."""
+        if name in _TABLE_FIELDS:
+            if name == "j_per_sop" and self.j_per_sop_check:
+                return f"{TABLE}; {self.j_per_sop_check}"
+            return TABLE
+        if name in _DERIVED:
+            return _DERIVED[name]
+        if name == "checked_year":
+            basis = f"{self.year_basis}: " if self.year_basis else ""
+            return f"{basis}{self.sources}" if self.sources else "not checked"
+        if name == "year_check":
+            return f"checked year against {TABLE}"
+        if name in ("sources", "notes", "disagreements", "remarks"):
+            return "SOURCES.md of spikeforge.hardware.data"
+        raise KeyError(f"field {name!r} not known; fields: {', '.join(self.as_dict())}")
 
     def to_row(self) -> dict[str, str]:
         """The record as the CSV strings it came from (exact round trip)."""
@@ -279,7 +313,8 @@ class Platform:
             "checked_year": self.checked_year,
             "year_check": self.year_check,
             "sources": self.sources,
-            "notes": " | ".join(self.notes),
+            "disagreements": " | ".join(self.disagreements),
+            "notes": " | ".join(self.remarks),
         }
 
 
@@ -303,39 +338,121 @@ def _parse_platform(row: Mapping[str, str]) -> Platform:
     )
 
 
+# Clauses of ``neuromorphic.csv``'s notes, in the words of whoever compiled the file, and what a user is
+# told instead: ``None`` drops a clause (the J/SOP's source is named by ``source_of``), ``("j", text)``
+# is what a chip paper says of the table's J/SOP, ``("disagree", text)`` a disagreement between sources
+# and ``("remark", text)`` a caveat. A test checks that no user-facing text keeps the compiler's words.
+_NOTE_CLAUSES: dict[str, tuple[str, str] | None] = {
+    "J/SOP value supplied by the caller from a review table (not re-derived)": None,
+    "paper title quotes 12.7 pJ/SOP (total), review value 8.4 pJ": (
+        "disagree",
+        f"J/SOP: {TABLE} gives 8.4 pJ/SOP; the title of the ODIN paper (Frenkel et al., IEEE TBioCAS 2018) "
+        "states 12.7 pJ/SOP, presumably the total rather than the incremental energy per SOP; the catalog "
+        "keeps 8.4 pJ",
+    ),
+    "paper abstract states 0.221 pJ/SOP, matching the supplied value": (
+        "j",
+        "agrees with the abstract of the SNE paper (Di Mauro et al., DATE 2022, arXiv:2204.10687): 0.221 pJ/SOP",
+    ),
+    "title states 1.5 pJ/SOP, matching the supplied value": (
+        "j",
+        "agrees with the title of the ANP-I paper (Zhang et al., IEEE JSSC 2024): 1.5 pJ/SOP",
+    ),
+    "same J/SOP value as Darwin-3 in the supplied table (check the review if this matters)": (
+        "remark",
+        f"{TABLE} gives ReckOn and Darwin-3 the identical J/SOP (5.47 pJ), possibly a transcription slip; "
+        "not checked against either paper",
+    ),
+    "same J/SOP value as ReckOn in the supplied table": (
+        "remark",
+        f"{TABLE} gives Darwin-3 and ReckOn the identical J/SOP (5.47 pJ), possibly a transcription slip; "
+        "not checked against either paper",
+    ),
+    "the SOP-equivalent is the review's conversion": ("remark", f"the SOP-equivalent is {TABLE}'s conversion"),
+}
+# The same for the year columns: the file calls the Digica table "seed".
+_YEAR_WORDS: tuple[tuple[str, str], ...] = (
+    (r"\s*\(seed: [^)]*\)", ""),
+    (r"\(seed process_nm 7 = Intel 4, formerly '7 nm'\)", "(the table's 7 nm is Intel 4, formerly called '7 nm')"),
+    (r"\bseed (\d{4}(?:-\d\d){0,2}) likely", r"the table's \1 is likely"),
+    (r"\bseed (\d{4}(?:-\d\d){0,2}) presumably", r"the table's \1 is presumably"),
+    (r"\bseed (\d{4}(?:-\d\d){0,2})", r"the table's \1"),
+)
+
+
+def _plain_year_text(text: str) -> str:
+    for pattern, repl in _YEAR_WORDS:
+        text = re.sub(pattern, repl, text)
+    return text
+
+
+def _split_notes(cell: str) -> tuple[list[str], list[str], list[str]]:
+    """``neuromorphic.csv``'s notes cell -> (J/SOP checks, disagreements, remarks), in plain words."""
+    j_checks: list[str] = []
+    disagree: list[str] = []
+    remarks: list[str] = []
+    for clause in (c.strip() for c in cell.split(";")):
+        if not clause:
+            continue
+        if clause not in _NOTE_CLAUSES:
+            remarks.append(clause)
+            continue
+        mapped = _NOTE_CLAUSES[clause]
+        if mapped is None:
+            continue
+        kind, text = mapped
+        {"j": j_checks, "disagree": disagree, "remark": remarks}[kind].append(text)
+    return j_checks, disagree, remarks
+
+
 def _with_checks(chip: Platform, check: Mapping[str, str] | None) -> Platform:
-    """Attach ``neuromorphic.csv``'s checked year and sources; note every disagreement with the seed."""
+    """Attach ``neuromorphic.csv``'s checked year and sources; state every disagreement with the table."""
     if check is None:
         return chip
-    notes: list[str] = []
+    j_checks, disagreements, remarks = _split_notes(check["notes"])
+    plain_notes = "; ".join([*j_checks, *disagreements, *remarks])
     year = int(check["year"])
+    basis = _plain_year_text(check["year_basis"])
     if year != chip.release.year:
-        notes.append(
-            f"release year: seed {chip.release.year} ({chip.release.isoformat()}), "
-            f"checked {year} ({check['year_basis']}); catalog keeps the seed's date"
+        disagreements.insert(
+            0,
+            f"release year: {TABLE} gives {chip.release.isoformat()}; {basis} gives {year}; "
+            f"the catalog keeps the table's date",
         )
     if check["seed_release"] != chip.release.isoformat():
-        notes.append(
-            f"seed_release in neuromorphic.csv is {check['seed_release']!r}, "
-            f"seed table says {chip.release.isoformat()!r}"
+        disagreements.append(
+            f"release date: neuromorphic.csv copies the table's date as {check['seed_release']!r}, "
+            f"the table says {chip.release.isoformat()!r}"
         )
     checked_j = float(check["j_per_sop"])
     if not math.isclose(checked_j, chip.j_per_sop, rel_tol=1e-9):
-        notes.append(f"J/SOP: seed {chip.j_per_sop:.3g}, neuromorphic.csv {checked_j:.3g}")
-    if check["notes"]:
-        notes.append(check["notes"])
+        disagreements.append(f"J/SOP: {TABLE} gives {chip.j_per_sop:.3g}, neuromorphic.csv {checked_j:.3g}")
     return Platform(
         **{f: getattr(chip, f) for f in chip.__dataclass_fields__ if f not in _CHECK_FIELDS},
         checked_year=year,
-        year_basis=check["year_basis"],
-        year_check=check["year_check"],
+        year_basis=basis,
+        year_check=_plain_year_text(check["year_check"]),
         sources=check["year_source"],
-        source_notes=check["notes"],
-        notes=tuple(notes),
+        source_notes=plain_notes,
+        notes=(*disagreements, *remarks),
+        disagreements=tuple(disagreements),
+        remarks=tuple(remarks),
+        j_per_sop_check="; ".join(j_checks),
     )
 
 
-_CHECK_FIELDS = frozenset({"checked_year", "year_basis", "year_check", "sources", "source_notes", "notes"})
+_CHECK_FIELDS = frozenset(
+    {"checked_year", "year_basis", "year_check", "sources", "source_notes", "notes", "disagreements", "remarks",
+     "j_per_sop_check"}
+)
+_TABLE_FIELDS = frozenset(PLATFORM_COLUMNS) | {"name"}
+_DERIVED = {
+    "synapses_per_neuron": "derived: synapses / neurons (an average, not a per-neuron limit)",
+    "sop_per_s_per_w": "derived: 1 / j_per_sop",
+    "training_rules": "derived from on_device_training",
+    "programmable_neurons": "derived from neuron_type",
+    "programmable_training": "derived from on_device_training",
+}
 _CHECK_COLUMNS: tuple[str, ...] = (
     "name",
     "developer",
@@ -353,7 +470,7 @@ _CHECK_COLUMNS: tuple[str, ...] = (
 
 @functools.cache
 def platforms() -> tuple[Platform, ...]:
-    """The 15 neuromorphic chips of the seed's table, in the seed's order (by release date)."""
+    """The 15 neuromorphic chips of the Digica table (:data:`TABLE_SOURCE`), in its order (by release date)."""
     checks = {normalize_name(r["name"]): r for r in _read_csv("neuromorphic.csv", _CHECK_COLUMNS)}
     chips = []
     for row in _read_csv("neuromorphic_platforms.csv", PLATFORM_COLUMNS):

@@ -1,4 +1,5 @@
-"""Energy per inference on the 15 chips and on GPUs/accelerators, and the seed's cross-calibration.
+"""Energy per inference on the 15 chips and on GPUs/accelerators, and the cross-calibration of the essay
+"Spikes are the next digits" (Digica), whose table is the chip catalog.
 
 Both estimates are **lower bounds**:
 
@@ -8,7 +9,7 @@ Both estimates are **lower bounds**:
   *peak* FLOP/s per W (peak FP32 over TDP; bf16 for TPUs). Real utilisation is far below peak; pass
   ``gpu_utilization`` to scale (energy grows as ``1 / utilisation``).
 
-The default reference device is the Tesla V100 (see ``docs/hardware.md``): the seed compares chips
+The default reference device is the Tesla V100 (see ``docs/hardware.md``): the essay compares chips
 against a V100 (NorthPole, 25×), an A100 (SpiNNaker-2, 18×) and a Jetson Orin Nano (Loihi-2, 24×); the
 V100 is the first of these and its peak efficiency (52.3 GFLOP/s/W) is the median of the three
 (A100 48.7, Orin Nano 85.3).
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 DEFAULT_REFERENCE = "Tesla V100 SXM2"
-#: The seed's "we can estimate the number of SOPs per FLOPs to be somewhere between 2 and 45".
+#: The essay's "we can estimate the number of SOPs per FLOPs to be somewhere between 2 and 45".
 SEED_SOP_PER_FLOP_RANGE: tuple[float, float] = (2.0, 45.0)
 
 
@@ -163,7 +164,7 @@ def energy(
         counts: anything with per-sample ``synaptic_ops`` and ``dense_macs`` (e.g. :func:`count_ops`).
         reference: device for the ratio column (an accelerator or a chip); default ``"Tesla V100 SXM2"``.
         sop_per_flop: ``None`` (default) charges chips for the counted synaptic operations. A number
-            ``R`` instead charges ``R × 2 × dense_macs`` SOPs -- the seed's chart convention, where a
+            ``R`` instead charges ``R × 2 × dense_macs`` SOPs -- the essay's chart convention, where a
             chip's SOP/s per W divided by ``R`` is compared with a GPU's FLOP/s per W.
         gpu_utilization: fraction of peak FLOP/s per W the accelerators reach (1 = peak, a lower bound).
         include_systems: also list the Green500 #1 systems (FP64 HPL, whole machine).
@@ -236,7 +237,7 @@ class Claim:
 
 SEED_CLAIMS: tuple[Claim, ...] = (
     Claim("NorthPole", "Tesla V100 SXM2", 25.0, "image frames per joule"),
-    Claim("SpiNNaker-2", "A100 SXM4 40 GB", 18.0, "task efficiency (seed: 'over 18x')"),
+    Claim("SpiNNaker-2", "A100 SXM4 40 GB", 18.0, "task efficiency (essay: 'over 18x')"),
     Claim("Loihi-2", "Jetson Orin Nano 8 GB", 24.0, "NsNet2 noise suppression"),
 )
 
@@ -320,7 +321,7 @@ class CrossCalibration:
         return (
             _render(self.to_rich()) + f"At peak GPU efficiency the claims imply R = {lo:.3g} .. {hi:.3g} SOPs per FLOP "
             f"(or {flo:.3g} .. {fhi:.3g} FLOPs per SOP read the other way).\n"
-            f"The seed's R = {self.target[0]:g} .. {self.target[1]:g} needs the GPUs at "
+            f"The essay's R = {self.target[0]:g} .. {self.target[1]:g} needs the GPUs at "
             f"{100 * uhi:.2g}% .. {100 * ulo:.2g}% of peak FLOP/s per W.\n"
         )
 
@@ -330,7 +331,7 @@ def cross_calibration(
     utilization: float = 1.0,
     target: tuple[float, float] = SEED_SOP_PER_FLOP_RANGE,
 ) -> CrossCalibration:
-    """Implied SOPs-per-FLOP ratio of task-level efficiency claims (default: the seed's three)."""
+    """Implied SOPs-per-FLOP ratio of task-level efficiency claims (default: the essay's three)."""
     if not (0 < utilization <= 1):
         raise ValueError(f"utilization: expected a fraction in (0, 1], got {utilization!r}")
     if len(target) != 2 or not (0 < target[0] <= target[1]):

@@ -1,4 +1,4 @@
-"""Can this model run on that chip? Neurons, synapses, fan-in, neuron model and on-device training.
+"""Can this model run on that chip? Hard limits decide; heuristics only warn.
 
 Requirements are read from the model:
 
@@ -6,8 +6,7 @@ Requirements are read from the model:
   modules when ``inputs`` are given, else the outputs of the synapse layers (``out_features``);
 * synapses: non-zero connections, *unrolled* (a convolution kernel counts once per output position,
   as on chips without weight sharing); recurrent weights included;
-* fan-in: the largest number of non-zero inputs of one neuron, against the chip's synapses per neuron
-  (the seed: "many dense layers require mappings between ~1000 neurons");
+* fan-in: the largest number of non-zero inputs of one neuron;
 * neuron model: features of spikeforge neurons -- graded spikes (``max_spikes > 1``), complex
   (resonate-and-fire) state, adaptive threshold and stochastic firing need *programmable* neurons;
   current-based (CuBa) synapses need a chip listing CuBa (or programmable synapses); plain IF/LIF runs on
@@ -15,7 +14,20 @@ Requirements are read from the model:
 * on-device training: a ``learning_rule`` (e.g. ``"STDP"``, ``"e-prop"``, ``"BPTT"``) needs a chip that
   lists it or has programmable training.
 
-A chip whose table cell is blank gives ``"unknown"`` for that check, never a silent ``"yes"``.
+The checks are of two kinds (:data:`HARD_LIMITS`, :data:`HEURISTICS`):
+
+* **hard limits** decide the verdict: the chip's neuron count, its synapse count, its neuron model and
+  its on-chip learning rule. ``"no"`` when one is exceeded or unsupported, ``"unknown"`` when the catalog
+  leaves the cell blank (never a silent ``"yes"``), else ``"yes"``;
+* **heuristics** warn but never decide: the largest fan-in against the chip's *average* synapses per
+  neuron (synapses / neurons; the essay's "many dense layers require mappings between ~1000 neurons").
+  Chips share synapse memory between the neurons of a core, so one neuron may have far more inputs
+  than the average.
+
+Every verdict says which kind decided it (:attr:`FitVerdict.basis`) and every reason is prefixed with
+its kind. ``chips_needed`` is the number of chips the neurons and synapses need; ``None`` where no
+number of chips can run the model (neuron model, learning rule) or the catalog gives no synapse count,
+so a ``"no"`` never reads "1 chip".
 """
 
 from __future__ import annotations
@@ -30,10 +42,26 @@ from torch import nn
 from spikeforge.hardware.catalog import Platform, platform, platforms
 from spikeforge.hardware.counts import SYNAPSE_TYPES, _render, count_ops
 
-__all__ = ["FitTable", "FitVerdict", "ModelNeeds", "fit", "fit_all", "model_needs"]
+__all__ = [
+    "HARD_LIMITS",
+    "HEURISTICS",
+    "Check",
+    "FitTable",
+    "FitVerdict",
+    "ModelNeeds",
+    "fit",
+    "fit_all",
+    "model_needs",
+]
 
 _LIF_TYPES = frozenset({"LIF", "exp-LIF", "AdEx-IF"})
 _PROGRAMMABLE_ONLY = ("graded spikes", "complex state", "adaptive threshold", "stochastic firing")
+#: Checks that decide a verdict.
+HARD_LIMITS: tuple[str, ...] = ("neurons", "synapses", "neuron model", "learning rule")
+#: Checks that only warn.
+HEURISTICS: tuple[str, ...] = ("fan-in",)
+HARD = "hard limit"
+HEURISTIC = "heuristic"
 
 
 @dataclass(frozen=True)
@@ -47,7 +75,30 @@ class ModelNeeds:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One check of a model against a chip.
+
+    ``name`` is one of :data:`HARD_LIMITS` or :data:`HEURISTICS`, ``kind`` ``"hard limit"`` or
+    ``"heuristic"``, ``state`` ``"ok"``, ``"exceeded"`` (hard: the model does not fit; heuristic: a
+    warning) or ``"unknown"`` (the catalog gives no value), ``detail`` the reason in words.
+    """
+
+    name: str
+    kind: str
+    state: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.state == "unknown":
+            return f"{self.kind} unknown: {self.detail}"
+        return f"{self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True)
 class FitVerdict:
+    """The verdict of one chip. ``verdict`` follows the hard limits only; ``reasons`` lists every failed
+    or unknown check (each prefixed with its kind) and, for multi-chip fits, the chip count."""
+
     platform: str
     verdict: str  # "yes" | "no" | "unknown"
     neurons_needed: int
@@ -60,10 +111,59 @@ class FitVerdict:
     training: str  # "yes" | "no" | "n/a"
     chips_needed: int | None
     reasons: tuple[str, ...]
+    checks: tuple[Check, ...] = ()
 
     @property
     def fits(self) -> bool:
         return self.verdict == "yes"
+
+    @property
+    def hard_failures(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.kind == HARD and c.state == "exceeded")
+
+    @property
+    def unknowns(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.kind == HARD and c.state == "unknown")
+
+    @property
+    def warnings(self) -> tuple[Check, ...]:
+        """Heuristics the model exceeds (they do not change the verdict)."""
+        return tuple(c for c in self.checks if c.kind == HEURISTIC and c.state == "exceeded")
+
+    @property
+    def chips_text(self) -> str:
+        """``chips_needed`` for a table: the number, ``"-"`` where no number of chips helps (a ``"no"``
+        on the neuron model or learning rule), ``"?"`` where the catalog does not say."""
+        if self.chips_needed is not None:
+            return str(self.chips_needed)
+        return "-" if self.verdict == "no" else "?"
+
+    @property
+    def hard_text(self) -> str:
+        """The hard limits in a few words: ``"met"``, or what is exceeded and what is unknown."""
+        parts = [c.detail for c in self.hard_failures]
+        parts += [f"unknown: {c.detail}" for c in self.unknowns]
+        return "; ".join(parts) or "met"
+
+    @property
+    def heuristic_text(self) -> str:
+        """The heuristics in a few words: ``"ok"``, ``"unknown"`` or the warning."""
+        if self.warnings:
+            return "; ".join(c.detail for c in self.warnings)
+        heur = [c for c in self.checks if c.kind == HEURISTIC]
+        return "unknown" if any(c.state == "unknown" for c in heur) else "ok"
+
+    @property
+    def basis(self) -> str:
+        """Which kind of check decided the verdict, in words: ``"hard limit: neurons, synapses"``,
+        ``"hard limit unknown: synapses"``, ``"hard limits met"`` or ``"hard limits met; heuristic warns:
+        fan-in"``."""
+        if self.verdict == "no":
+            return f"{HARD}: " + ", ".join(c.name for c in self.hard_failures)
+        if self.verdict == "unknown":
+            return f"{HARD} unknown: " + ", ".join(c.name for c in self.unknowns)
+        warn = self.warnings
+        return "hard limits met" + (f"; {HEURISTIC} warns: " + ", ".join(c.name for c in warn) if warn else "")
 
 
 @dataclass(frozen=True)
@@ -85,18 +185,23 @@ class FitTable:
             title=(
                 f"Fit: {n.neurons} neurons, {n.synapses} synapses, max fan-in {n.max_fan_in}, "
                 f"neuron model {'+'.join(n.features)}{rule}"
-            )
+            ),
+            caption=(
+                "fits follows the hard limits only (neurons, synapses, neuron model, on-chip learning rule); "
+                "the heuristic compares the fan-in with the chip's average synapses per neuron and never "
+                "decides. chips: how many the neurons and synapses need (- no number helps, ? unknown)."
+            ),
         )
-        for col in ("platform", "fits", "chips", "reasons"):
+        for col in ("platform", "fits", "chips", "hard limits", "heuristic"):
             table.add_column(col, justify="right" if col == "chips" else "left")
         for r in self.rows:
-            table.add_row(
-                r.platform,
-                r.verdict,
-                "?" if r.chips_needed is None else str(r.chips_needed),
-                "; ".join(r.reasons) or "",
-            )
+            table.add_row(r.platform, r.verdict, r.chips_text, r.hard_text, r.heuristic_text)
         return table
+
+    def best(self, energy_j: dict[str, float]) -> str | None:
+        """The chip of lowest energy (``{chip: joules}``) among those the model fits; ``None`` if none."""
+        fitting = [r.platform for r in self.rows if r.fits and r.platform in energy_j]
+        return min(fitting, key=lambda name: energy_j[name]) if fitting else None
 
     def __str__(self) -> str:
         return _render(self.to_rich())
@@ -167,14 +272,14 @@ def _neuron_support(chip: Platform, features: tuple[str, ...]) -> tuple[str, lis
         kind = chip.neuron_type or "unspecified"
         return "no", [f"{', '.join(special)} need programmable neurons (chip: {kind})"]
     if chip.neuron_type is None:
-        return "unknown", ["neuron type not given in the catalog"]
+        return "unknown", ["neuron type not in the catalog"]
     if chip.neuron_type not in _LIF_TYPES:
         return "no", [f"neuron type {chip.neuron_type} cannot run LIF"]
     if "CuBa" in features:
         if "CuBa" in chip.synapse_type or "programmable" in chip.synapse_type:
             return "yes", []
         if not chip.synapse_type:
-            return "unknown", ["synapse type (CuBa?) not given in the catalog"]
+            return "unknown", ["synapse type (CuBa?) not in the catalog"]
         return "no", [f"CuBa synapses not supported (chip: {', '.join(chip.synapse_type)})"]
     return "yes", []
 
@@ -200,39 +305,58 @@ def fit(
     if learning_rule is not None and (not isinstance(learning_rule, str) or not learning_rule.strip()):
         raise ValueError(f"learning_rule: expected a rule name such as 'STDP' or None, got {learning_rule!r}")
     n = needs if needs is not None else model_needs(model, inputs)
-    reasons: list[str] = []
-    states: list[str] = []
+    checks: list[Check] = []
 
     ratios = [n.neurons / p.neurons]
     if n.neurons > p.neurons:
-        reasons.append(f"neurons {n.neurons:,} > {p.neurons:,}")
-        states.append("no")
+        checks.append(Check("neurons", HARD, "exceeded", f"neurons {n.neurons:,} > {p.neurons:,}"))
+    else:
+        checks.append(Check("neurons", HARD, "ok"))
     if p.synapses is None:
-        reasons.append("synapse count not given in the catalog")
-        states.append("unknown")
+        checks.append(Check("synapses", HARD, "unknown", "synapse count not in the catalog"))
     else:
         ratios.append(n.synapses / p.synapses)
         if n.synapses > p.synapses:
-            reasons.append(f"synapses {n.synapses:,} > {p.synapses:,}")
-            states.append("no")
-    spn = p.synapses_per_neuron
-    if spn is not None and n.max_fan_in > spn:
-        reasons.append(f"fan-in {n.max_fan_in:,} > {spn:,.0f} synapses per neuron")
-        states.append("no")
+            checks.append(Check("synapses", HARD, "exceeded", f"synapses {n.synapses:,} > {p.synapses:,}"))
+        else:
+            checks.append(Check("synapses", HARD, "ok"))
     support, why = _neuron_support(p, n.features)
-    reasons += why
-    states.append(support)
+    state = {"yes": "ok", "no": "exceeded", "unknown": "unknown"}[support]
+    checks.append(Check("neuron model", HARD, state, "; ".join(why)))
     training = "n/a"
     if learning_rule is not None:
         training = "yes" if p.supports_rule(learning_rule) else "no"
         if training == "no":
             rules = ", ".join(p.training_rules) or "none"
-            reasons.append(f"no on-device {learning_rule} (chip: {rules})")
-            states.append("no")
-    verdict = "no" if "no" in states else ("unknown" if "unknown" in states else "yes")
-    chips = max(1, math.ceil(max(ratios))) if p.synapses is not None or n.neurons > p.neurons else None
+            checks.append(Check("learning rule", HARD, "exceeded", f"no on-device {learning_rule} (chip: {rules})"))
+        else:
+            checks.append(Check("learning rule", HARD, "ok"))
+    spn = p.synapses_per_neuron
+    if spn is not None and n.max_fan_in > spn:
+        checks.append(
+            Check(
+                "fan-in",
+                HEURISTIC,
+                "exceeded",
+                f"fan-in {n.max_fan_in:,} > {spn:,.0f} average synapses per neuron",
+            )
+        )
+    else:
+        checks.append(Check("fan-in", HEURISTIC, "ok" if spn is not None else "unknown"))
+
+    hard = [c for c in checks if c.kind == HARD]
+    failed = [c for c in hard if c.state == "exceeded"]
+    verdict = "no" if failed else ("unknown" if any(c.state == "unknown" for c in hard) else "yes")
+    capacity_only = all(c.name in ("neurons", "synapses") for c in failed)
+    known_capacity = p.synapses is not None or n.neurons > p.neurons
+    chips = max(1, math.ceil(max(ratios))) if known_capacity and capacity_only else None
+    reasons = [str(c) for c in checks if c.state == "exceeded" and c.kind == HARD]
+    reasons += [str(c) for c in checks if c.state == "unknown" and c.kind == HARD]
+    reasons += [str(c) for c in checks if c.state == "exceeded" and c.kind == HEURISTIC]
     if chips is not None and chips > 1:
-        reasons.append(f"needs {chips} chips")
+        reasons.append(f"needs {chips} chips for its neurons and synapses")
+    if failed and not capacity_only:
+        reasons.append("more chips do not help")
     return FitVerdict(
         platform=p.name,
         verdict=verdict,
@@ -246,6 +370,7 @@ def fit(
         training=training,
         chips_needed=chips,
         reasons=tuple(reasons),
+        checks=tuple(checks),
     )
 
 

@@ -1,8 +1,8 @@
 """Locality lint: flag operations that are not local and event-driven, and fold batch-norm away.
 
-The seed ("The downside"): batch-norm and similar layers compute statistics across neurons or across
-the batch -- non-local quantities that no current neuromorphic chip implements. :func:`lint` lists every
-such operation with its module path and a local alternative:
+The essay "Spikes are the next digits" ("The downside"): batch-norm and similar layers compute
+statistics across neurons or across the batch -- non-local quantities that no current neuromorphic chip
+implements. :func:`lint` lists every such operation with its module path and a local alternative:
 
 * modules: batch/layer/group/instance/local-response/RMS norm, softmax-like layers, attention
   (softmax inside), max-pooling (flagged when its input is not spikes: max over membrane potentials is
