@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["FIELDS", "count_split", "hardware_analysis"]
+__all__ = ["FIELDS", "count_split", "energy_headline", "hardware_analysis"]
 
 FIELDS = ("synaptic_ops", "effective_acs", "effective_macs", "dense_macs", "neuron_updates", "spikes")
 
@@ -80,6 +81,9 @@ def _fit_verdicts(model: nn.Module, example: torch.Tensor | None) -> dict[str, A
             "synapses_needed": r.synapses_needed,
             "synapses_available": r.synapses_available,
             "neuron_model": r.neuron_model,
+            "decided_by": getattr(r, "basis", ""),
+            "hard_limits": getattr(r, "hard_text", ""),
+            "heuristic": getattr(r, "heuristic_text", ""),
             "reasons": list(r.reasons),
         }
     needs = getattr(table, "needs", None)
@@ -130,4 +134,33 @@ def hardware_analysis(model: nn.Module, split, device: torch.device, batch_size:
         best_gpu = min(r["energy_j"] for r in gpus)
         out["energy"]["best_chip_vs_best_gpu"] = best_chip / best_gpu if best_gpu > 0 else math.nan
     out["fit"] = _fit_verdicts(model, counted["example"])
+    fitting = [r for r in chips if r["device"] in set(out["fit"].get("fits_on", ()))]
+    # the headline: the lowest energy among the chips the model fits (never one whose fit is no/unknown)
+    out["energy"]["best_fitting_chip"] = min(fitting, key=lambda r: r["energy_j"])["device"] if fitting else None
     return out
+
+
+def energy_headline(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The summary rows of a run's energy: ``[(quantity, value), ...]``.
+
+    The first row is the lowest energy per sample among the chips the model *fits* (hard limits met,
+    :func:`spikeforge.hardware.fit_all`), not the lowest of all chips, whose fit may be "no" or
+    "unknown"; then the reference GPU. Empty when the run has no energy analysis.
+    """
+    energy = metrics.get("energy")
+    if not energy:
+        return []
+    joules = energy["per_sample_j"]
+    ref = energy["reference"]
+    rows: list[tuple[str, str]] = []
+    best = energy.get("best_fitting_chip")
+    if best is None and "best_fitting_chip" not in energy:  # metrics.json of an older run
+        fits_on = set((metrics.get("fit") or {}).get("fits_on", ()))
+        chips = [r for r in energy["rows"] if r["kind"] == "neuromorphic" and r["device"] in fits_on]
+        best = min(chips, key=lambda r: r["energy_j"])["device"] if chips else None
+    if best is not None:
+        rows.append(("lowest energy per sample, chips the model fits", f"{joules[best]:.3g} J on {best}"))
+    else:
+        rows.append(("lowest energy per sample, chips the model fits", "none: the model fits no chip"))
+    rows.append((f"energy on {ref}", f"{joules[ref]:.3g} J"))
+    return rows

@@ -9,14 +9,14 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["PLOTS", "draw_all", "energy_chart", "firing_rates", "learning_curves", "neuron_rates",
-           "raster_and_traces", "record_sample"]
+__all__ = ["PLOTS", "draw_all", "energy_chart", "energy_figure", "firing_rates", "learning_curves", "neuron_rates",
+           "predicted_class", "raster_and_traces", "raster_figure", "record_sample"]
 
 PLOTS = {
     "learning_curves": "Learning curves",
     "raster": "Spike raster and membrane traces of one test sample",
     "firing_rates": "Firing rate per layer",
-    "energy": "Energy per sample: neuromorphic chips against GPUs",
+    "energy": "Energy per sample: neuromorphic chips (coloured by fit) against GPUs and TPUs",
 }
 
 
@@ -89,23 +89,59 @@ def record_sample(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
     }
 
 
+def _integer_ticks(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def predicted_class(readout: torch.Tensor, reduce: str = "last") -> int:
+    """The class the trainer predicts from a readout ``[T, classes]`` of one sample: the argmax of its
+    ``reduce`` over time (the training loss's reduction, :func:`spikeforge.learn.losses.readout_logits`)."""
+    from spikeforge.learn.losses import readout_logits
+
+    return int(readout_logits(readout[:, None, :], reduce=reduce)[0].argmax())
+
+
 def raster_and_traces(model: nn.Module, x: torch.Tensor, label: int, classes: Sequence[str], path: Path,
-                      title: str = "") -> Path:
-    """Input raster, hidden rasters, membrane traces of the most active neurons, readout per class."""
+                      title: str = "", reduce: str = "last") -> Path:
+    """Input raster, hidden rasters, membrane traces of the most active neurons, readout per class.
+
+    The title and the readout legend name the true class (``label``) and the predicted one (the argmax of
+    the readout reduced over time by ``reduce``, as the trainer predicts). Time steps, input channels
+    and neuron indices are integer ticks; legends sit right of the traces, never over them.
+    """
+    return _save(raster_figure(model, x, label, classes, title, reduce), path)
+
+
+def raster_figure(model: nn.Module, x: torch.Tensor, label: int, classes: Sequence[str], title: str = "",
+                  reduce: str = "last"):
+    """The figure of :func:`raster_and_traces` (not saved)."""
     plt = _plt()
     rec = record_sample(model, x)
     layers = len(rec["spikes"])
-    fig, axes = plt.subplots(layers + 3, 1, figsize=(10, 2.2 * (layers + 3)), sharex=True)
+    ro = rec["readout"]
+    predicted = predicted_class(ro, reduce)
+    verdict = "correct" if predicted == label else "wrong"
+    heading = f"true class {classes[label]}, predicted {classes[predicted]} ({verdict})"
+    fig, axes = plt.subplots(layers + 3, 1, figsize=(11.5, 2.2 * (layers + 3)), sharex=True)
+    steps = x.shape[0]
     inp = x[:, 0].cpu()
-    t_idx, c_idx = torch.nonzero(inp, as_tuple=True)
+    channels = inp.reshape(steps, -1).shape[1]
+    t_idx, c_idx = torch.nonzero(inp.reshape(steps, -1), as_tuple=True)
     axes[0].scatter(t_idx, c_idx, s=6, marker="|", color="black")
-    axes[0].set(ylabel="input channel", title=title or "one test sample")
+    axes[0].set(ylabel="input channel", title=f"{title}: {heading}" if title else heading,
+                ylim=(-0.5, channels - 0.5))
+    _integer_ticks(axes[0].yaxis)
     for k in range(layers):
         s = rec["spikes"][k]
         t_idx, n_idx = torch.nonzero(s, as_tuple=True)
         axes[1 + k].scatter(t_idx, n_idx, s=4, marker="|", color=f"C{k}")
         axes[1 + k].set(ylabel=f"hidden {k + 1}\nneuron", ylim=(-1, s.shape[1]))
+        _integer_ticks(axes[1 + k].yaxis)
     ax_v = axes[layers + 1]
+    legend = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 7, "frameon": False,
+              "borderaxespad": 0.0}
     if layers:
         v, s = rec["v"][0], rec["spikes"][0]
         top = torch.argsort(s.sum(0), descending=True)[:4]
@@ -113,19 +149,21 @@ def raster_and_traces(model: nn.Module, x: torch.Tensor, label: int, classes: Se
             ax_v.plot(v[:, n], color=f"C{j}", label=f"neuron {n}")
             st = torch.nonzero(s[:, n]).flatten()
             ax_v.scatter(st, v[st, n], color=f"C{j}", marker="^", s=15)
-        ax_v.legend(fontsize=7, loc="upper right", ncol=4)
+        ax_v.legend(title="▲ spike", title_fontsize=7, **legend)
     ax_v.set(ylabel="membrane v\n(hidden 1)")
     ax_r = axes[layers + 2]
-    ro = rec["readout"]
     for c in range(ro.shape[1]):
-        ax_r.plot(ro[:, c], lw=2.5 if c == label else 1, alpha=1 if c == label else 0.5,
-                  label=f"{classes[c]}{' (true)' if c == label else ''}")
-    ax_r.set(ylabel="readout potential", xlabel="time step")
-    ax_r.legend(fontsize=7, ncol=min(ro.shape[1], 10), loc="upper left")
+        tags = [t for t, hit in (("true", c == label), ("predicted", c == predicted)) if hit]
+        strong = bool(tags)
+        ax_r.plot(ro[:, c], lw=2.5 if strong else 1, alpha=1 if strong else 0.5, ls="--" if tags == ["predicted"]
+                  else "-", label=f"{classes[c]}{' (' + ', '.join(tags) + ')' if tags else ''}")
+    ax_r.set(ylabel="readout potential", xlabel="time step", xlim=(-0.5, steps - 0.5))
+    ax_r.legend(ncol=1 if ro.shape[1] <= 12 else 2, **legend)
+    _integer_ticks(ax_r.xaxis)
     for ax in axes:
         ax.grid(alpha=0.2)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 @torch.no_grad()
@@ -197,9 +235,36 @@ def firing_rates(rates: Mapping[str, torch.Tensor], labels: Sequence[str], input
     return _save(fig, path)
 
 
-def energy_chart(energy: Mapping[str, Any], path: Path, max_gpus: int = 8) -> Path:
-    """Horizontal bars (log scale) of energy per sample: every chip and the most efficient GPUs plus the
-    reference."""
+_FIT_STYLE = {
+    "yes": {"facecolor": "#2ca02c", "label": "chip the model fits"},
+    "no": {"facecolor": "#c7c7c7", "label": "chip the model does not fit (a hard limit)"},
+    "unknown": {"facecolor": "#e5f5e0", "hatch": "////", "edgecolor": "#2ca02c",
+                "label": "chip, fit unknown (catalog cell blank)"},
+    None: {"facecolor": "#2ca02c", "label": "chip (no fit verdicts)"},
+}
+
+
+def _accelerator_kind(row: Mapping[str, Any]) -> str:
+    family = str(row.get("family", ""))
+    if family == "TPU":
+        return "TPU"
+    if family == "supercomputer":
+        return "system"
+    return "GPU"
+
+
+def energy_chart(energy: Mapping[str, Any], path: Path, max_gpus: int = 8,
+                 fit: Mapping[str, Any] | None = None) -> Path:
+    """Horizontal bars (log scale) of energy per sample: every chip and the most efficient GPUs and
+    TPUs plus the reference. With ``fit`` (``metrics["fit"]``) the chips are coloured by their verdict
+    (fits / does not fit / unknown) and the one of lowest energy among those the model fits is named."""
+    return _save(energy_figure(energy, max_gpus, fit), path)
+
+
+def energy_figure(energy: Mapping[str, Any], max_gpus: int = 8, fit: Mapping[str, Any] | None = None):
+    """The figure of :func:`energy_chart` (not saved)."""
+    from matplotlib.patches import Patch
+
     plt = _plt()
     rows = list(energy["rows"])
     chips = [r for r in rows if r["kind"] == "neuromorphic"]
@@ -209,24 +274,75 @@ def energy_chart(energy: Mapping[str, Any], path: Path, max_gpus: int = 8) -> Pa
     if ref not in {r["device"] for r in keep_gpus}:
         keep_gpus += [r for r in gpus if r["device"] == ref]
     shown = sorted(chips + keep_gpus, key=lambda r: r["energy_j"], reverse=True)
-    fig, ax = plt.subplots(figsize=(9, 0.28 * len(shown) + 1.2))
-    colors = ["C2" if r["kind"] == "neuromorphic" else ("C3" if r["device"] == ref else "C0") for r in shown]
-    values = [max(r["energy_j"], 1e-30) for r in shown]
-    ax.barh([r["device"] for r in shown], values, color=colors)
+    verdicts = {name: v.get("verdict") for name, v in ((fit or {}).get("chips") or {}).items()}
+    have_fit = bool(verdicts)
+    fig, ax = plt.subplots(figsize=(10, 0.3 * len(shown) + 1.6))
+    acc_colors = {"GPU": "#1f77b4", "TPU": "#9467bd", "system": "#7f7f7f"}
+    names, used = [], {}
+    for i, r in enumerate(shown):
+        value = max(r["energy_j"], 1e-30)
+        if r["kind"] == "neuromorphic":
+            style = dict(_FIT_STYLE[verdicts.get(r["device"], "unknown") if have_fit else None])
+            key = style.pop("label")
+            note = {"yes": "fits", "no": "does not fit", "unknown": "fit unknown"}.get(
+                verdicts.get(r["device"], "unknown") if have_fit else "", "")
+        elif r["device"] == ref:
+            kind = _accelerator_kind(r)
+            style, key, note = {"facecolor": "#d62728"}, f"reference {kind} ({ref})", f"{kind}, reference"
+        else:
+            kind = _accelerator_kind(r)
+            style = {"facecolor": acc_colors[kind]}
+            key = {"GPU": "GPU (peak FP32 / TDP)", "TPU": "TPU (peak bf16 / TDP)", "system": "system"}[kind]
+            note = kind
+        ax.barh(i, value, **style)
+        used.setdefault(key, style)
+        ax.text(value * 1.08, i, note, va="center", fontsize=7, color="#333333")
+        names.append(r["device"])
+    ax.set_yticks(range(len(shown)), names)
     ax.set_xscale("log")
+    lo = min(max(r["energy_j"], 1e-30) for r in shown)
+    hi = max(r["energy_j"] for r in shown)
+    ax.set_xlim(lo / 3, hi * 12)  # room for the notes right of the longest bar
+    best = energy.get("best_fitting_chip")
+    if have_fit and best is None and "best_fitting_chip" not in energy:
+        fitting = [r for r in chips if verdicts.get(r["device"]) == "yes"]
+        best = min(fitting, key=lambda r: r["energy_j"])["device"] if fitting else None
+    headline = (f"lowest among chips the model fits: {best}" if best else
+                "the model fits none of the chips" if have_fit else "")
     ax.set(xlabel="energy per sample [J] (lower bound)",
-           title=f"energy per inference: chips (green) vs GPUs (blue; reference {ref} red)")
+           title="Energy per inference: neuromorphic chips against GPUs and TPUs"
+           + (f"\n{headline}" if headline else ""))
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(alpha=0.3, axis="x")
+    order = [st["label"] for st in _FIT_STYLE.values()] + ["GPU (peak FP32 / TDP)", "TPU (peak bf16 / TDP)", "system"]
+    keys = sorted(used, key=lambda k: order.index(k) if k in order else len(order))
+    ax.legend(handles=[Patch(label=k, **used[k]) for k in keys],
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def _run_loss(run_dir: Path) -> str:
+    """The loss reduction of a run folder's ``config.json`` (``"last"`` if it has none)."""
+    import json
+
+    try:
+        return str(json.loads((Path(run_dir) / "config.json").read_text()).get("loss", "last"))
+    except (OSError, ValueError, AttributeError):
+        return "last"
 
 
 def draw_all(run_dir: Path, *, model: nn.Module, dataset, history: Sequence[Mapping[str, float]],
-             metrics: Mapping[str, Any], device: torch.device | str = "cpu", sample: int = 0) -> dict[str, Path]:
-    """Draw every picture of a run folder into ``run_dir/plots``; returns ``{name: path}``."""
+             metrics: Mapping[str, Any], device: torch.device | str = "cpu", sample: int = 0,
+             reduce: str | None = None) -> dict[str, Path]:
+    """Draw every picture of a run folder into ``run_dir/plots``; returns ``{name: path}``.
+
+    ``reduce`` is the readout reduction the run trains with (its ``loss``), used to name the predicted
+    class of the raster's sample; by default it is read from ``run_dir/config.json``.
+    """
     from spikeforge.learn.models import describe_layers
 
+    reduce = reduce or _run_loss(run_dir)
     plots = Path(run_dir) / "plots"
     out: dict[str, Path] = {}
     if history:
@@ -239,12 +355,12 @@ def draw_all(run_dir: Path, *, model: nn.Module, dataset, history: Sequence[Mapp
         x = split.encode(idx, generator=gen)[: max(length, 1)].to(device)
         label = int(split.y[idx].item())
         out["raster"] = raster_and_traces(model, x, label, [str(c) for c in split.classes], plots / "raster.png",
-                                          title=f"test sample {int(idx)} (class {split.classes[label]})")
+                                          title=f"test sample {int(idx)}", reduce=reduce)
     if len(split):
         rates, inp = neuron_rates(model, split, device)
         if rates:
             labels = [str(r["label"]) for r in describe_layers(model)]
             out["firing_rates"] = firing_rates(rates, labels, inp, plots / "firing_rates.png")
     if metrics.get("energy"):
-        out["energy"] = energy_chart(metrics["energy"], plots / "energy.png")
+        out["energy"] = energy_chart(metrics["energy"], plots / "energy.png", fit=metrics.get("fit"))
     return out

@@ -62,9 +62,17 @@ def _fit_section(fit: Mapping[str, Any] | None) -> str:
         verdict = v.get("verdict", "yes" if v.get("fits") else "no")
         css = {"yes": "ok", "no": "no"}.get(verdict, "")
         chips = v.get("chips_needed")
-        rows.append([_e(chip), f"<span class='{css}'>{_e(verdict)}</span>", "?" if chips is None else _e(chips),
-                     _e("; ".join(str(r) for r in v.get("reasons", [])))])
-    return head + _table(["chip", "fits", "chips needed", "why"], rows)
+        chips_text = _e(chips) if chips is not None else ("-" if verdict == "no" else "?")
+        if "hard_limits" in v:
+            rows.append([_e(chip), f"<span class='{css}'>{_e(verdict)}</span>", chips_text, _e(v["hard_limits"]),
+                         _e(v.get("heuristic", ""))])
+        else:  # metrics.json of an older run: its reasons do not say which kind of check they are
+            rows.append([_e(chip), f"<span class='{css}'>{_e(verdict)}</span>", chips_text,
+                         _e("; ".join(str(r) for r in v.get("reasons", []))), ""])
+    note = ("<p class='note'>fits follows the hard limits only (neurons, synapses, neuron model, on-chip "
+            "learning rule). The heuristic compares the largest fan-in with the chip's <em>average</em> synapses "
+            "per neuron and never decides. Chips needed: - where no number of chips helps, ? where unknown.</p>")
+    return head + _table(["chip", "fits", "chips needed", "hard limits", "heuristic"], rows) + note
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -130,16 +138,22 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     energy = metrics.get("energy")
     if energy:
         parts.append("<h2>Energy per sample</h2>")
+        from spikeforge.learn.analysis import energy_headline
+
+        for quantity, value in energy_headline(metrics):
+            parts.append(f"<p class='big'>{_e(quantity[0].upper() + quantity[1:])}: {_e(value)}</p>")
         parts.append(f"<p class='note'>{_e(energy.get('note', ''))}. Ratio column: against {_e(energy['reference'])}."
                      "</p>")
         path = plots / "energy.png"
         if path.is_file():
             parts.append(_img(path, PLOTS["energy"]))
+        verdicts = {k: v.get("verdict", "") for k, v in ((metrics.get("fit") or {}).get("chips") or {}).items()}
         rows = [[_e(r["device"]), _e(r["family"]), f"{r['ops']:.3g} {_e(r['op_unit'])}", _num(r["j_per_op"], ".3g"),
-                 _num(r["energy_j"], ".3g"), _num(r["ratio"], ".3g")]
+                 _num(r["energy_j"], ".3g"), _num(r["ratio"], ".3g"), _e(verdicts.get(r["device"], ""))]
                 for r in energy["rows"] if r["kind"] == "neuromorphic" or r["device"] == energy["reference"]
                 or r["device"] == energy.get("best_gpu")]
-        parts.append(_table(["device", "kind", "ops", "J/op", "energy [J]", f"x {energy['reference']}"], rows))
+        parts.append(_table(["device", "kind", "ops", "J/op", "energy [J]", f"x {energy['reference']}", "fits"],
+                            rows))
     parts.append("<h2>Fit on neuromorphic chips</h2>" + _fit_section(metrics.get("fit")))
     if metrics.get("confusion"):
         classes = ds.get("classes") or [str(k) for k in range(len(metrics["confusion"]))]
