@@ -1,6 +1,7 @@
 """spikeforge: build, train, measure and deploy spiking neural networks for neuromorphic hardware."""
 
-from spikeforge import kernels, nets, neuron, synapse
+# _interrupt first: a Ctrl-C while the spikeforge command imports torch ends it quietly (see that module).
+from spikeforge import _interrupt, kernels, nets, neuron, synapse  # noqa: F401
 from spikeforge._version import __version__
 from spikeforge.neuron import (
     IF,

@@ -91,20 +91,68 @@ def test_stop_and_resume_match_an_uninterrupted_run(tmp_path, capsys):
     assert all(torch.equal(w_full[k], w_part[k]) for k in w_full)
 
 
+# Words of the code, not of the command line, that errors used to start with.
+INTERNAL = re.compile(r"(?<![-\w])(config \w+|load_\w+|make_encoder|read_shd|Split|path|out_dir|neuron_params|"
+                      r"run|split|device|out|dataset):")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--dataset", "no/such/file_TRAIN.ts"], "no/such/file_TRAIN.ts"),
-        (["--epochs", "0"], "config epochs: expected an integer >= 1, got 0"),
-        (["--neuron-param", "tau_sin=3"], "tau_sin"),
-        (["--neuron", "ResonateAndFire"], "complex spikes"),
+        (["--dataset", "no/such/file_TRAIN.ts"], "--dataset: no/such/file_TRAIN.ts: file not found"),
+        (["--dataset", "nosuch"], "--dataset: 'nosuch': no such file or folder, and not a known name"),
+        (["--epochs", "0"], "--epochs: expected an integer >= 1, got 0"),
+        (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
+        (["--lr", "-1"], "--lr: expected a number > 0, got -1.0"),
+        (["--threads", "0"], "--threads: expected an integer >= 1, got 0"),
+        (["--steps", "10"], "--steps: applies to digits, SHD/SSC and tonic sets only"),
+        (["--dataset", "digits", "--encoder", "none"], "--encoder: the digits are images: they need an encoder"),
+        (["--dataset", "digits", "--encoder", "delta"], "--encoder: Delta(threshold=0.3"),
+        (["--encoder", "bogus"], "--encoder: unknown encoder 'bogus'"),
         (["--encoder-param", "threshold=0.5"], "--encoder-param: needs --encoder NAME"),
+        (["--device", "mps"], "--device: 'mps' asked for, but MPS is not available"),
+        (["--neuron-param", "tau_sin=3"], "--neuron-param: ['tau_sin'] are not parameters of LIF"),
+        (["--neuron-param", "reset=bogus"], "--neuron-param reset: expected one of"),
+        (["--neuron-param", "firing=x"], "--neuron-param: 'firing' is set by its own field"),
+        (["--tau", "-1"], "--tau: expected positive"),
+        (["--learnable", "foo"], "--learnable: expected names among"),
+        (["--neuron", "ResonateAndFire"], "--neuron: ResonateAndFire has a complex potential"),
     ],
 )
-def test_train_errors_are_clear(tmp_path, capsys, args, message):
+def test_train_errors_name_the_option_typed(tmp_path, capsys, args, message):
     assert main(["train", "--out", str(tmp_path / "r"), *TINY, *args]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("spikeforge train: error:") and message in err
+    assert err.startswith(f"spikeforge train: error: {message}"), err
+    assert err.count("\n") == 1 and not INTERNAL.search(err), err
+    assert not (tmp_path / "r").exists()  # nothing written for a bad input
+
+
+def test_out_that_is_a_file_is_named(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["train", "--out", str(afile), *TINY]) == 2
+    assert capsys.readouterr().err == (f"spikeforge train: error: --out: {afile} is a file; expected a run folder "
+                                       "(a new or an empty folder, or a run to continue)\n")
+    assert main(["train", "--out", str(afile / "sub"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"spikeforge train: error: --out: cannot make the run folder {afile / 'sub'}"), err
+    assert afile.read_text() == "x"
+
+
+def test_config_file_errors_name_the_file_and_field(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"epochs": 0}))
+    # the file's bad value is reported as the file's, even with --epochs given too (it is read first)
+    assert main(["train", "--config", str(bad), "--out", str(tmp_path / "r"), *TINY, "--epochs", "2"]) == 2
+    assert capsys.readouterr().err == (f"spikeforge train: error: --config {bad}: epochs: expected an integer "
+                                       ">= 1, got 0\n")
+    bad.write_text(json.dumps({"epoch": 3}))
+    assert main(["train", "--config", str(bad), "--out", str(tmp_path / "r"), *TINY]) == 2
+    assert capsys.readouterr().err.startswith(f"spikeforge train: error: --config {bad}: unknown field(s) ['epoch']")
+    missing = tmp_path / "missing.json"
+    assert main(["train", "--config", str(missing), "--out", str(tmp_path / "r"), *TINY]) == 2
+    assert capsys.readouterr().err.startswith(f"spikeforge train: error: --config: {missing}: config file not found")
+    assert not (tmp_path / "r").exists()
 
 
 def test_existing_run_needs_overwrite_and_missing_runs_are_named(tmp_path, capsys):
@@ -115,7 +163,8 @@ def test_existing_run_needs_overwrite_and_missing_runs_are_named(tmp_path, capsy
     assert _train(run, "--no-plots", "--no-report", "--epochs", "1", "--overwrite") == 0
     for verb in ("evaluate", "resume", "report"):
         assert main([verb, str(tmp_path / "missing")]) == 2
-        assert f"spikeforge {verb}: error: run: {tmp_path / 'missing'} is not a folder" in capsys.readouterr().err
+        assert capsys.readouterr().err == (f"spikeforge {verb}: error: RUN: {tmp_path / 'missing'} is not a folder "
+                                           "(expected a run folder written by 'spikeforge train')\n")
 
 
 def test_resume_finishes_a_run_interrupted_during_its_final_analysis(tmp_path, capsys):
@@ -130,3 +179,88 @@ def test_resume_finishes_a_run_interrupted_during_its_final_analysis(tmp_path, c
     assert "finishing the analysis" in capsys.readouterr().out
     assert json.loads((run / "metrics.json").read_text())["test_accuracy"] == recorded
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
+
+
+def test_one_line_per_epoch_when_the_live_display_is_off(tmp_path, capsys):
+    # capsys: standard output is not a terminal, so no live bars, with or without --no-progress
+    for extra in ((), ("--no-progress",)):
+        run = tmp_path / f"run{len(extra)}"
+        assert main(["train", "--epochs", "3", "--out", str(run), "--hidden", "16", "--threads", "1", "--no-plots",
+                     "--no-report", *extra]) == 0
+        out = capsys.readouterr().out
+        lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+        assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"], out
+        with (run / "metrics.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+        for line, row in zip(lines, rows):
+            assert f"train loss {float(row['train_loss']):.4f}" in line
+            assert f"test acc {float(row['test_accuracy']):.4f}" in line
+            assert re.search(r"  \d+\.\d\d s$", line), line
+        assert not re.search(r"^(epochs|batches) ", out, flags=re.MULTILINE)  # no bars printed at the end
+    # --quiet: nothing
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "q"), "--hidden", "16", "--no-plots",
+                 "--no-report", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def _write_shd(path, samples):
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "w") as f:
+        times = f.create_dataset("spikes/times", (len(samples),), dtype=h5py.vlen_dtype(np.float32))
+        units = f.create_dataset("spikes/units", (len(samples),), dtype=h5py.vlen_dtype(np.uint16))
+        for i, (t, u, _) in enumerate(samples):
+            times[i], units[i] = np.asarray(t, dtype=np.float32), np.asarray(u, dtype=np.uint16)
+        f.create_dataset("labels", data=np.array([s[2] for s in samples], dtype=np.uint16))
+
+
+def test_evaluate_valid_where_the_data_set_has_one_and_a_clear_error_where_not(tmp_path, capsys):
+    data = tmp_path / "ssc"
+    data.mkdir()
+    sizes = {"train": 6, "valid": 4, "test": 3}
+    for which, n in sizes.items():
+        _write_shd(data / f"ssc_{which}.h5", [([0.1 * (k % 5), 0.5], [k % 7, 3], k % 2) for k in range(n)])
+    run = tmp_path / "ssc_run"
+    assert main(["train", "--dataset", f"ssc:{data}", "--steps", "10", "--epochs", "1", "--hidden", "8",
+                 "--out", str(run), "--no-progress", "--no-plots", "--no-report"]) == 0
+    info = json.loads((run / "run.json").read_text())["dataset"]
+    assert info["splits"] == ["train", "test", "valid"] and info["valid_size"] == 4
+    capsys.readouterr()
+    for split, n in sizes.items():
+        assert main(["evaluate", str(run), "--split", split, "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["split"] == split and result["samples"] == n
+    # JapaneseVowels has no validation split: the error says which splits it has
+    jv = tmp_path / "jv"
+    assert _train(jv, "--no-plots", "--no-report", "--epochs", "1") == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(jv), "--split", "valid"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spikeforge evaluate: error: --split: expected 'train' or 'test' (the splits of "
+                          "JapaneseVowels), got 'valid'; JapaneseVowels has no validation split"), err
+    assert err.count("\n") == 1
+    # --help says for which data sets 'valid' exists
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    assert "SSC" in " ".join(capsys.readouterr().out.split())
+
+
+def test_evaluate_and_report_errors_name_their_options(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(run, "--no-plots", "--no-report", "--epochs", "1") == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--device", "mps"]) == 2
+    assert capsys.readouterr().err.startswith("spikeforge evaluate: error: --device: 'mps' asked for")
+    assert main(["report", str(run), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"spikeforge report: error: --out: {tmp_path} is a folder")
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "dataset": str(tmp_path / "gone_TRAIN.ts")}))
+    for verb in ("evaluate", "resume"):
+        assert main([verb, str(run)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"spikeforge {verb}: error: {run / 'config.json'}: dataset: "
+                              f"{tmp_path / 'gone_TRAIN.ts'}: file not found"), err
+    (run / "config.json").write_text("{")
+    assert main(["report", str(run)]) == 2
+    assert capsys.readouterr().err.startswith(f"spikeforge report: error: RUN: {run / 'config.json'} is not valid JSON")

@@ -191,3 +191,22 @@ def test_data_dir_falls_back_to_shipped_sets(tmp_path):
     assert len(load_dataset("uea:JapaneseVowels", data_dir=tmp_path).train) == 270
     with pytest.raises(DatasetNotFoundError, match=r"'Nope': .* found in .*, .*/Nope or aeon's data \(shipped: "):
         load_dataset("ucr:Nope", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument", "detail"),
+    [
+        ({"name_or_path": "JapaneseVowels", "steps": 5}, "steps", "applies to digits, SHD/SSC and tonic sets only"),
+        ({"name_or_path": "JapaneseVowels", "normalize": "zscore"}, "normalize",
+         "expected 'standard', 'minmax' or 'none', got 'zscore'"),
+        ({"name_or_path": "whatever"}, "dataset", "'whatever': no such file or folder"),
+        ({"name_or_path": "digits", "encoder": None}, "encoder", "the digits are images: they need an encoder"),
+        ({"name_or_path": "digits", "encoder": "delta"}, "encoder", "Delta(threshold=0.3"),
+        ({"name_or_path": "JapaneseVowels", "encoder": "bogus"}, "encoder", "unknown encoder 'bogus'"),
+    ],
+)
+def test_errors_say_which_argument_they_are_about(kwargs, argument, detail):
+    # a front end (the command line) names its own option from exc.argument and prints exc.detail after it
+    with pytest.raises((ValueError, TypeError)) as e:
+        load_dataset(**kwargs)
+    assert e.value.argument == argument and e.value.detail.startswith(detail), (e.value.argument, e.value.detail)

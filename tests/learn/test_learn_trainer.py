@@ -126,3 +126,69 @@ def test_deterministic_mode_does_not_leak_into_the_caller(tmp_path):
     tr.fit()
     tr.finalize()
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_ctrl_c_while_checkpointing_leaves_the_folder_at_the_last_checkpoint(tmp_path, monkeypatch):
+    import csv
+
+    import spikeforge.learn.trainer as trainer_mod
+
+    real = trainer_mod.save_checkpoint
+    calls = []
+
+    def save_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # Ctrl-C while epoch 2's checkpoint is written: the file keeps epoch 1
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_mod, "save_checkpoint", save_then_interrupt)
+    tr = _trainer(TrainConfig(epochs=3, **TINY), tmp_path)
+    tr.start()
+    with pytest.raises(KeyboardInterrupt):
+        tr.fit()
+    assert tr.epoch == 1 and len(tr.history) == 1
+    assert load_checkpoint(tmp_path / "checkpoint.safetensors")["record"]["epoch"] == 1
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["epochs_done"] == 1
+    with (tmp_path / "metrics.csv").open() as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1]
+    monkeypatch.setattr(trainer_mod, "save_checkpoint", real)
+    resumed = Trainer.resume(tmp_path, progress=False, console=Console(quiet=True), plots=False)
+    assert resumed.epoch == 1 and resumed.fit() == "finished" and len(resumed.history) == 3
+
+
+def test_fit_prints_one_line_per_epoch_unless_the_console_is_a_terminal(tmp_path):
+    import io
+
+    for terminal in (False, True):
+        buf = io.StringIO()
+        console = Console(file=buf, force_terminal=terminal, width=120)
+        tr = Trainer(TrainConfig(epochs=2, **TINY), tmp_path / str(terminal), progress=True, console=console,
+                     plots=False)
+        tr.start()
+        tr.fit()
+        plain = [line for line in buf.getvalue().splitlines() if line.startswith("epoch ")]
+        assert len(plain) == (0 if terminal else 2), buf.getvalue()
+
+
+def test_errors_say_which_config_field_they_are_about(tmp_path):
+    from spikeforge.learn.config import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(epochs=0)
+    assert (e.value.field, e.value.detail) == ("epochs", "expected an integer >= 1, got 0")
+    with pytest.raises(ValueError, match="steps") as e:
+        _trainer(TrainConfig(steps=10, **TINY), tmp_path)
+    assert e.value.argument == "steps"
+    with pytest.raises(ValueError) as e:
+        _trainer(TrainConfig(dataset=str(tmp_path / "none_TRAIN.ts"), **TINY), tmp_path)
+    assert e.value.argument == "dataset" and isinstance(e.value, FileNotFoundError)
+    with pytest.raises(ValueError) as e:
+        _trainer(TrainConfig(neuron_params={"tau": -1.0}, **TINY), tmp_path)
+    assert (e.value.argument, e.value.key) == ("neuron_params", "tau")
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(FileExistsError, match="is a file") as e:
+        _trainer(TrainConfig(**TINY), afile)
+    assert e.value.argument == "out_dir"

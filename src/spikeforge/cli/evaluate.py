@@ -16,7 +16,9 @@ def register(subparsers) -> None:
         description="Load the model of a run folder and evaluate it on its data set (the test split by default).",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN", help="run folder written by 'spikeforge train'")
-    p.add_argument("--split", default="test", choices=("test", "train", "valid"), help="split to evaluate (test)")
+    p.add_argument("--split", default="test", choices=("test", "train", "valid"),
+                   help="split to evaluate: test (default), train, or valid for a data set that has a validation "
+                        "split (SSC, or an SHD-layout folder with a *_valid.h5 file; the other data sets have none)")
     p.add_argument("--checkpoint", default="final", choices=("final", "last"),
                    help="final weights (default) or the last checkpoint")
     p.add_argument("--device", default=None, help="device (default: the run's)")
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate_run(args.run_dir, split=args.split, checkpoint=args.checkpoint, device=args.device)
     except (*_EXPECTED_ERRORS, DatasetError) as exc:
-        return print_errors("evaluate", exc)
+        given = {"device": args.device} if args.device is not None else {}
+        return print_errors("evaluate", exc, given, args.run_dir / "config.json", typed_config=False)
     out = {k: result[k] for k in ("accuracy", "loss", "spikes_per_sample", "input_spikes_per_sample", "samples")}
     out["split"] = args.split
     recorded = None

@@ -29,12 +29,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 0 if args.verb is None else 2
-    return int(args.func(args) or 0)
+    """Run the command; Ctrl-C anywhere ends it with one line on stderr and exit status 130 (the verbs that
+    write run folders say what they hold then)."""
+    from spikeforge._interrupt import release
+
+    verb = None
+    try:
+        release()  # from here on Ctrl-C is a KeyboardInterrupt, handled below or by the verb
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        verb = args.verb
+        if getattr(args, "func", None) is None:
+            parser.print_help()
+            return 0 if args.verb is None else 2
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"spikeforge{'' if verb is None else ' ' + verb}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

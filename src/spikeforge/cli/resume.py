@@ -7,6 +7,7 @@ random number generators are restored with the weights.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -29,24 +30,31 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from spikeforge.cli.train import _EXPECTED_ERRORS, print_errors, run_to_end
+    from spikeforge.cli.train import _EXPECTED_ERRORS, print_errors, print_interrupted, run_to_end
     from spikeforge.data import DatasetError
     from spikeforge.learn.trainer import Trainer, _check_run
 
     started = time.perf_counter()
+    trainer = None
     try:
-        _check_run(args.run_dir)
-        console = Console(quiet=args.quiet)
-        trainer = Trainer.resume(args.run_dir, progress=not (args.no_progress or args.quiet), console=console,
-                                 plots=not args.no_plots)
-    except (*_EXPECTED_ERRORS, DatasetError) as exc:
-        return print_errors("resume", exc)
-    if trainer.epoch >= trainer.config.epochs and Trainer.status_of(args.run_dir) == "finished":
-        console.print(f"{args.run_dir}: all {trainer.config.epochs} epochs are done already; nothing to resume")
-        return 0
-    if trainer.epoch >= trainer.config.epochs:
-        console.print(f"[bold]spikeforge resume[/] {args.run_dir}: all epochs done; finishing the analysis")
-    else:
-        console.print(f"[bold]spikeforge resume[/] {args.run_dir}: from epoch {trainer.epoch} of "
-                      f"{trainer.config.epochs}")
-    return run_to_end(trainer, args, started)
+        try:
+            _check_run(args.run_dir)
+            console = Console(quiet=args.quiet)
+            trainer = Trainer.resume(args.run_dir, progress=not (args.no_progress or args.quiet), console=console,
+                                     plots=not args.no_plots)
+        except (*_EXPECTED_ERRORS, DatasetError) as exc:
+            return print_errors("resume", exc, config_file=args.run_dir / "config.json", typed_config=False)
+        if trainer.epoch >= trainer.config.epochs and Trainer.status_of(args.run_dir) == "finished":
+            console.print(f"{args.run_dir}: all {trainer.config.epochs} epochs are done already; nothing to resume")
+            return 0
+        if trainer.epoch >= trainer.config.epochs:
+            console.print(f"[bold]spikeforge resume[/] {args.run_dir}: all epochs done; finishing the analysis")
+        else:
+            console.print(f"[bold]spikeforge resume[/] {args.run_dir}: from epoch {trainer.epoch} of "
+                          f"{trainer.config.epochs}")
+        return run_to_end(trainer, args, started)
+    except KeyboardInterrupt:
+        if trainer is None:
+            print(f"spikeforge resume: interrupted; {args.run_dir} is as it was", file=sys.stderr)
+            return 130
+        return print_interrupted("resume", trainer)

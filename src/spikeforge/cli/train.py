@@ -11,10 +11,12 @@ import json
 import re
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_config", "energy_table", "print_errors", "register", "run", "run_to_end"]
+__all__ = ["build_config", "describe_error", "energy_table", "print_errors", "print_interrupted", "register", "run",
+           "run_to_end"]
 
 _S = argparse.SUPPRESS
 
@@ -95,10 +97,21 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     r.add_argument("--eval-batch-size", type=int, default=_S)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def add_display_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stop-after", type=int, default=None, metavar="N",
+    p.add_argument("--stop-after", type=_positive, default=None, metavar="N",
                    help="stop after N epochs of this session (continue later with spikeforge resume)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no live progress bars: one line per epoch instead (also when the output is not a terminal)")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     p.add_argument("--no-plots", action="store_true", help="do not draw the pictures")
     p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
@@ -132,9 +145,17 @@ _FIELD_OF = {
 
 def build_config(args: argparse.Namespace):
     """The :class:`TrainConfig` of ``--config`` (if any) overridden by the options given."""
-    from spikeforge.learn.config import TrainConfig, default_neuron_params, load_config
+    from spikeforge.data.errors import about
+    from spikeforge.learn.config import ConfigError, TrainConfig, default_neuron_params, load_config
 
-    base = load_config(args.config).to_dict() if getattr(args, "config", None) else {}
+    base: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        try:
+            base = load_config(args.config).to_dict()
+        except ConfigError:
+            raise  # names the file and the field
+        except (OSError, ValueError) as exc:
+            raise about("config", exc) from None
     given = vars(args)
     data: dict[str, Any] = dict(base)
     for opt, fld in _FIELD_OF.items():
@@ -187,31 +208,102 @@ def energy_table(metrics: dict[str, Any]):
     return table
 
 
-def print_errors(verb: str, exc: BaseException) -> int:
-    print(f"spikeforge {verb}: error: {exc}", file=sys.stderr)
+# The option of `spikeforge train` that sets each config field (and the other arguments errors name).
+_OPTION_OF = {fld: "--" + opt.replace("_", "-") for opt, fld in _FIELD_OF.items()}
+_OPTION_OF.update(deterministic="--no-deterministic", encoder="--encoder", learnable="--learnable",
+                  neuron_params="--neuron-param", config="--config", out_dir="--out", out="--out", run="RUN",
+                  split="--split", checkpoint="--checkpoint")
+_NEURON_OPTION = {"tau": "--tau", "threshold": "--threshold", "reset": "--reset", "max_spikes": "--max-spikes"}
+_ALWAYS = ("config", "out_dir", "out", "run", "split", "checkpoint")  # arguments only the command line gives
+
+
+def _typed_option(field: str, key: str | None, given: Mapping[str, Any]) -> str | None:
+    """The option the user typed that set ``field`` (``key``: the entry of neuron_params), if any."""
+    if field in _ALWAYS:
+        return _OPTION_OF[field]
+    if field == "neuron_params":
+        if key in _NEURON_OPTION and key in given:
+            return _NEURON_OPTION[key]
+        if "neuron_param" in given and (key is None or key in dict(given["neuron_param"])):
+            return "--neuron-param"
+        return None
+    if field == "encoder":
+        return "--encoder" if "encoder" in given else "--encoder-param" if "encoder_param" in given else None
+    opt = {fld: o for o, fld in _FIELD_OF.items()}.get(field, field)
+    return _OPTION_OF.get(field) if opt in given else None
+
+
+def describe_error(exc: BaseException, given: Mapping[str, Any] | None = None, config_file: Path | None = None,
+                   *, typed_config: bool = True) -> str:
+    """One line for a bad input: the option the user typed (``--epochs: expected ...``), or the config file
+    and field the value came from, then what is wrong.
+
+    ``given``: the options given on the command line (``vars(args)`` of options that default to SUPPRESS);
+    ``config_file``: where the other fields came from (``--config FILE`` when ``typed_config``, else a run's
+    own ``config.json``). Errors say what they are about through ``exc.argument`` / ``exc.detail`` (see
+    :func:`spikeforge.data.errors.about` and :class:`~spikeforge.learn.config.ConfigError`).
+    """
+    field, key = getattr(exc, "argument", None), getattr(exc, "key", None)
+    detail = getattr(exc, "detail", None) or str(exc)
+    source = getattr(exc, "source", None)  # a value read from a file: that file, even if an option was given too
+    where = None if field is None or source is not None else _typed_option(field, key, given or {})
+    if where == "--neuron-param" and key is not None and key not in detail:
+        where = f"--neuron-param {key}"
+    if where is None:
+        file = source if source is not None else config_file
+        if file is not None and (source is not None or field is not None):
+            lead = f"--config {file}" if typed_config and config_file is not None and Path(file) == Path(
+                config_file) else str(file)
+            where = lead if field is None else f"{lead}: {field}"
+        elif field is not None:
+            where = _OPTION_OF.get(field, field)
+    if isinstance(exc, KeyError) and detail == str(exc):
+        detail = f"missing entry {exc}"
+    return detail if where is None else f"{where}: {detail}"
+
+
+def print_errors(verb: str, exc: BaseException, given: Mapping[str, Any] | None = None,
+                 config_file: Path | None = None, *, typed_config: bool = True) -> int:
+    """Print ``spikeforge VERB: error: <one line>`` (see :func:`describe_error`) and return 2."""
+    message = describe_error(exc, given, config_file, typed_config=typed_config)
+    print(f"spikeforge {verb}: error: {message}", file=sys.stderr)
     return 2
 
 
-_EXPECTED_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError)
+_EXPECTED_ERRORS = (ValueError, TypeError, OSError, KeyError)
+
+
+def print_interrupted(verb: str, trainer=None, started: bool = True) -> int:
+    """After Ctrl-C: one line on what the run folder now holds and how to go on; returns 130."""
+    if trainer is None or not started:
+        what = "; nothing was written"
+    else:
+        from spikeforge.learn.trainer import Trainer
+
+        out, done, total = trainer.out, trainer.epoch, trainer.config.epochs
+        if Trainer.status_of(out) == "finished":
+            what = f" after the run finished; its results are in {out} ('spikeforge report {out}' writes the report)"
+        elif done >= total:
+            what = f" during the final analysis; finish it with 'spikeforge resume {out}'"
+        elif done == 0:
+            what = f" before epoch 1 finished; 'spikeforge resume {out}' starts the run again"
+        else:
+            what = f" after epoch {done} of {total}; continue with 'spikeforge resume {out}'"
+    print(f"spikeforge {verb}: interrupted{what}", file=sys.stderr)
+    return 130
 
 
 def run_to_end(trainer, args: argparse.Namespace, started: float) -> int:
-    """Fit (honouring ``--stop-after``), then finalize, print the tables, write the report."""
+    """Fit (honouring ``--stop-after``), then finalize, print the tables, write the report.
+
+    Ctrl-C propagates (the callers print :func:`print_interrupted`)."""
     console = trainer.console
-    try:
-        status = trainer.fit(stop_after=args.stop_after)
-    except KeyboardInterrupt:
-        return 130
+    status = trainer.fit(stop_after=args.stop_after)
     if status == "stopped":
         console.print(f"stopped after epoch {trainer.epoch} of {trainer.config.epochs}; continue with "
                       f"'spikeforge resume {trainer.out}'")
         return 0
-    try:
-        metrics = trainer.finalize()
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted during the final analysis; finish it with 'spikeforge resume "
-                      f"{trainer.out}'[/]")
-        return 130
+    metrics = trainer.finalize()
     wall = time.perf_counter() - started
     metrics["wall_seconds"] = wall
     from spikeforge.learn.checkpoint import atomic_write_text
@@ -234,17 +326,27 @@ def run(args: argparse.Namespace) -> int:
     from spikeforge.learn.trainer import Trainer
 
     started = time.perf_counter()
+    given = vars(args)
+    trainer, folder_made = None, False
     try:
-        config = build_config(args)
-        out = args.out if args.out is not None else default_out(config.dataset)
-        console = Console(quiet=args.quiet)
-        trainer = Trainer(config, out, progress=not (args.no_progress or args.quiet), console=console,
-                          plots=not args.no_plots)
-        trainer.start(overwrite=args.overwrite)
-    except (*_EXPECTED_ERRORS, DatasetError) as exc:
-        return print_errors("train", exc)
-    console.print(f"[bold]spikeforge train[/] -> {out}\n{trainer.dataset.summary()}\n"
-                  f"model {config.model} {[trainer.dataset.in_channels, *config.hidden, trainer.dataset.num_classes]}"
-                  f" {config.neuron}, loss {config.loss}, {config.epochs} epochs, batch {config.batch_size}, "
-                  f"lr {config.lr:g}, seed {config.seed}, device {trainer.device}")
-    return run_to_end(trainer, args, started)
+        try:
+            config = build_config(args)
+            out = args.out if args.out is not None else default_out(config.dataset)
+            console = Console(quiet=args.quiet)
+            trainer = Trainer(config, out, progress=not (args.no_progress or args.quiet), console=console,
+                              plots=not args.no_plots)
+            folder_made = True  # from here on a Ctrl-C may leave a folder holding config.json
+            trainer.start(overwrite=args.overwrite)
+        except (*_EXPECTED_ERRORS, DatasetError) as exc:
+            return print_errors("train", exc, given, args.config)
+        console.print(f"[bold]spikeforge train[/] -> {out}\n{trainer.dataset.summary()}\nmodel {config.model} "
+                      f"{[trainer.dataset.in_channels, *config.hidden, trainer.dataset.num_classes]} "
+                      f"{config.neuron}, loss {config.loss}, {config.epochs} epochs, batch {config.batch_size}, "
+                      f"lr {config.lr:g}, seed {config.seed}, device {trainer.device}")
+        return run_to_end(trainer, args, started)
+    except KeyboardInterrupt:
+        if folder_made and args.overwrite and not (trainer.out / "config.json").is_file():
+            print(f"spikeforge train: interrupted while replacing the run in {trainer.out}; the old run is gone, "
+                  "give the same command again", file=sys.stderr)
+            return 130
+        return print_interrupted("train", trainer, folder_made and (trainer.out / "config.json").is_file())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["DatasetError", "DatasetNotFoundError"]
+from typing import TypeVar
+
+__all__ = ["DatasetError", "DatasetNotFoundError", "about"]
+
+E = TypeVar("E", bound=BaseException)
 
 
 class DatasetError(ValueError):
@@ -11,3 +15,19 @@ class DatasetError(ValueError):
 
 class DatasetNotFoundError(DatasetError, FileNotFoundError):
     """The named dataset, file or folder does not exist (nothing is ever downloaded)."""
+
+
+def about(argument: str, exc: E, detail: str | None = None, *, key: str | None = None) -> E:
+    """Mark ``exc`` as a complaint about ``argument`` and return it (its type and message stay as they are).
+
+    ``argument`` is the parameter of the call the value came in (``"steps"``, ``"encoder"``, ...); ``detail``
+    is the message without the function's or argument's own name (default: the message). A front end that
+    took the value under another name reads ``exc.argument`` and ``exc.detail`` and names its own option:
+    the command line prints ``--steps: <detail>``. ``key`` names the entry of a mapping argument (``"tau"``
+    of ``neuron_params``). A mark already there is kept (the innermost knows best).
+    """
+    if getattr(exc, "argument", None) is None:
+        exc.argument = argument  # type: ignore[attr-defined]
+        exc.detail = str(exc) if detail is None else detail  # type: ignore[attr-defined]
+        exc.key = key  # type: ignore[attr-defined]
+    return exc

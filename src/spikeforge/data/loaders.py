@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from spikeforge.data.errors import DatasetError, DatasetNotFoundError
+from spikeforge.data.errors import DatasetError, DatasetNotFoundError, about
 from spikeforge.data.split import EventTensor, SpikeDataset, Split
 from spikeforge.data.timeseries import find_archive_files, read_series_file, shipped_datasets
 from spikeforge.encode.delta import Delta
@@ -55,6 +55,16 @@ def default_encoder(kind: str, steps: int | None = None) -> Encoder | None:
 
 
 def _resolve_encoder(spec: EncoderSpec, kind: str, steps: int | None) -> Encoder | None:
+    try:
+        return _make_encoder(spec, kind, steps)
+    except (ValueError, TypeError) as exc:
+        detail = str(exc)
+        for prefix in ("make_encoder: ", "encoder: "):
+            detail = detail.removeprefix(prefix)
+        raise about("encoder", exc, detail) from None
+
+
+def _make_encoder(spec: EncoderSpec, kind: str, steps: int | None) -> Encoder | None:
     if isinstance(spec, str) and spec.strip().lower() == "default":
         return default_encoder(kind, steps)
     if spec is None:
@@ -134,7 +144,9 @@ def load_timeseries(
         if not p.is_file():
             raise DatasetNotFoundError(f"{p}: file not found (expected a .ts or .arff time-series file)")
     if normalize not in ("standard", "minmax", "none"):
-        raise ValueError(f"load_timeseries: normalize must be 'standard', 'minmax' or 'none'; got {normalize!r}")
+        raise about("normalize",
+                    ValueError(f"load_timeseries: normalize must be 'standard', 'minmax' or 'none'; got {normalize!r}"),
+                    f"expected 'standard', 'minmax' or 'none', got {normalize!r}")
     tr_series, tr_labels, _ = read_series_file(train_path)
     te_series, te_labels, _ = read_series_file(test_path)
     c_train, c_test = tr_series[0].shape[1], te_series[0].shape[1]
@@ -221,6 +233,9 @@ def load_digits(
         np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=bunch.target
     )
     enc = _resolve_encoder(encoder, "static", steps)
+    if enc is None:
+        detail = "the digits are images: they need an encoder to become spikes (rate, latency or current), got none"
+        raise about("encoder", ValueError(f"load_digits: encoder: {detail}"), detail)
     t = int(getattr(enc, "steps", None) or 1)
     classes = tuple(str(c) for c in range(10))
     meta = {
@@ -324,7 +339,8 @@ def read_shd(
     """
     path = Path(path)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"read_shd: steps must be an int >= 1; got {steps!r}")
+        raise about("steps", ValueError(f"read_shd: steps must be an int >= 1; got {steps!r}"),
+                    f"expected an integer >= 1, got {steps!r}")
     t_all, u_all, labels, keys = _shd_arrays(path)
     n = len(labels)
     for i, (t, u) in enumerate(zip(t_all, u_all)):
@@ -617,10 +633,11 @@ def load_dataset(
         return load_shd(path, steps=steps or DEFAULT_SPIKE_STEPS, encoder=encoder, **options)
     _no_options(options, text)
     if steps is not None:
-        raise ValueError(
-            f"load_dataset: steps={steps!r} applies to digits, SHD/SSC and tonic sets; the time series "
-            f"{text!r} keeps its own length (pass steps=None)"
-        )
+        message = (f"load_dataset: steps={steps!r} applies to digits, SHD/SSC and tonic sets; the time series "
+                   f"{text!r} keeps its own length (pass steps=None)")
+        detail = (f"applies to digits, SHD/SSC and tonic sets only; the time series {text!r} keeps its own length "
+                  f"(leave the option out), got {steps!r}")
+        raise about("steps", ValueError(message), detail)
 
     if any(low.startswith(p) for p in _ARCHIVE_PREFIXES) or (
         not _looks_like_path(text) and (low in _JV_ALIASES or text in shipped_datasets())
@@ -644,11 +661,12 @@ def load_dataset(
         return load_timeseries(trains[0], encoder=encoder, normalize=normalize)
     if path.exists():
         raise DatasetError(f"{path}: unknown file type {path.suffix!r}; expected .ts, .arff, .h5 or .hdf5")
-    raise DatasetNotFoundError(
-        f"dataset {text!r}: no such file or folder, and not a known name. Known: 'JapaneseVowels' (default), "
+    detail = (
+        f"{text!r}: no such file or folder, and not a known name. Known: 'JapaneseVowels' (default), "
         f"'digits', 'ucr:NAME'/'uea:NAME' with NAME in {shipped_datasets()} (or under data_dir), "
         "'path/NAME_TRAIN.ts', 'shd:PATH', 'ssc:PATH', 'tonic:NAME'"
     )
+    raise about("dataset", DatasetNotFoundError(f"dataset {detail}"), detail)
 
 
 def _looks_like_path(text: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from spikeforge.data.errors import about
 from spikeforge.encode.registry import Encoder
 
 __all__ = ["Batch", "EventTensor", "SpikeDataset", "Split", "batches"]
@@ -115,18 +116,14 @@ class Split:
         if self.encoder is not None:
             want = "static" if self.kind == "static" else "series"
             if self.encoder.input_kind != want:
-                raise ValueError(
-                    f"Split: encoder {self.encoder!r} takes {self.encoder.input_kind} input, but this "
-                    f"{self.kind} data needs a {want} encoder ("
-                    + (
-                        "Rate, Latency or Current(steps=T)"
-                        if want == "static"
-                        else "Delta, Current() or Rate(steps=None)"
-                    )
-                    + ")"
-                )
+                choices = ("Rate, Latency or Current(steps=T)" if want == "static"
+                           else "Delta, Current() or Rate(steps=None)")
+                detail = (f"{self.encoder!r} takes {self.encoder.input_kind} input, but this {self.kind} data "
+                          f"needs a {want} encoder ({choices})")
+                raise about("encoder", ValueError(f"Split: encoder {detail}"), detail)
         elif self.kind == "static":
-            raise ValueError("Split: static data needs an encoder (Rate, Latency or Current(steps=T))")
+            detail = "static data needs an encoder (Rate, Latency or Current(steps=T)), got none"
+            raise about("encoder", ValueError(f"Split: {detail}"), detail)
         object.__setattr__(self, "classes", tuple(self.classes))
         object.__setattr__(self, "meta", dict(self.meta))
 

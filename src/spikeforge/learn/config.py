@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FIRINGS", "MODELS", "NEURONS", "SCHEDULES", "TUNED_NEURON_PARAMS", "TrainConfig", "default_neuron_params",
-           "load_config"]
+__all__ = ["FIRINGS", "MODELS", "NEURONS", "SCHEDULES", "TUNED_NEURON_PARAMS", "ConfigError", "TrainConfig",
+           "default_neuron_params", "load_config"]
 
 MODELS = ("mlp", "recurrent")
 NEURONS = ("LIF", "CuBaLIF", "AdaptiveLIF", "GradedLIF", "IF", "ResonateAndFire")
@@ -27,6 +27,28 @@ CONFIG_VERSION = 1
 #: tau = 5 steps (as accurate as the preset's soft reset with tau = 10 on JapaneseVowels, 38 % fewer
 #: spikes, and exportable to NIR); other presets keep their own defaults.
 TUNED_NEURON_PARAMS: dict[str, dict[str, Any]] = {"LIF": {"tau": 5.0, "reset": "hard"}}
+
+
+class ConfigError(ValueError):
+    """A bad value of one field of a :class:`TrainConfig` (``config epochs: expected ..., got ...``).
+
+    Attributes: ``field`` (``None`` when the complaint is about the config as a whole), ``key`` (the entry of
+    a mapping field, e.g. ``"tau"`` of ``neuron_params``), ``detail`` (the message without the field, so
+    that the command line can put the option the user typed in front of it: ``--epochs: ...``) and
+    ``source`` (the config file the value came from, if any).
+    """
+
+    def __init__(self, field: str | None, detail: str, *, key: str | None = None,
+                 source: str | Path | None = None) -> None:
+        self.field, self.key, self.detail = field, key, detail
+        self.source = None if source is None else Path(source)
+        self.argument = field  # what the command line reads (see spikeforge.data.errors.about)
+        what = "config" if field is None else f"config {field}"
+        super().__init__(f"{'' if source is None else f'{source}: '}{what}: {detail}")
+
+    def from_file(self, source: str | Path) -> ConfigError:
+        """The same complaint, naming the file the value came from."""
+        return ConfigError(self.field, self.detail, key=self.key, source=source)
 
 
 def default_neuron_params(neuron: str) -> dict[str, Any]:
@@ -79,12 +101,12 @@ class TrainConfig:
 
     # ----------------------------------------------------------------------------------------------
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the field, what is expected and what was given."""
+        """Raise :class:`ConfigError` (a ``ValueError``) naming the field, what is expected and what was given."""
         from spikeforge.learn.bptt import METHODS
         from spikeforge.learn.losses import REDUCTIONS
 
-        def bad(name: str, expected: str) -> ValueError:
-            return ValueError(f"config {name}: expected {expected}, got {getattr(self, name)!r}")
+        def bad(name: str, expected: str) -> ConfigError:
+            return ConfigError(name, f"expected {expected}, got {getattr(self, name)!r}")
 
         def pos_int(name: str, allow_none: bool = False) -> None:
             v = getattr(self, name)
@@ -139,9 +161,11 @@ class TrainConfig:
         self.neuron_params = dict(self.neuron_params)
         for forbidden in ("firing", "learnable", "shape", "dtype"):
             if forbidden in self.neuron_params:
-                raise ValueError(
-                    f"config neuron_params: {forbidden!r} is set by its own field"
-                    f"{' (firing, sigma)' if forbidden == 'firing' else ''}, not in neuron_params"
+                raise ConfigError(
+                    "neuron_params",
+                    f"{forbidden!r} is set by its own field{' (firing, sigma)' if forbidden == 'firing' else ''}, "
+                    "not in neuron_params",
+                    key=forbidden,
                 )
         if str(self.firing).lower() not in FIRINGS:
             raise bad("firing", f"one of {FIRINGS}")
@@ -193,7 +217,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"config: unknown field(s) {unknown}; expected fields among {sorted(names)}")
+            raise ConfigError(None, f"unknown field(s) {unknown}; expected fields among {sorted(names)}")
         return cls(**dict(data))
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -216,7 +240,11 @@ def load_config(path: str | Path) -> TrainConfig:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(None, f"expected a JSON object of fields, got {type(data).__name__}", source=path)
     try:
         return TrainConfig.from_dict(data)
+    except ConfigError as exc:
+        raise exc.from_file(path) from None
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise ConfigError(None, str(exc), source=path) from None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 
 from torch import nn
 
-from spikeforge.learn.config import TrainConfig
+from spikeforge.data.errors import about
+from spikeforge.learn.config import ConfigError, TrainConfig
 
 __all__ = ["build_model", "describe_layers", "make_firing", "make_neuron_factory", "parameter_count"]
 
@@ -21,7 +23,7 @@ def make_firing(name: str, sigma: float):
         return firing.Heaviside()
     classes = {"gaussian": firing.Gaussian, "cauchy": firing.Cauchy, "logistic": firing.Logistic}
     if name not in classes:
-        raise ValueError(f"firing: expected one of {['heaviside', *classes]}, got {name!r}")
+        raise ConfigError("firing", f"expected one of {['heaviside', *classes]}, got {name!r}")
     return classes[name](sigma)
 
 
@@ -30,7 +32,7 @@ def _neuron_class(name: str) -> type:
 
     cls = getattr(neuron_mod, name, None)
     if cls is None:
-        raise ValueError(f"neuron: no preset named {name!r} in spikeforge.neuron")
+        raise ConfigError("neuron", f"no preset named {name!r} in spikeforge.neuron")
     return cls
 
 
@@ -40,24 +42,43 @@ def make_neuron_factory(config: TrainConfig) -> Callable[[int], nn.Module]:
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "firing", "learnable", "shape"}
     unknown = sorted(set(config.neuron_params) - allowed)
     if unknown:
-        raise ValueError(
-            f"neuron_params: {unknown} are not parameters of {config.neuron}; expected names among {sorted(allowed)}"
+        raise ConfigError(
+            "neuron_params",
+            f"{unknown} are not parameters of {config.neuron}; expected names among {sorted(allowed)}",
+            key=unknown[0],
         )
     firing = make_firing(config.firing, config.sigma)
     kwargs = dict(config.neuron_params)
 
     def make(size: int) -> nn.Module:
-        neuron = cls(firing=firing, learnable=tuple(config.learnable), shape=size if config.per_neuron else None,
-                     **kwargs)
+        try:
+            neuron = cls(firing=firing, learnable=tuple(config.learnable),
+                         shape=size if config.per_neuron else None, **kwargs)
+        except (ValueError, TypeError) as exc:
+            _about_neuron(exc, config)
+            raise
         if neuron.is_complex:
-            raise ValueError(
-                f"neuron: {config.neuron} has a complex potential and emits complex spikes, which the "
-                "synapse layers (spikeforge.synapse.Linear) do not take; choose a real neuron (LIF, CuBaLIF, "
-                "AdaptiveLIF, GradedLIF, IF)"
+            raise ConfigError(
+                "neuron",
+                f"{config.neuron} has a complex potential and emits complex spikes, which the synapse layers "
+                "(spikeforge.synapse.Linear) do not take; choose a real neuron (LIF, CuBaLIF, AdaptiveLIF, "
+                "GradedLIF, IF)",
             )
         return neuron
 
     return make
+
+
+def _about_neuron(exc: BaseException, config: TrainConfig) -> BaseException:
+    """Mark an error of the neuron's constructor with the config field (and neuron parameter) it is about:
+    its messages start with the parameter's name (``tau: expected ...``)."""
+    m = re.match(r"(\w+): (.*)", str(exc), flags=re.DOTALL)
+    name, detail = (m.group(1), m.group(2)) if m else ("", str(exc))
+    if name == "learnable":
+        return about("learnable", exc, detail)
+    if name in config.neuron_params:
+        return about("neuron_params", exc, detail, key=name)
+    return about("neuron_params" if config.neuron_params else "neuron", exc, str(exc))
 
 
 def build_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.Module:

@@ -35,9 +35,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from spikeforge.data.errors import about
 from spikeforge.learn.bptt import METHODS
 from spikeforge.learn.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from spikeforge.learn.config import TrainConfig, load_config
+from spikeforge.learn.config import ConfigError, TrainConfig, load_config
 from spikeforge.learn.losses import classification_loss, valid_mask
 from spikeforge.learn.models import build_model, describe_layers, parameter_count
 
@@ -55,6 +56,7 @@ __all__ = [
 
 CHECKPOINT = "checkpoint.safetensors"
 FINAL_WEIGHTS = "model.safetensors"
+SPLITS = ("train", "test", "valid")
 CSV_FIELDS = (
     "epoch", "lr", "train_loss", "train_accuracy", "train_spikes_per_sample", "test_loss", "test_accuracy",
     "test_spikes_per_sample", "seconds",
@@ -68,9 +70,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {name!r} asked for, but torch sees no CUDA device (use 'cpu' or 'auto')")
+        raise ConfigError("device", f"{name!r} asked for, but torch sees no CUDA device (use 'cpu' or 'auto')")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device: {name!r} asked for, but MPS is not available (use 'cpu' or 'auto')")
+        raise ConfigError("device", f"{name!r} asked for, but MPS is not available (use 'cpu' or 'auto')")
     return device
 
 
@@ -182,7 +184,9 @@ class Trainer:
     the final weights. :meth:`resume` rebuilds a trainer from a run folder's last checkpoint.
 
     Args:
-        progress: show rich progress bars (epochs and batches).
+        progress: show rich progress bars (epochs and batches) when the console is a terminal. Without
+            them (``progress=False``, or output to a file or pipe) :meth:`fit` prints one line per epoch:
+            train loss, train and test accuracy, spikes per sample, seconds.
         console: a ``rich.console.Console`` for progress and tables (default: stdout).
         plots: draw the pictures at the end.
         hardware: count operations, energy and fit at the end.
@@ -210,6 +214,9 @@ class Trainer:
         from spikeforge.encode import encoder_config
 
         self.out = Path(out_dir)
+        if self.out.exists() and not self.out.is_dir():
+            detail = f"{self.out} is a file; expected a run folder (a new or an empty folder, or a run to continue)"
+            raise about("out_dir", FileExistsError(f"out_dir: {detail}"), detail)
         self.progress_enabled = progress
         self.console = console if console is not None else Console()
         self.plots = plots
@@ -217,8 +224,12 @@ class Trainer:
         torch.set_num_threads(config.threads)
         self.device = resolve_device(config.device)
         t0 = time.perf_counter()
-        self.dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
-                                    normalize=config.normalize)
+        try:
+            self.dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
+                                        normalize=config.normalize)
+        except (ValueError, TypeError, OSError) as exc:
+            about("dataset", exc)  # unless the loader named another argument (steps, encoder, ...)
+            raise
         enc = self.dataset.encoder
         # Resolve: the config records the encoder as its full parameter mapping.
         config = config.replace(encoder=None if enc is None else encoder_config(enc))
@@ -233,6 +244,7 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.train_seconds = 0.0
+        self._saved = (0, 0.0)  # epoch and train_seconds of the last checkpoint on disk
         n = len(self.dataset.train)
         self.batches_per_epoch = -(-n // config.batch_size)
         self.total_steps = self.batches_per_epoch * config.epochs
@@ -255,6 +267,8 @@ class Trainer:
                 "steps": int(ds.steps),
                 "train_size": len(ds.train),
                 "test_size": len(ds.test),
+                "splits": [s for s in SPLITS if getattr(ds, s, None) is not None],
+                **({"valid_size": len(ds.valid)} if ds.valid is not None else {}),
             },
             "model": {
                 "repr": repr(self.model),
@@ -291,20 +305,28 @@ class Trainer:
         """Checkpoint after the current epoch (atomic)."""
         record = {"epoch": self.epoch, "history": self.history, "train_seconds": self.train_seconds,
                   "config": self.config.to_dict()}
-        return save_checkpoint(self.out / CHECKPOINT, self.model, optimizer=self.optimizer,
+        path = save_checkpoint(self.out / CHECKPOINT, self.model, optimizer=self.optimizer,
                                rng=_rng_states(self.data_gen), record=record)
+        self._saved = (self.epoch, self.train_seconds)
+        return path
 
     def start(self, overwrite: bool = False) -> None:
         """Create the run folder and write ``config.json`` (refuses a folder that holds another run)."""
         if (self.out / "config.json").exists() and not overwrite:
-            raise FileExistsError(
-                f"out: {self.out} already holds a run (config.json); pass --overwrite to replace it, or "
-                f"'spikeforge resume {self.out}' to continue it"
-            )
-        if overwrite:
-            for name in ("metrics.json", "metrics.csv", CHECKPOINT, FINAL_WEIGHTS, "report.html"):
-                (self.out / name).unlink(missing_ok=True)
-        self.out.mkdir(parents=True, exist_ok=True)
+            detail = (f"{self.out} already holds a run (config.json); pass --overwrite to replace it, or "
+                      f"'spikeforge resume {self.out}' to continue it")
+            raise about("out_dir", FileExistsError(f"out: {detail}"), detail)
+        try:
+            if overwrite:
+                # config.json first: a folder cut off half way through is no longer a run (nothing to resume
+                # by mistake), and 'spikeforge train' takes it again without --overwrite.
+                for name in ("config.json", "run.json", "metrics.json", "metrics.csv", CHECKPOINT, FINAL_WEIGHTS,
+                             "report.html"):
+                    (self.out / name).unlink(missing_ok=True)
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            detail = f"cannot make the run folder {self.out} ({exc.strerror or exc})"
+            raise about("out_dir", exc, detail) from None
         self.config.save(self.out / "config.json")
         self._write_run_info("running")
 
@@ -326,6 +348,7 @@ class Trainer:
         trainer.epoch = int(rec.get("epoch", 0))
         trainer.history = list(rec.get("history", []))
         trainer.train_seconds = float(rec.get("train_seconds", 0.0))
+        trainer._saved = (trainer.epoch, trainer.train_seconds)
         rng = ckpt["rng"]
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
@@ -374,7 +397,12 @@ class Trainer:
 
     def fit(self, stop_after: int | None = None) -> str:
         """Train until ``config.epochs`` (or ``stop_after`` more epochs); returns ``"finished"`` or
-        ``"stopped"``. Ctrl-C leaves the last finished epoch's checkpoint and re-raises."""
+        ``"stopped"``.
+
+        Ctrl-C (``KeyboardInterrupt``) is re-raised after the run folder is made to describe the last
+        checkpoint on disk: ``metrics.csv`` and ``run.json`` (status ``interrupted``) then agree with it, and
+        :attr:`epoch` / :attr:`history` are those of that checkpoint (an epoch cut short is done again by
+        :meth:`resume`)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         cfg = self.config
@@ -382,10 +410,12 @@ class Trainer:
                                        or stop_after < 1):
             raise ValueError(f"stop_after: expected an integer >= 1 or None, got {stop_after!r}")
         last = cfg.epochs if stop_after is None else min(cfg.epochs, self.epoch + stop_after)
+        # The live bars only where they can be redrawn (a terminal); elsewhere (a log file, a pipe,
+        # progress=False) one plain line per epoch.
+        live = self.progress_enabled and self.console.is_terminal
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"), console=self.console, disable=not self.progress_enabled,
-            transient=False,
+            TextColumn("{task.fields[info]}"), console=self.console, disable=not live, transient=False,
         )
         try:
             with _deterministic(cfg.deterministic), progress:
@@ -411,13 +441,21 @@ class Trainer:
                     self.save()
                     self._write_csv()
                     self._write_run_info("running")
-                    progress.update(ep_task, completed=self.epoch, info=(
-                        f"loss {row['train_loss']:.3f}  train {row['train_accuracy']:.3f}  "
-                        f"test {row['test_accuracy']:.3f}  spikes/sample {row['test_spikes_per_sample']:.0f}"))
+                    summary = (f"loss {row['train_loss']:.3f}  train {row['train_accuracy']:.3f}  "
+                               f"test {row['test_accuracy']:.3f}  spikes/sample {row['test_spikes_per_sample']:.0f}")
+                    progress.update(ep_task, completed=self.epoch, info=summary)
+                    if not live:
+                        width = len(str(cfg.epochs))
+                        self.console.print(
+                            f"epoch {self.epoch:>{width}}/{cfg.epochs}  train loss {row['train_loss']:.4f}  "
+                            f"train acc {row['train_accuracy']:.4f}  test acc {row['test_accuracy']:.4f}  "
+                            f"spikes/sample {row['test_spikes_per_sample']:.0f}  {seconds:.2f} s",
+                            markup=False, highlight=False, soft_wrap=True)
         except KeyboardInterrupt:
+            self.epoch, self.train_seconds = self._saved
+            del self.history[self.epoch:]
+            self._write_csv()
             self._write_run_info("interrupted")
-            self.console.print(f"[yellow]interrupted after epoch {self.epoch}; continue with "
-                               f"'spikeforge resume {self.out}'[/]")
             raise
         if self.epoch < cfg.epochs:
             self._write_run_info("stopped")
@@ -480,12 +518,10 @@ class Trainer:
         if "synaptic_ops_per_sample" in metrics:
             table.add_row("synaptic ops per sample", f"{metrics['synaptic_ops_per_sample']:.4g}")
             table.add_row("dense MACs per sample (GPU)", f"{metrics['dense_macs_per_sample']:.4g}")
-        energy = metrics.get("energy")
-        if energy:
-            best = energy["rows"][0]
-            ref = energy["reference"]
-            table.add_row("lowest energy per sample", f"{best['energy_j']:.3g} J on {best['device']}")
-            table.add_row(f"energy on {ref}", f"{energy['per_sample_j'][ref]:.3g} J")
+        from spikeforge.learn.analysis import energy_headline
+
+        for quantity, value in energy_headline(metrics):  # the lowest-energy chip the model fits, the reference
+            table.add_row(quantity, value)
         table.add_row("training time", f"{self.train_seconds:.1f} s")
         if wall_seconds is not None:
             table.add_row("wall time", f"{wall_seconds:.1f} s")
@@ -500,9 +536,9 @@ def evaluate_model(model: nn.Module, dataset, split_name: str, config: TrainConf
     """Evaluate ``model`` on a split of ``dataset`` (RNG-neutral: torch's global state is restored)."""
     from spikeforge.data import batches
 
-    split = getattr(dataset, split_name, None)
+    split = getattr(dataset, split_name, None) if split_name in SPLITS else None
     if split is None:
-        raise ValueError(f"split: expected 'train', 'test' or 'valid' (where the data set has it), got {split_name!r}")
+        raise _no_split(split_name, dataset.name, [s for s in SPLITS if getattr(dataset, s, None) is not None])
     was_training = model.training
     model.eval()
     meter = SpikeMeter(model)
@@ -538,6 +574,15 @@ def evaluate_model(model: nn.Module, dataset, split_name: str, config: TrainConf
     }
 
 
+def _no_split(name: str, dataset: str, have: list[str]) -> ValueError:
+    names = " or ".join(repr(s) for s in have)
+    detail = f"expected {names} (the splits of {dataset}), got {name!r}"
+    if name == "valid":
+        detail += (f"; {dataset} has no validation split (of the loaders, only SHD/SSC folders with a *_valid.h5 "
+                   "file give one)")
+    return about("split", ValueError(f"split: {detail}"), detail)
+
+
 def read_history(run_dir: str | Path) -> list[dict[str, float]]:
     """The per-epoch rows of ``metrics.csv`` as floats."""
     path = Path(run_dir) / "metrics.csv"
@@ -553,11 +598,12 @@ def read_history(run_dir: str | Path) -> list[dict[str, float]]:
 def _check_run(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run: {run_dir} is not a folder (expected a run folder written by spikeforge train)")
+        what = "is a file" if run_dir.exists() else "is not a folder"
+        detail = f"{run_dir} {what} (expected a run folder written by 'spikeforge train')"
+        raise about("run", FileNotFoundError(f"run: {detail}"), detail)
     if not (run_dir / "config.json").is_file():
-        raise FileNotFoundError(
-            f"run: {run_dir} has no config.json (expected a run folder written by spikeforge train)"
-        )
+        detail = f"{run_dir} has no config.json (expected a run folder written by 'spikeforge train')"
+        raise about("run", FileNotFoundError(f"run: {detail}"), detail)
     return run_dir
 
 
@@ -569,18 +615,21 @@ def load_run(run_dir: str | Path, checkpoint: str = "final", map_location: str |
     """
     run_dir = _check_run(run_dir)
     if checkpoint not in ("final", "last"):
-        raise ValueError(f"checkpoint: expected 'final' or 'last', got {checkpoint!r}")
+        detail = f"expected 'final' or 'last', got {checkpoint!r}"
+        raise about("checkpoint", ValueError(f"checkpoint: {detail}"), detail)
     config = load_config(run_dir / "config.json")
     info_path = run_dir / "run.json"
     if not info_path.is_file():
-        raise FileNotFoundError(f"run: {run_dir} has no run.json (the data set's shape is recorded there)")
+        detail = f"{run_dir} has no run.json (the data set's shape is recorded there)"
+        raise about("run", FileNotFoundError(f"run: {detail}"), detail)
     info = json.loads(info_path.read_text())
     ds = info["dataset"]
     path = run_dir / (FINAL_WEIGHTS if checkpoint == "final" else CHECKPOINT)
     if checkpoint == "final" and not path.exists():
         path = run_dir / CHECKPOINT
     if not path.exists():
-        raise FileNotFoundError(f"run: {run_dir} has no weights yet ({FINAL_WEIGHTS} or {CHECKPOINT})")
+        detail = f"{run_dir} has no weights yet ({FINAL_WEIGHTS} or {CHECKPOINT}: no epoch has finished)"
+        raise about("run", FileNotFoundError(f"run: {detail}"), detail)
     model = build_model(config, int(ds["in_channels"]), int(ds["num_classes"]))
     state = load_checkpoint(path)["model"]
     try:
@@ -596,9 +645,34 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "fi
     from spikeforge.data import load_dataset
 
     run_dir = _check_run(run_dir)
+    if split not in SPLITS:
+        detail = f"expected 'train', 'test' or 'valid', got {split!r}"
+        raise about("split", ValueError(f"split: {detail}"), detail)
     config = load_config(run_dir / "config.json")
+    recorded = _recorded_dataset(run_dir)
+    if "splits" in recorded and split not in recorded["splits"]:  # known before the data set is loaded
+        raise _no_split(split, recorded.get("name", config.dataset), recorded["splits"])
     torch.set_num_threads(config.threads)
-    dev = resolve_device(device or config.device)
+    try:
+        dev = resolve_device(device or config.device)
+    except ConfigError as exc:
+        if device is None:
+            raise exc.from_file(run_dir / "config.json") from None
+        raise
     model = load_run(run_dir, checkpoint, map_location=dev)
-    dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps, normalize=config.normalize)
+    try:
+        dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
+                               normalize=config.normalize)
+    except (ValueError, TypeError, OSError) as exc:
+        about("dataset", exc)
+        raise
     return evaluate_model(model, dataset, split, config, dev)
+
+
+def _recorded_dataset(run_dir: Path) -> dict[str, Any]:
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    ds = info.get("dataset") if isinstance(info, dict) else None
+    return ds if isinstance(ds, dict) else {}
