@@ -19,16 +19,18 @@ __all__ = ["console", "fit_columns", "natural_width", "print_records", "print_ta
 PIPE_WIDTH = 100_000
 
 
-def console(file: IO[str] | None = None):
+def console(file: IO[str] | None = None, **kwargs):
     """A rich console on ``file`` (default ``sys.stdout``): terminal width and colours in a terminal,
-    :data:`PIPE_WIDTH` columns and no colours otherwise."""
+    :data:`PIPE_WIDTH` columns and no colours otherwise. ``kwargs`` go to :class:`rich.console.Console`
+    (e.g. ``quiet=True``)."""
     from rich.console import Console
 
     stream = sys.stdout if file is None else file
     isatty = getattr(stream, "isatty", None)
     if isatty is not None and isatty():
-        return Console(file=stream, soft_wrap=False)
-    return Console(file=stream, width=PIPE_WIDTH, color_system=None, soft_wrap=False, force_terminal=False)
+        return Console(file=stream, soft_wrap=False, **kwargs)
+    return Console(file=stream, width=PIPE_WIDTH, color_system=None, soft_wrap=False, force_terminal=False,
+                   **kwargs)
 
 
 def print_table(out, table) -> None:
