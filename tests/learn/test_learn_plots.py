@@ -122,6 +122,9 @@ def test_raster_ticks_legends_and_classes(steps):
     lo, hi = axes[0].get_ylim()
     yticks = [t for t in axes[0].get_yticks() if lo <= t <= hi]
     assert yticks == [0.0, 1.0]
+    lo, hi = axes[1].get_ylim()  # 16 hidden neurons: ticks within 0..15, integers
+    yticks = [t for t in axes[1].get_yticks() if lo <= t <= hi]
+    assert yticks and all(float(t).is_integer() and 0 <= t <= 15 for t in yticks)
     # the readout legend names the true and the predicted class, and sits beside the traces, not on them
     legend = axes[-1].get_legend()
     labels = [t.get_text() for t in legend.get_texts()]

@@ -137,7 +137,7 @@ def raster_figure(model: nn.Module, x: torch.Tensor, label: int, classes: Sequen
         s = rec["spikes"][k]
         t_idx, n_idx = torch.nonzero(s, as_tuple=True)
         axes[1 + k].scatter(t_idx, n_idx, s=4, marker="|", color=f"C{k}")
-        axes[1 + k].set(ylabel=f"hidden {k + 1}\nneuron", ylim=(-1, s.shape[1]))
+        axes[1 + k].set(ylabel=f"hidden {k + 1}\nneuron", ylim=(-0.5, s.shape[1] - 0.5))
         _integer_ticks(axes[1 + k].yaxis)
     ax_v = axes[layers + 1]
     legend = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 7, "frameon": False,
