@@ -28,8 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from spikeforge.cli._tables import console as make_console
     from spikeforge.cli.train import _EXPECTED_ERRORS, print_errors, print_interrupted, run_to_end
     from spikeforge.data import DatasetError
     from spikeforge.learn.trainer import Trainer, _check_run
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             _check_run(args.run_dir)
-            console = Console(quiet=args.quiet)
+            console = make_console(quiet=args.quiet)  # as wide as its tables when not a terminal
             trainer = Trainer.resume(args.run_dir, progress=not (args.no_progress or args.quiet), console=console,
                                      plots=not args.no_plots)
         except (*_EXPECTED_ERRORS, DatasetError) as exc:

@@ -309,9 +309,11 @@ def run_to_end(trainer, args: argparse.Namespace, started: float) -> int:
     from spikeforge.learn.checkpoint import atomic_write_text
 
     atomic_write_text(trainer.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    console.print(trainer.summary_table(metrics, wall))
+    from spikeforge.cli._tables import print_table  # folds in a terminal; whole cells in a pipe or file
+
+    print_table(console, trainer.summary_table(metrics, wall))
     if metrics.get("energy"):
-        console.print(energy_table(metrics))
+        print_table(console, energy_table(metrics))
     if not args.no_report:
         from spikeforge.learn.report import write_report
 
@@ -320,8 +322,7 @@ def run_to_end(trainer, args: argparse.Namespace, started: float) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from spikeforge.cli._tables import console as make_console
     from spikeforge.data import DatasetError
     from spikeforge.learn.trainer import Trainer
 
@@ -332,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             config = build_config(args)
             out = args.out if args.out is not None else default_out(config.dataset)
-            console = Console(quiet=args.quiet)
+            console = make_console(quiet=args.quiet)  # as wide as its tables when not a terminal
             trainer = Trainer(config, out, progress=not (args.no_progress or args.quiet), console=console,
                               plots=not args.no_plots)
             folder_made = True  # from here on a Ctrl-C may leave a folder holding config.json
