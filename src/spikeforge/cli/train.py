@@ -121,7 +121,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a spiking network into a run folder",
         description="Train a spiking network and write a run folder: config, checkpoints, metrics, energy per "
-                    "chip, pictures. With no options: a LIF MLP on JapaneseVowels (about a minute on 2 cores).",
+                    "chip, pictures. With no options: a LIF MLP on JapaneseVowels, 7-8 s on 2 cores "
+                    "(benchmarks/default_run.py measures it).",
     )
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="read the configuration from FILE (e.g. a run's config.json); options override it")
