@@ -16,21 +16,29 @@ from spikeforge.learn.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 
-# What the installed console script runs (its file name is what the early Ctrl-C guard looks for).
-SCRIPT = "import sys\nfrom spikeforge.cli.main import main\nsys.exit(main())\n"
+# What the installed console script runs (its file name is what the early Ctrl-C guard looks for), after
+# touching a marker file: the delays count from the moment spikeforge starts to be imported, not from the
+# start of a Python that a busy machine may take a while to bring up.
+SCRIPT = ("import pathlib, sys\npathlib.Path(sys.argv.pop(1)).touch()\nfrom spikeforge.cli.main import main\n"
+          "sys.exit(main())\n")
 ARGS = ["train", "--epochs", "500", "--hidden", "16", "--threads", "1", "--no-plots", "--no-report", "--no-progress"]
 
 
 def _start(tmp_path, out):
-    script = tmp_path / "spikeforge"
+    script, marker = tmp_path / "spikeforge", tmp_path / "importing"
     script.write_text(SCRIPT)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, str(script), *ARGS, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env,
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(marker), *ARGS, "--out", str(out)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env,
         # a test runner started in the background may ignore SIGINT; the command must see it as a user would
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.01)
+    return proc
 
 
 def _stop(proc):

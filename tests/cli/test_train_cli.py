@@ -110,6 +110,8 @@ INTERNAL = re.compile(r"(?<![-\w])(config \w+|load_\w+|make_encoder|read_shd|Spl
         (["--dataset", "digits", "--encoder", "delta"], "--encoder: Delta(threshold=0.3"),
         (["--encoder", "bogus"], "--encoder: unknown encoder 'bogus'"),
         (["--encoder-param", "threshold=0.5"], "--encoder-param: needs --encoder NAME"),
+        (["--encoder", "rate", "--encoder-param", "bogus=1"], "--encoder-param: bad parameters ['bogus'] for 'rate'"),
+        (["--encoder", "bogus", "--encoder-param", "gain=1"], "--encoder: unknown encoder 'bogus'"),
         (["--device", "mps"], "--device: 'mps' asked for, but MPS is not available"),
         (["--neuron-param", "tau_sin=3"], "--neuron-param: ['tau_sin'] are not parameters of LIF"),
         (["--neuron-param", "reset=bogus"], "--neuron-param reset: expected one of"),

@@ -218,7 +218,7 @@ _NEURON_OPTION = {"tau": "--tau", "threshold": "--threshold", "reset": "--reset"
 _ALWAYS = ("config", "out_dir", "out", "run", "split", "checkpoint")  # arguments only the command line gives
 
 
-def _typed_option(field: str, key: str | None, given: Mapping[str, Any]) -> str | None:
+def _typed_option(field: str, key: str | None, given: Mapping[str, Any], detail: str = "") -> str | None:
     """The option the user typed that set ``field`` (``key``: the entry of neuron_params), if any."""
     if field in _ALWAYS:
         return _OPTION_OF[field]
@@ -229,7 +229,9 @@ def _typed_option(field: str, key: str | None, given: Mapping[str, Any]) -> str 
             return "--neuron-param"
         return None
     if field == "encoder":
-        return "--encoder" if "encoder" in given else "--encoder-param" if "encoder_param" in given else None
+        if "encoder_param" in given and ("encoder" not in given or not detail.startswith("unknown encoder")):
+            return "--encoder-param"  # its parameters, unless the name given with it is the trouble
+        return "--encoder" if "encoder" in given else None
     opt = {fld: o for o, fld in _FIELD_OF.items()}.get(field, field)
     return _OPTION_OF.get(field) if opt in given else None
 
@@ -247,7 +249,7 @@ def describe_error(exc: BaseException, given: Mapping[str, Any] | None = None, c
     field, key = getattr(exc, "argument", None), getattr(exc, "key", None)
     detail = getattr(exc, "detail", None) or str(exc)
     source = getattr(exc, "source", None)  # a value read from a file: that file, even if an option was given too
-    where = None if field is None or source is not None else _typed_option(field, key, given or {})
+    where = None if field is None or source is not None else _typed_option(field, key, given or {}, detail)
     if where == "--neuron-param" and key is not None and key not in detail:
         where = f"--neuron-param {key}"
     if where is None:
