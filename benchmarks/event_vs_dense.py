@@ -25,19 +25,28 @@ from torch.nn import functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _quiet import OtherCPU, describe, wait_quiet  # noqa: E402 (benchmarks/ on the path first)
+
 ACTIVITIES = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]
 
 
+READINGS: list[float | None] = []  # other processes' CPU use during each timing (benchmarks/_quiet.py)
+
+
 def _time2(fa, fb, reps: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Time two functions alternately (so that both see the same load); ``(median, best)`` ms of each."""
+    """Time two functions alternately (so that both see the same load), on a quiet machine; ``(median,
+    best)`` ms of each. Records the other processes' CPU use during the timing in ``READINGS``."""
     fa()
     fb()
     ta, tb = [], []
-    for _ in range(reps):
-        for fn, ts in ((fa, ta), (fb, tb)):
-            t0 = time.perf_counter()
-            fn()
-            ts.append((time.perf_counter() - t0) * 1e3)
+    wait_quiet()
+    with OtherCPU() as others:
+        for _ in range(reps):
+            for fn, ts in ((fa, ta), (fb, tb)):
+                t0 = time.perf_counter()
+                fn()
+                ts.append((time.perf_counter() - t0) * 1e3)
+    READINGS.append(others.cores)
     return (statistics.median(ta), min(ta)), (statistics.median(tb), min(tb))
 
 
@@ -145,6 +154,7 @@ def main(argv=None) -> int:
                      f"max |Δ| {at2['max_abs_err']:.1e}; synops {at2['synops']} (exact).")
     lines.append(f"- crossover, inference 4096→4096: {crossover(inf)}; training 700→256 (fwd + weight grad): "
                  f"{crossover(trn)}.")
+    lines.append(f"- {describe(READINGS)}.")
     print("\n".join(lines))
     if args.write_docs:
         from _docs import write_section
