@@ -25,8 +25,10 @@ class Sequential(nn.Sequential):
     """Layers applied in turn to a whole sequence ``[T, B, ...]``.
 
     ``net(x)`` starts every stateful layer (neurons, readouts) from rest. ``net(x, state,
-    return_state=True)`` takes and returns a tuple with one entry per layer (``None`` for stateless
-    layers), for streaming a long sequence in chunks.
+    return_state=True)`` takes and returns a tuple with one entry per layer, for streaming a long
+    sequence in chunks: each stateful layer's own state type (a :class:`~spikeforge.neuron.NeuronState`
+    for neurons, :class:`~spikeforge.neuron.LIState` for ``LI``/``Integrator``,
+    :class:`~spikeforge.neuron.CubaLIState` for ``CubaIntegrator``), ``None`` for stateless layers.
     """
 
     def forward(self, x: torch.Tensor, state: tuple | None = None, return_state: bool = False):

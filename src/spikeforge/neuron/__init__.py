@@ -3,8 +3,18 @@
 from spikeforge.neuron import firing
 from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState, reference_scan
 from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
-from spikeforge.neuron.modules import IF, LI, LIF, AdaptiveLIF, CuBaLIF, GradedLIF, Neuron, ResonateAndFire
-from spikeforge.neuron.primitives import CubaIntegrator, Integrator, Threshold
+from spikeforge.neuron.modules import (
+    IF,
+    LI,
+    LIF,
+    AdaptiveLIF,
+    CuBaLIF,
+    GradedLIF,
+    LIState,
+    Neuron,
+    ResonateAndFire,
+)
+from spikeforge.neuron.primitives import CubaIntegrator, CubaLIState, Integrator, Threshold
 
 __all__ = [
     "IF",
@@ -14,11 +24,13 @@ __all__ = [
     "Cauchy",
     "CuBaLIF",
     "CubaIntegrator",
+    "CubaLIState",
     "FiringModel",
     "Gaussian",
     "GradedLIF",
     "Heaviside",
     "Integrator",
+    "LIState",
     "Logistic",
     "Neuron",
     "NeuronParams",

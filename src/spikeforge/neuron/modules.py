@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -25,7 +26,8 @@ from spikeforge.neuron.dynamics import (
 )
 from spikeforge.neuron.firing import FiringModel, Heaviside
 
-__all__ = ["IF", "LI", "LIF", "AdaptiveLIF", "CuBaLIF", "GradedLIF", "Neuron", "ResonateAndFire", "check_sequence"]
+__all__ = ["IF", "LI", "LIF", "AdaptiveLIF", "CuBaLIF", "GradedLIF", "LIState", "Neuron", "ResonateAndFire",
+           "check_named_state", "check_sequence"]
 
 _LEARNABLE = ("tau", "decay", "omega", "threshold", "tau_syn", "tau_adapt")
 
@@ -345,8 +347,29 @@ class _LIScan(torch.autograd.Function):
         return gx, lam * gx[0], g_lam
 
 
+class LIState(NamedTuple):
+    """State of a non-spiking integrator (:class:`LI`, :class:`spikeforge.neuron.Integrator`): the potential
+    ``v``, ``[B, *features]``."""
+
+    v: torch.Tensor
+
+
+def check_named_state(state: object, cls: type, shape: tuple[int, ...]) -> None:
+    """Refuse a ``state`` that is not a ``cls`` (a NamedTuple of tensors) of ``shape`` (never rebuilt)."""
+    fields = ", ".join(cls._fields)  # type: ignore[attr-defined]
+    if not isinstance(state, cls):
+        raise TypeError(f"state: expected a {cls.__name__}({fields}) (or None for a fresh state), got "
+                        f"{type(state).__name__}; build one with spikeforge.neuron.{cls.__name__}"
+                        f"({', '.join(f + '=...' for f in cls._fields)})")  # type: ignore[attr-defined]
+    for name, t in zip(cls._fields, state):  # type: ignore[attr-defined]
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(shape):
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"state.{name}: expected shape {tuple(shape)} (input without its time axis), got {got}")
+
+
 class LI(nn.Module):
-    """Non-spiking leaky integrator readout: ``v_t = λ·v_{t-1} + x_t``, ``λ = exp(-dt/τ)``; outputs ``v``."""
+    """Non-spiking leaky integrator readout: ``v_t = λ·v_{t-1} + x_t``, ``λ = exp(-dt/τ)``; outputs ``v``.
+    Its state is an :class:`LIState`."""
 
     def __init__(self, tau: float = 10.0, dt: float = 1.0, learnable: bool = False) -> None:
         super().__init__()
@@ -361,15 +384,18 @@ class LI(nn.Module):
     def lam(self) -> torch.Tensor:
         return torch.exp(-self.dt / self.tau)
 
-    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
+    def initial_state(self, x: torch.Tensor) -> LIState:
+        """The resting state for input ``x: [T, B, ...]``."""
+        return LIState(v=torch.zeros_like(x[0]))
+
+    def forward(self, x: torch.Tensor, state: LIState | None = None, return_state: bool = False):
         check_sequence(x, allow_complex=False)
         if state is None:
-            state = torch.zeros_like(x[0])
-        elif tuple(state.shape) != tuple(x.shape[1:]):
-            raise ValueError(f"state: expected shape {tuple(x.shape[1:])}, got {tuple(state.shape)}")
-        out = _LIScan.apply(x, state, self.lam().to(x.dtype))
-        return (out, out[-1]) if return_state else out
+            state = self.initial_state(x)
+        else:
+            check_named_state(state, LIState, tuple(x.shape[1:]))
+        out = _LIScan.apply(x, state.v, self.lam().to(x.dtype))
+        return (out, LIState(v=out[-1])) if return_state else out
 
     def extra_repr(self) -> str:
         return f"tau={self.tau.detach().item():g}, dt={self.dt:g}"
-

@@ -1,19 +1,28 @@
 """Non-spiking integrators with the decay given directly, and the stateless threshold (NIR ``I``, ``LI``,
 ``CubaLI``, ``Threshold``). ``Integrator``/``CubaIntegrator`` are stateful: like ``Neuron`` and ``LI`` they
 take ``(x, state=None, return_state=False)``; their class attribute ``stateful = True`` tells
-:class:`spikeforge.nets.Sequential` to thread their state."""
+:class:`spikeforge.nets.Sequential` to thread their state. ``Integrator``'s state is an
+:class:`~spikeforge.neuron.LIState` ``(v)``, ``CubaIntegrator``'s a :class:`CubaLIState` ``(i, v)``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from spikeforge._checks import check_features, check_state_tensor, per_neuron
-from spikeforge.neuron.modules import _LIScan, check_sequence
+from spikeforge._checks import check_features, per_neuron
+from spikeforge.neuron.modules import LIState, _LIScan, check_named_state, check_sequence
 
-__all__ = ["CubaIntegrator", "Integrator", "Threshold"]
+__all__ = ["CubaIntegrator", "CubaLIState", "Integrator", "Threshold"]
+
+
+class CubaLIState(NamedTuple):
+    """State of a :class:`CubaIntegrator`: synaptic current ``i`` and potential ``v``, each ``[B, *features]``."""
+
+    i: torch.Tensor
+    v: torch.Tensor
 
 
 class Threshold(nn.Module):
@@ -49,12 +58,19 @@ class Integrator(nn.Module):
     def lam(self) -> torch.Tensor:
         return self.decay
 
-    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
+    def initial_state(self, x: torch.Tensor) -> LIState:
+        """The resting state for input ``x: [T, B, ...]``."""
+        return LIState(v=torch.zeros_like(x[0]))
+
+    def forward(self, x: torch.Tensor, state: LIState | None = None, return_state: bool = False):
         check_sequence(x, allow_complex=False)
         check_features(x, tuple(self.decay.shape), "Integrator")
-        v = torch.zeros_like(x[0]) if state is None else check_state_tensor(state, x)
-        y = _LIScan.apply(x, v, self.decay.to(x.dtype))
-        return (y, y[-1]) if return_state else y
+        if state is None:
+            state = self.initial_state(x)
+        else:
+            check_named_state(state, LIState, tuple(x.shape[1:]))
+        y = _LIScan.apply(x, state.v, self.decay.to(x.dtype))
+        return (y, LIState(v=y[-1])) if return_state else y
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.decay.shape)}"
@@ -62,7 +78,7 @@ class Integrator(nn.Module):
 
 class CubaIntegrator(nn.Module):
     """Current-based non-spiking integrator (NIR ``CubaLI``): ``i ← λ_syn·i + x``, ``v ← λ·v + i``;
-    outputs ``v``. The state is ``(i, v)``."""
+    outputs ``v``. The state is a :class:`CubaLIState` ``(i, v)``."""
 
     stateful = True
 
@@ -79,19 +95,20 @@ class CubaIntegrator(nn.Module):
     def lam(self) -> torch.Tensor:
         return self.decay
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None,
-                return_state: bool = False):
+    def initial_state(self, x: torch.Tensor) -> CubaLIState:
+        """The resting state for input ``x: [T, B, ...]``."""
+        return CubaLIState(i=torch.zeros_like(x[0]), v=torch.zeros_like(x[0]))
+
+    def forward(self, x: torch.Tensor, state: CubaLIState | None = None, return_state: bool = False):
         check_sequence(x, allow_complex=False)
         check_features(x, tuple(self.decay.shape), "CubaIntegrator")
         if state is None:
-            i = v = torch.zeros_like(x[0])
+            state = self.initial_state(x)
         else:
-            if not isinstance(state, tuple) or len(state) != 2:
-                raise TypeError(f"state: expected a tuple (i, v), got {type(state).__name__}")
-            i, v = (check_state_tensor(s, x) for s in state)
-        currents = _LIScan.apply(x, i, self.syn_decay.to(x.dtype))
-        y = _LIScan.apply(currents, v, self.decay.to(x.dtype))
-        return (y, (currents[-1], y[-1])) if return_state else y
+            check_named_state(state, CubaLIState, tuple(x.shape[1:]))
+        currents = _LIScan.apply(x, state.i, self.syn_decay.to(x.dtype))
+        y = _LIScan.apply(currents, state.v, self.decay.to(x.dtype))
+        return (y, CubaLIState(i=currents[-1], v=y[-1])) if return_state else y
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.decay.shape)}"
