@@ -36,49 +36,20 @@ import torch
 
 from spikeforge._checks import sum_to
 from spikeforge.kernels import _cpu
+from spikeforge.kernels._codes import FAST_FEATURES, RESET_CODE, firing_code
 from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState
-from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
+from spikeforge.neuron.features import required_features
 
 __all__ = ["c_available", "fast_scan", "numba_available", "resolve_impl", "scan_backward", "scan_forward", "supports"]
 
-_IFR = ("integrate", "fire", "reset")
-_RESET_CODE = {"none": 0, "soft": 1, "hard": 2}
 
 
 def supports(x: torch.Tensor, state: NeuronState, params: NeuronParams, spec: NeuronSpec, noise, orders,
              recurrent_weight) -> bool:
-    """Whether the fast path computes this scan (else use the generic fused scan)."""
-    return (
-        spec.order == _IFR
-        and spec.max_spikes == 1
-        and not spec.stochastic
-        and noise is None
-        and spec.reset in _RESET_CODE
-        and not spec.cuba
-        and not spec.adaptive
-        and recurrent_weight is None
-        and not x.is_complex()
-        and not state.v.is_complex()
-        and not params.decay.is_complex()
-        and x.dim() >= 2
-        and x.shape[0] >= 1
-        and all(o == _IFR for o in orders)
-    )
-
-
-# --- firing models known to the compiled kernels ------------------------------------------------------
-
-def _firing_code(firing: FiringModel) -> tuple[int, float]:
-    t = type(firing)
-    if t is Heaviside:
-        return 0, 1.0
-    if t is Gaussian:
-        return 1, firing.sigma
-    if t is Cauchy:
-        return 2, firing.sigma
-    if t is Logistic:
-        return 3, firing.sigma
-    return -1, 1.0  # unknown model: its pdf is evaluated with torch and passed in
+    """Whether the fast path computes this scan (else use the generic fused scan): the features the call
+    requires (:func:`spikeforge.neuron.features.required_features`) are among :data:`FAST_FEATURES`."""
+    return x.dim() >= 2 and x.shape[0] >= 1 and required_features(
+        x, state, params, spec, noise, orders, recurrent_weight) <= FAST_FEATURES
 
 
 # --- compiled kernels (C built at install time, or numba) ------------------------------------------------
@@ -122,7 +93,7 @@ def _post_reset(vstar: torch.Tensor, s: torch.Tensor, th: torch.Tensor, code: in
 def scan_forward(xf: torch.Tensor, v: torch.Tensor, lam: torch.Tensor, th: torch.Tensor, spec: NeuronSpec,
                  impl: str, save: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Forward over flat ``xf: [T, M]`` from ``v: [M]`` (consumed); returns ``(spikes, v_T, v* or None)``."""
-    code = _RESET_CODE[spec.reset]
+    code = RESET_CODE[spec.reset]
     out = torch.empty_like(xf)
     vstar = torch.empty_like(xf) if save else None
     if impl in COMPILED:
@@ -140,8 +111,8 @@ def scan_backward(go: torch.Tensor, gv: torch.Tensor, vstar: torch.Tensor, out: 
     """BPTT over flat ``[T, M]`` tensors; ``gv`` (dL/dv_T) is consumed. Returns ``(g_x, g_v0, dλ, dθ)``
     per neuron (``[M]``, not yet summed to the parameters' shapes). ``out`` (the spikes) is needed by the
     torch implementation only; ``gx`` is where to write ``g_x`` (compiled kernels: may be ``vstar`` itself)."""
-    code = _RESET_CODE[spec.reset]
-    kind, sigma = _firing_code(spec.firing)
+    code = RESET_CODE[spec.reset]
+    kind, sigma = firing_code(spec.firing)
     if gx is None:
         gx = torch.empty_like(go)
     if impl in COMPILED:

@@ -23,14 +23,12 @@ import os
 import torch
 
 from spikeforge._checks import sum_to
+from spikeforge.kernels._codes import FIRING_CODE, RESET_CODE, TRITON_FEATURES
 from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState
-from spikeforge.neuron.firing import Cauchy, Gaussian, Heaviside, Logistic
+from spikeforge.neuron.features import required_features
 
 __all__ = ["available", "supports", "triton_scan"]
 
-_IFR = ("integrate", "fire", "reset")
-_RESET = {"none": 0, "soft": 1, "hard": 2}
-_KIND = {Heaviside: 0, Gaussian: 1, Cauchy: 2, Logistic: 3}
 _BLOCK = 128
 _K: object = None
 
@@ -58,18 +56,10 @@ def available(device: torch.device | str | None = None) -> bool:
 
 def supports(x: torch.Tensor, state: NeuronState, params: NeuronParams, spec: NeuronSpec, noise, orders,
              recurrent_weight) -> bool:
-    """Whether the Triton kernels compute this scan (else the fused torch scan does)."""
-    return (
-        spec.order == _IFR
-        and all(o == _IFR for o in orders)
-        and spec.reset in _RESET
-        and not spec.cuba
-        and not spec.adaptive
-        and recurrent_weight is None
-        and type(spec.firing) in _KIND
-        and x.dim() >= 2
-        and x.dtype in (torch.float32, torch.float64, torch.complex64, torch.complex128)
-    )
+    """Whether the Triton kernels compute this scan (else the fused torch scan does): the features the call
+    requires (:func:`spikeforge.neuron.features.required_features`) are among :data:`TRITON_FEATURES`."""
+    return (x.dim() >= 2 and x.dtype in (torch.float32, torch.float64, torch.complex64, torch.complex128)
+            and required_features(x, state, params, spec, noise, orders, recurrent_weight) <= TRITON_FEATURES)
 
 
 def _planes(z: torch.Tensor, shape, real_dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -114,7 +104,7 @@ class _TritonScan(torch.autograd.Function):
         k.scan_fwd[grid](xr, xi if xi is not None else xr, nz, lr, li if li is not None else lr, th, v0r,
                          v0i if v0i is not None else v0r, prm, s_r, s_i, vs_r, vs_i, v_r, v_i, steps, m,
                          COMPLEX=complex_, X_COMPLEX=xi is not None, STOCH=noise is not None,
-                         NMAX=spec.max_spikes, RESET=_RESET[spec.reset], SAVE=True, BLOCK=_BLOCK)
+                         NMAX=spec.max_spikes, RESET=RESET_CODE[spec.reset], SAVE=True, BLOCK=_BLOCK)
         if complex_:
             out = torch.complex(s_r, s_i).view(steps, *shape)
             v = torch.complex(v_r, v_i).view(shape)
@@ -169,7 +159,7 @@ class _TritonScan(torch.autograd.Function):
                          v0i if v0i is not None else v0r, _prm(spec, rdt, dev), gx_r, gx_i, gv0_r, gv0_i,
                          acc_dr, acc_di, acc_th, steps, m,
                          COMPLEX=complex_, X_COMPLEX=x_cplx, STOCH=ctx.has_noise, NMAX=spec.max_spikes,
-                         RESET=_RESET[spec.reset], DETACH=spec.detach_reset, KIND=_KIND[type(spec.firing)],
+                         RESET=RESET_CODE[spec.reset], DETACH=spec.detach_reset, KIND=FIRING_CODE[type(spec.firing)],
                          DECAY_COMPLEX=decay_cplx, BLOCK=_BLOCK)
         need = ctx.needs_input_grad
         gx = (torch.complex(gx_r, gx_i) if x_cplx else gx_r).view(steps, *shape)
