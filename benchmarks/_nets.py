@@ -213,10 +213,15 @@ def build_dense(weights):
 
 def _kernels(impl: str):
     def build(w):
-        import os
+        from spikeforge.kernels import _cpu
 
-        os.environ["SPIKEFORGE_KERNELS"] = impl  # "torch": the pure-torch fast path and dense synapses
-        return build_spikeforge(w)
+        model, forward = build_spikeforge(w)
+
+        def run(x):  # "torch": the pure-torch fast path and dense synapses (each backward: its forward's kernels)
+            with _cpu.using(impl):
+                return forward(x)
+
+        return model, run
     return build
 
 

@@ -3,19 +3,20 @@
 import pytest
 import torch
 
-from spikeforge.kernels import _cpu, event
-from spikeforge.kernels.event import EventLinear, activity, event_linear
+from spikeforge.kernels import _cpu, _threads, event
+from spikeforge.kernels.event import activity, event_linear
+from spikeforge.synapse import EventLinear
 
 IMPLS = ["c", "numba", "torch"]
 
 
 @pytest.fixture(params=IMPLS)
-def impl(request, monkeypatch):
-    """Each implementation of the kernels in turn (``SPIKEFORGE_KERNELS``, read at every call)."""
+def impl(request):
+    """Each implementation of the kernels in turn (:func:`spikeforge.kernels._cpu.using`)."""
     if request.param != "torch" and not _cpu.available(request.param, "event"):
         pytest.skip(f"the {request.param} kernels are not available here (C: built at install time)")
-    monkeypatch.setenv("SPIKEFORGE_KERNELS", request.param)
-    return request.param
+    with _cpu.using(request.param):
+        yield request.param
 
 
 @pytest.mark.parametrize("graded", [False, True])
@@ -55,7 +56,7 @@ def test_exact_synop_count_by_hand(impl):
         assert event_linear(x, w, None, mode="event").synops == 21
 
 
-def test_auto_mode_follows_activity(monkeypatch):
+def test_auto_mode_follows_activity():
     if event._kernels() is None:
         pytest.skip("no compiled kernels: mode='auto' is dense without them")
     w = torch.randn(80, 100)
@@ -70,15 +71,20 @@ def test_auto_mode_follows_activity(monkeypatch):
     narrow = w[: event.EVENT_MIN_OUT - 1]  # too few outputs for the event path to pay: dense
     assert event_linear(sparse, narrow, mode="auto").path == "dense"
     assert event_linear(sparse, narrow, mode="event").path == "event"
-    monkeypatch.setattr(event, "EVENT_CROSSOVER", 0.01)
-    assert event_linear(sparse, w, mode="auto").path == "dense"
+    assert event_linear(sparse, narrow, mode="auto", min_out=narrow.shape[0]).path == "event"
+    assert event_linear(sparse, w, mode="auto", min_out=w.shape[0] + 1).path == "dense"
+    assert event_linear(sparse, w, mode="auto", threshold=0.01).path == "dense"
     wg = w.clone().requires_grad_()  # with gradients the training crossover applies
-    monkeypatch.setattr(event, "EVENT_CROSSOVER_TRAIN", 0.02)
-    assert event_linear(sparse, wg, mode="auto").path == "dense"
+    assert event_linear(sparse, wg, mode="auto", train_threshold=0.02).path == "dense"
+    assert event_linear(sparse, w, mode="auto", train_threshold=0.02).path == "event"  # (no gradients)
     one_pct = torch.zeros(4, 100)
     one_pct[:, 0] = 1
-    assert event_linear(one_pct, wg, mode="auto").path == "event"
-    assert event_linear(sparse, wg, mode="auto", threshold=0.5).path == "event"
+    assert event_linear(one_pct, wg, mode="auto", train_threshold=0.02).path == "event"
+    assert event_linear(sparse, wg, mode="auto", threshold=0.5).path == "event"  # threshold: both, by default
+    assert event_linear(sparse, wg, mode="auto", threshold=0.01).path == "dense"
+    assert event_linear(sparse, wg, mode="auto", threshold=0.01, train_threshold=0.5).path == "event"
+    assert event_linear(sparse, w, mode="auto", threshold=0.01, train_threshold=0.5).path == "dense"
+    assert (event.EVENT_CROSSOVER, event.EVENT_CROSSOVER_TRAIN, event.EVENT_MIN_OUT) == (0.1, 0.1, 64)
     # a dtype mismatch is not silently converted by "auto": refused as on every path
     with pytest.raises(TypeError, match="weight's dtype"):
         event_linear(sparse.double(), w, mode="auto")
@@ -130,16 +136,18 @@ def test_compression_matches_nonzero(impl, dtype, odd_col):
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-def test_thread_split_is_exact_and_deterministic(impl, threads, monkeypatch):
-    monkeypatch.setattr(event, "PARALLEL_MIN_WORK", 0)  # split even small products over the threads
+def test_thread_split_is_exact_and_deterministic(impl, threads):
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
-    try:
-        g = torch.Generator().manual_seed(4)
-        x = (torch.rand(64, 30, generator=g) < 0.2).double()
-        w = torch.randn(70, 30, generator=g, dtype=torch.float64, requires_grad=True)
-        gy = torch.randn(64, 70, generator=g, dtype=torch.float64)
-        grads = [torch.autograd.grad(event_linear(x, w, mode="event").out, w, gy)[0] for _ in range(2)]
+    try:  # min_work=0: split even small products over the threads
+        with _threads.Workers(min_work=0) as workers, _threads.using(workers):
+            g = torch.Generator().manual_seed(4)
+            x = (torch.rand(64, 30, generator=g) < 0.2).double()
+            w = torch.randn(70, 30, generator=g, dtype=torch.float64, requires_grad=True)
+            gy = torch.randn(64, 70, generator=g, dtype=torch.float64)
+            grads = [torch.autograd.grad(event_linear(x, w, mode="event").out, w, gy)[0] for _ in range(2)]
+            assert workers.size == (0 if threads == 1 or impl == "torch" else threads - 1)
+        assert workers.closed and workers.size == 0
     finally:
         torch.set_num_threads(old)
     torch.testing.assert_close(grads[0], x.t().mm(gy).t(), rtol=1e-12, atol=1e-12)
@@ -188,22 +196,23 @@ def test_linear_auto_trains_like_dense(impl):
     assert lin.weight.t().is_contiguous()
 
 
-def test_event_linear_name_is_reexported():
-    from spikeforge.synapse import EventLinear as a
+def test_event_linear_lives_in_synapse_only():
+    """kernels is below synapse: it does not hand out the synapse module (no upward import)."""
+    from spikeforge.synapse import layers
 
-    assert event.EventLinear is a
-    with pytest.raises(AttributeError):
-        event.NoSuchThing  # noqa: B018
+    assert EventLinear is layers.EventLinear
+    assert not hasattr(event, "EventLinear")
 
 
-def test_auto_is_dense_without_compiled_kernels(monkeypatch):
-    monkeypatch.setenv("SPIKEFORGE_KERNELS", "torch")
+def test_auto_is_dense_without_compiled_kernels():
     sparse = torch.zeros(4, 100)
     sparse[:, :3] = 1
-    assert event_linear(sparse, torch.randn(80, 100), mode="auto").path == "dense"
-    monkeypatch.setenv("SPIKEFORGE_KERNELS", "fortran")
-    with pytest.raises(ValueError, match="SPIKEFORGE_KERNELS"):
-        event_linear(sparse, torch.randn(80, 100), mode="auto")
+    with _cpu.using("torch"):
+        assert event_linear(sparse, torch.randn(80, 100), mode="auto").path == "dense"
+    with pytest.raises(ValueError, match="SPIKEFORGE_KERNELS: expected 'auto', 'c', 'numba' or 'torch', got 'fortran'"):
+        _cpu.parse({"SPIKEFORGE_KERNELS": "fortran"})
+    with pytest.raises(ValueError, match="choice: expected"):
+        _cpu.using("fortran").__enter__()
 
 
 def test_non_finite_inputs_are_kept_as_values(impl):
@@ -216,11 +225,10 @@ def test_non_finite_inputs_are_kept_as_values(impl):
     torch.testing.assert_close(res.out, torch.nn.functional.linear(x, w, b), equal_nan=True)
 
 
-def test_fallback_does_not_write_into_the_bias(monkeypatch):
-    monkeypatch.setenv("SPIKEFORGE_KERNELS", "torch")
+def test_fallback_does_not_write_into_the_bias():
     w, b = torch.randn(8, 4), torch.zeros(8)
     x = torch.tensor([[1.0, 0, 1, 0]])  # one row: an expanded bias would be a view of b
-    with torch.no_grad():
+    with torch.no_grad(), _cpu.using("torch"):
         outs = [event_linear(x, w, b, mode="event").out for _ in range(3)]
     assert torch.equal(b, torch.zeros(8))
     torch.testing.assert_close(outs[2], torch.nn.functional.linear(x, w, b))
@@ -311,3 +319,59 @@ def test_input_of_another_dtype_is_refused_on_every_path(mode):
     assert layer.double()(x).dtype == torch.float64
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast decides the dtypes itself
         assert layer.float()(x.float()).dtype == torch.bfloat16
+
+
+def test_linear_crossover_is_configuration_of_the_layer():
+    """``threshold``, ``train_threshold`` and ``min_out`` are the layer's own: two layers, two crossovers, no
+    module global involved."""
+    from spikeforge.synapse import Linear
+
+    if event._kernels() is None:
+        pytest.skip("no compiled kernels: mode='auto' is dense without them")
+    torch.manual_seed(9)
+    x = torch.zeros(2, 2, 100)
+    x[..., :3] = 1  # 3 % activity
+    default, strict = Linear(100, 80), Linear(100, 80, threshold=0.01)
+    assert default._product(x)[2] == "event" and strict._product(x)[2] == "dense"
+    train = Linear(100, 80, train_threshold=0.02)  # gradients (the weight requires grad): 2 %
+    assert train._product(x)[2] == "dense"
+    with torch.no_grad():
+        assert train._product(x)[2] == "event"
+    narrow, wide_enough = Linear(100, 20), Linear(100, 20, min_out=16)
+    assert narrow._product(x)[2] == "dense" and wide_enough._product(x)[2] == "event"
+    assert (strict.threshold, strict.train_threshold, strict.min_out) == (0.01, None, None)
+    assert "threshold=0.01" in repr(strict) and "min_out=16" in repr(wide_enough) and "threshold" not in repr(default)
+    for lin in (strict, train, wide_enough):
+        torch.testing.assert_close(lin(x), torch.nn.functional.linear(x, lin.weight, lin.bias), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match=r"threshold: expected a number .* got str '0.1'"):
+        Linear(4, 4, threshold="0.1")
+    with pytest.raises(TypeError, match="train_threshold: expected a number"):
+        Linear(4, 4, train_threshold=True)
+    with pytest.raises(ValueError, match=r"min_out: expected an integer >= 0 .* got -1"):
+        Linear(4, 4, min_out=-1)
+
+
+def test_backward_uses_the_kernels_of_its_forward(monkeypatch):
+    """A choice of kernels made for the forward pass holds for its backward pass, wherever that runs."""
+    chosen = [i for i in ("c", "numba") if _cpu.available(i, "event")]
+    if not chosen:
+        pytest.skip("no compiled kernels")
+    mod = _cpu.kernels("event", chosen[0])[1]
+    calls = []
+    real = mod.wgrad_cols
+    monkeypatch.setattr(mod, "wgrad_cols", lambda *a: calls.append(1) or real(*a))
+    x = (torch.rand(6, 40) < 0.1).double()
+    w = torch.randn(70, 40, dtype=torch.float64, requires_grad=True)
+    with _cpu.using(chosen[0]):
+        out = event_linear(x, w, mode="event").out
+    with _cpu.using("torch"):
+        (gw,) = torch.autograd.grad(out.sum(), w)
+    assert calls
+    torch.testing.assert_close(gw, torch.ones(6, 70, dtype=torch.float64).t() @ x)
+    with _cpu.using("torch"):
+        out = event_linear(x, w, mode="event").out
+    n = len(calls)
+    with _cpu.using(chosen[0]):
+        (gw2,) = torch.autograd.grad(out.sum(), w)
+    assert len(calls) == n
+    torch.testing.assert_close(gw2, gw)

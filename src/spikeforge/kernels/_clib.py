@@ -9,7 +9,7 @@ memory, where importing numba and loading its kernels costs ≈ 130 MB. It is op
 :data:`LIF` and :data:`EVENT` offer the same functions, with the same arguments (NumPy arrays, C-contiguous,
 one dtype), as :mod:`spikeforge.kernels._numba_lif` and :mod:`spikeforge.kernels._numba_event`, so that the
 callers use either implementation through one interface. ctypes releases the GIL during each call, so the
-ranges that :func:`spikeforge.kernels.event._parallel` hands to threads run side by side.
+ranges that :meth:`spikeforge.kernels._threads.Workers.split` hands to threads run side by side.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import ctypes
 import importlib.util
 
 import numpy as np
+
+from spikeforge.kernels import _threads
 
 __all__ = ["EVENT", "LIF", "available", "library_path"]
 
@@ -84,13 +86,11 @@ def _ptr(a: np.ndarray | None) -> int | None:
 
 
 def split(fn, m_all: int, work: int) -> None:
-    """Run ``fn(m0, m1)`` over disjoint neuron ranges on ``torch.get_num_threads()`` threads (serially below
-    :data:`spikeforge.kernels.event.PARALLEL_MIN_WORK`), in 16-neuron aligned blocks so that each thread's
-    slice of a row stays on its own cache lines."""
-    from spikeforge.kernels.event import _parallel
-
+    """Run ``fn(m0, m1)`` over disjoint neuron ranges on ``torch.get_num_threads()`` threads of the current
+    :class:`~spikeforge.kernels._threads.Workers` (serially below its ``min_work``), in 16-neuron aligned
+    blocks so that each thread's slice of a row stays on its own cache lines."""
     blocks = (m_all + 15) // 16
-    _parallel(lambda lo, hi: fn(lo * 16, min(hi * 16, m_all)), blocks, work)
+    _threads.current().split(lambda lo, hi: fn(lo * 16, min(hi * 16, m_all)), blocks, work)
 
 
 class _Lif:

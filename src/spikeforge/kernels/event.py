@@ -14,51 +14,52 @@ synapses once, so ``synops = nnz(s)·N`` (``nnz`` is the length of the compresse
 
 Which path is faster depends on the activity ``p = nnz/(R·K)``: the event path wins below a crossover
 that ``benchmarks/event_vs_dense.py`` measures (``docs/performance.md``); ``mode="auto"`` uses
-:data:`EVENT_CROSSOVER` (:data:`EVENT_CROSSOVER_TRAIN` when gradients are needed), which can be
-changed. The CPU kernels are the C library built at install time, else numba (:mod:`spikeforge.kernels._cpu`);
-without either the path uses ``index_add`` (forward) and a gather-and-``index_add`` weight gradient, and
-``mode="auto"`` stays dense.
+:data:`EVENT_CROSSOVER` (:data:`EVENT_CROSSOVER_TRAIN` when gradients are needed) for layers of at least
+:data:`EVENT_MIN_OUT` outputs. These module constants are the documented defaults, to be read, not
+changed: a layer's own crossover is its configuration (``threshold``, ``train_threshold`` and ``min_out`` of
+:func:`event_linear` and :class:`spikeforge.synapse.Linear`). The CPU kernels are the C library built at
+install time, else numba (:mod:`spikeforge.kernels._cpu`), on the threads of
+:mod:`spikeforge.kernels._threads`; without either the path uses ``index_add`` (forward) and a
+gather-and-``index_add`` weight gradient, and ``mode="auto"`` stays dense.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+import numbers
+from typing import Final, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from spikeforge.kernels import _cpu
+from spikeforge.kernels import _cpu, _threads
 
 __all__ = ["EVENT_CROSSOVER", "EVENT_CROSSOVER_TRAIN", "EVENT_MIN_OUT", "EventResult", "activity", "event_linear",
            "linear_product", "transposed_weight", "use_event_path"]
 
 #: Input activity below which ``mode="auto"`` takes the event path without gradients (measured on a 2-core
 #: AMD EPYC, float32, 4096→4096: the event path wins up to 10-20 % activity; see docs/performance.md).
-EVENT_CROSSOVER = 0.1
+EVENT_CROSSOVER: Final = 0.1
 #: The same when gradients are needed (forward + weight gradient; measured crossover 10-20 % on the 700→256
 #: layer of the SHD benchmark, 8-15 % on its 256→256 hidden layer with the dense input gradient).
-EVENT_CROSSOVER_TRAIN = 0.1
+EVENT_CROSSOVER_TRAIN: Final = 0.1
 #: Fewest outputs for which ``mode="auto"`` considers the event path: the per-event cost (an index, a row
 #: address) is amortised over ``N`` additions, and for narrow layers (a 20-class readout) the dense GEMM
 #: wins at every activity measured (docs/performance.md).
-EVENT_MIN_OUT = 64
-
-_POOL: ThreadPoolExecutor | None = None
-
+EVENT_MIN_OUT: Final = 64
 
 #: Rows (time steps × batch) from which the compiled kernels are not used: their row indices are int32.
 MAX_ROWS = 2**31 - 1
 
 
-def _kernels(t: torch.Tensor | None = None):
+def _kernels(t: torch.Tensor | None = None, chosen=None):
     """The compiled event kernels (C, else numba; :mod:`spikeforge.kernels._cpu`) for tensors like ``t``
-    (CPU, float32/float64, not wrapped by a ``torch.func`` transform), or ``None``."""
+    (CPU, float32/float64, not wrapped by a ``torch.func`` transform), or ``None``; ``chosen``: those a
+    forward pass chose (its backward uses the same), else the current choice."""
     if t is not None and not (_cpu_float(t) and not _wrapped(t)):
         return None
-    return _cpu.kernels("event")[1]
+    return _cpu.kernels("event")[1] if chosen is None else chosen
 
 
 def _cpu_float(t: torch.Tensor) -> bool:
@@ -88,34 +89,9 @@ def _autocast_dtype(t: torch.Tensor) -> torch.dtype:
         return torch.get_autocast_cpu_dtype() if t.device.type == "cpu" else torch.get_autocast_gpu_dtype()
 
 
-def _pool(n: int) -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None or _POOL._max_workers < n:
-        _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="spikeforge-event")
-    return _POOL
-
-
-#: Work (elements touched) below which a kernel runs on the calling thread: handing a block to a pool
-#: thread costs tens of microseconds, and much more when other processes load the cores.
-PARALLEL_MIN_WORK = 1 << 18
-
-
 def _parallel(fn, n_items: int, work: int, cumulative: np.ndarray | None = None):
-    """Run ``fn(lo, hi)`` over ``[0, n_items)``, split into ``torch.get_num_threads()`` blocks when the
-    ``work`` is large enough to pay for the threads: equal blocks, or blocks of equal work when the
-    ``cumulative`` work ``[n_items + 1]`` is given (e.g. the events per row or column)."""
-    n = max(1, min(torch.get_num_threads(), n_items))
-    if n == 1 or work < PARALLEL_MIN_WORK:
-        return [fn(0, n_items)]
-    if cumulative is None:
-        bounds = np.linspace(0, n_items, n + 1).astype(np.int64)
-    else:
-        bounds = np.searchsorted(cumulative, np.linspace(0, cumulative[-1], n + 1)).astype(np.int64)
-        bounds[0], bounds[-1] = 0, n_items
-    # the calling thread takes the last block itself: one hand-off fewer, and no core left idle waiting
-    futs = [_pool(n - 1).submit(fn, int(bounds[i]), int(bounds[i + 1])) for i in range(n - 1)]
-    last = fn(int(bounds[n - 1]), int(bounds[n]))
-    return [*(f.result() for f in futs), last]
+    """:meth:`spikeforge.kernels._threads.Workers.split` on the current workers."""
+    return _threads.current().split(fn, n_items, work, cumulative)
 
 
 class _CSR(NamedTuple):
@@ -223,11 +199,12 @@ def _dense(csr: _CSR, dtype: torch.dtype) -> torch.Tensor:
     return x
 
 
-def _wgrad(csr: _CSR, delta: torch.Tensor) -> torch.Tensor:
-    """``dW = δᵀ·x`` over active inputs only; returns ``[N, K]`` (stored as ``dWᵀ``, like the weight)."""
+def _wgrad(csr: _CSR, delta: torch.Tensor, chosen) -> torch.Tensor:
+    """``dW = δᵀ·x`` over active inputs only; returns ``[N, K]`` (stored as ``dWᵀ``, like the weight);
+    ``chosen``: the compiled kernels of the forward pass (``None``: torch)."""
     n_out = delta.shape[1]
     delta = delta.contiguous()
-    nb = _kernels(delta)
+    nb = _kernels(delta, chosen) if chosen is not None else None
     if nb:
         dn = delta.numpy()
         rp, ci, vv = csr.rowptr.numpy(), csr.colidx.numpy(), csr.values.numpy()
@@ -255,6 +232,7 @@ class _EventLinear(torch.autograd.Function):
         ctx.save_for_backward(weight, csr.rowptr, csr.colidx, csr.values, x2 if x2.requires_grad else None)
         ctx.binary, ctx.cols = csr.binary, csr.cols
         ctx.has_bias = bias is not None
+        ctx.kernels = _cpu.kernels("event")[1]  # the backward uses the same kernels (or none)
         return out
 
     @staticmethod
@@ -268,7 +246,7 @@ class _EventLinear(torch.autograd.Function):
                     g.sum(0) if ctx.has_bias and need[2] else None, None)
         g = g.contiguous()
         gx = g @ weight if need[0] else None
-        gw = _wgrad(csr, g) if need[1] else None
+        gw = _wgrad(csr, g, ctx.kernels) if need[1] else None
         gb = None
         if ctx.has_bias and need[2]:  # (numpy's serial sum: a parallel torch reduction of this size is slower)
             gb = torch.from_numpy(g.numpy().sum(0)) if _cpu_float(g) else g.sum(0)
@@ -288,6 +266,24 @@ def activity(x: torch.Tensor) -> float:
     return float(torch.count_nonzero(x)) / max(1, x.numel())
 
 
+def _check_threshold(name: str, value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # (<= 0: never the event path)
+        raise TypeError(f"{name}: expected a number (an activity in [0, 1]) or None for the default, got "
+                        f"{type(value).__name__} {value!r}")
+    return float(value)
+
+
+def _check_min_out(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"min_out: expected an integer >= 0 (a number of outputs) or None for the default, "
+                         f"got {value!r}")
+    return int(value)
+
+
 def use_event_path(x: torch.Tensor, threshold: float | None = None) -> bool:
     """Whether ``mode="auto"`` takes the event path for input ``x`` (activity below the crossover)."""
     return activity(x) < (EVENT_CROSSOVER if threshold is None else threshold)
@@ -300,33 +296,44 @@ def event_linear(
     *,
     mode: str = "auto",
     threshold: float | None = None,
+    train_threshold: float | None = None,
+    min_out: int | None = None,
 ) -> EventResult:
     """``y = x·Wᵀ + b`` over the last axis of ``x: [..., K]``, event-driven or dense.
 
     Args:
         mode: ``"event"`` (gather the weight rows of active inputs), ``"dense"`` (one GEMM) or ``"auto"``
-            (event when the measured activity of ``x`` is below ``threshold``, default
-            :data:`EVENT_CROSSOVER`, or :data:`EVENT_CROSSOVER_TRAIN` when gradients are needed; only for
-            real CPU tensors with the compiled kernels and at least :data:`EVENT_MIN_OUT` outputs --
-            elsewhere ``"auto"`` is dense).
+            (event when the measured activity of ``x`` is below the crossover; only for real CPU tensors
+            with the compiled kernels and at least ``min_out`` outputs -- elsewhere ``"auto"`` is dense).
+        threshold: the crossover activity of ``mode="auto"`` (default :data:`EVENT_CROSSOVER`); also used
+            when gradients are needed unless ``train_threshold`` is given. ``<= 0``: never the event path.
+        train_threshold: the crossover when gradients are needed (default: ``threshold`` if given, else
+            :data:`EVENT_CROSSOVER_TRAIN`).
+        min_out: fewest outputs for which ``mode="auto"`` considers the event path (default
+            :data:`EVENT_MIN_OUT`).
 
     Returns:
         :class:`EventResult` ``(out, synops, path)``; ``synops = nnz(x)·N`` on either path (a by-product
         of the compression on the event path). Differentiable on both paths: the event path's weight
         gradient also touches only the active inputs.
     """
-    out, nnz, path = linear_product(x, weight, bias, mode=mode, threshold=threshold)
+    out, nnz, path = linear_product(x, weight, bias, mode=mode, threshold=threshold,
+                                    train_threshold=train_threshold, min_out=min_out)
     if nnz is None:
         nnz = int(torch.count_nonzero(x))
     return EventResult(out, nnz * weight.shape[0], path)
 
 
 def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, mode: str = "auto",
-                   threshold: float | None = None) -> tuple[torch.Tensor, int | None, str]:
+                   threshold: float | None = None, train_threshold: float | None = None,
+                   min_out: int | None = None) -> tuple[torch.Tensor, int | None, str]:
     """The product of :func:`event_linear` as ``(out, nnz or None, path)``: ``nnz(x)`` when it was counted
     anyway (event path, or ``"auto"`` measuring the activity), ``None`` when the dense GEMM ran unmeasured."""
     if mode not in ("auto", "event", "dense"):
         raise ValueError(f"mode: expected 'auto', 'event' or 'dense', got {mode!r}")
+    threshold = _check_threshold("threshold", threshold)
+    train_threshold = _check_threshold("train_threshold", train_threshold)
+    min_out = EVENT_MIN_OUT if min_out is None else _check_min_out(min_out)
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(f"x: expected [..., {weight.shape[1]}] for weight {tuple(weight.shape)}, got {tuple(x.shape)}")
     if mode == "event" and (x.is_complex() or weight.is_complex()):
@@ -336,7 +343,7 @@ def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
                         f"(x.to({weight.dtype})) or the layer (.to({x.dtype}))")
     lead = x.shape[:-1]
     n_out = weight.shape[0]
-    if mode == "dense" or x.numel() == 0 or (mode == "auto" and not _event_capable(x, weight)):
+    if mode == "dense" or x.numel() == 0 or (mode == "auto" and not _event_capable(x, weight, min_out)):
         return F.linear(x, weight, bias), None, "dense"
     if _wrapped(x) or _wrapped(weight) or (bias is not None and _wrapped(bias)):
         raise TypeError("event_linear: mode='event' cannot run under torch.func transforms (vmap, grad); "
@@ -347,7 +354,10 @@ def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     grads = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad))
     if mode == "auto":  # one pass measures the activity and compresses; it stops early on dense input
-        limit = threshold if threshold is not None else (EVENT_CROSSOVER_TRAIN if grads else EVENT_CROSSOVER)
+        if grads:
+            limit = next(t for t in (train_threshold, threshold, EVENT_CROSSOVER_TRAIN) if t is not None)
+        else:
+            limit = EVENT_CROSSOVER if threshold is None else threshold
         if not limit > 0:
             return F.linear(x, weight, bias), None, "dense"
         csr = _compress(x2, limit)
@@ -365,20 +375,10 @@ def linear_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     return out.reshape(*lead, n_out), csr.nnz, "event"
 
 
-def _event_capable(x: torch.Tensor, weight: torch.Tensor) -> bool:
+def _event_capable(x: torch.Tensor, weight: torch.Tensor, min_out: int) -> bool:
     """Whether ``mode="auto"`` measures the activity at all: compiled kernels for this device and dtype, and
-    a layer wide enough for the event path to pay (:data:`EVENT_MIN_OUT`); not under autocast (whose
-    dense product changes the output dtype) or ``torch.func`` transforms."""
+    a layer wide enough for the event path to pay (``min_out`` outputs); not under autocast (whose dense
+    product changes the output dtype) or ``torch.func`` transforms."""
     return (x.dtype == weight.dtype and _kernels(x) is not None and _kernels(weight) is not None
-            and weight.shape[0] >= EVENT_MIN_OUT and not _autocast(x)
+            and weight.shape[0] >= min_out and not _autocast(x)
             and x.numel() // max(1, x.shape[-1]) <= MAX_ROWS)
-
-
-
-
-def __getattr__(name: str):
-    if name == "EventLinear":  # the module lives with the other synapses (spikeforge.synapse)
-        from spikeforge.synapse.layers import EventLinear
-
-        return EventLinear
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

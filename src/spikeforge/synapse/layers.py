@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from spikeforge.kernels.event import linear_product, transposed_weight
+from spikeforge.kernels.event import _check_min_out, _check_threshold, linear_product, transposed_weight
 from spikeforge.neuron.dynamics import NeuronState
 from spikeforge.neuron.modules import Neuron, check_sequence
 
@@ -22,8 +22,13 @@ class Linear(nn.Linear):
     event-driven gather of the weight rows of active inputs (``nnz·N`` additions instead of ``T·B·K·N``
     multiply-adds, and a weight gradient over active inputs only). ``mode="auto"`` (default) measures the
     input's activity and takes the event path below the measured crossover (CPU, compiled kernels, at
-    least ``EVENT_MIN_OUT`` outputs); ``"dense"`` and ``"event"`` force one. The weight is stored
-    transposed in memory (``weight.t()`` is contiguous), which both paths read without a copy.
+    least ``min_out`` outputs); ``"dense"`` and ``"event"`` force one. The crossover is the layer's own
+    configuration, fixed at construction: ``threshold`` (inference; also training unless ``train_threshold``
+    is given), ``train_threshold`` (when gradients are needed) and ``min_out``, each ``None`` for the
+    measured defaults (:data:`~spikeforge.kernels.event.EVENT_CROSSOVER`,
+    :data:`~spikeforge.kernels.event.EVENT_CROSSOVER_TRAIN`, :data:`~spikeforge.kernels.event.EVENT_MIN_OUT`;
+    see :func:`spikeforge.kernels.event.event_linear`). The weight is stored transposed in memory
+    (``weight.t()`` is contiguous), which both paths read without a copy.
 
     Complex spikes (resonate-and-fire, ``s = n·v*/|v*|``) are accepted (dense path): the real weights act on
     both parts, so the phase travels on to the next population's complex current.
@@ -31,11 +36,17 @@ class Linear(nn.Linear):
 
     mode: str = "auto"  # (class defaults: modules pickled before these attributes existed still load)
     threshold: float | None = None
+    train_threshold: float | None = None
+    min_out: int | None = None
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, mode: str = "auto",
-                 threshold: float | None = None, device=None, dtype=None) -> None:
+                 threshold: float | None = None, train_threshold: float | None = None, min_out: int | None = None,
+                 device=None, dtype=None) -> None:
         if mode not in ("auto", "event", "dense"):
             raise ValueError(f"mode: expected 'auto', 'event' or 'dense', got {mode!r}")
+        threshold = _check_threshold("threshold", threshold)
+        train_threshold = _check_threshold("train_threshold", train_threshold)
+        min_out = _check_min_out(min_out)
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         init = self.weight.detach()  # (nn.Linear's initialisation: a seed gives the same weights)
         self.weight = transposed_weight(out_features, in_features, device=device, dtype=dtype)
@@ -43,6 +54,8 @@ class Linear(nn.Linear):
             self.weight.copy_(init)
         self.mode = mode
         self.threshold = threshold
+        self.train_threshold = train_threshold
+        self.min_out = min_out
 
     def _product(self, x: torch.Tensor) -> tuple[torch.Tensor, int | None, str]:
         """``(out, nnz(x) or None, path)`` (:func:`spikeforge.kernels.event.linear_product`)."""
@@ -52,13 +65,18 @@ class Linear(nn.Linear):
         if x.is_complex():
             bias = None if self.bias is None else self.bias.to(x.dtype)
             return F.linear(x, self.weight.to(x.dtype), bias), None, "dense"
-        return linear_product(x, self.weight, self.bias, mode=self.mode, threshold=self.threshold)
+        return linear_product(x, self.weight, self.bias, mode=self.mode, threshold=self.threshold,
+                              train_threshold=self.train_threshold, min_out=self.min_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._product(x)[0]
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + ("" if self.mode == "auto" else f", mode={self.mode!r}")
+        extra = "" if self.mode == "auto" else f", mode={self.mode!r}"
+        for name in ("threshold", "train_threshold", "min_out"):
+            if getattr(self, name) is not None:
+                extra += f", {name}={getattr(self, name)!r}"
+        return super().extra_repr() + extra
 
 
 class EventLinear(Linear):
