@@ -13,10 +13,14 @@ from spikeforge.neuron import (
     Gaussian,
     GradedLIF,
     Heaviside,
+    LIState,
     Logistic,
     Neuron,
     NeuronState,
+    Recording,
     ResonateAndFire,
+    record,
+    step,
 )
 
 __all__ = [
@@ -29,13 +33,17 @@ __all__ = [
     "Gaussian",
     "GradedLIF",
     "Heaviside",
+    "LIState",
     "Logistic",
     "Neuron",
     "NeuronState",
+    "Recording",
     "ResonateAndFire",
     "__version__",
     "kernels",
     "nets",
     "neuron",
+    "record",
+    "step",
     "synapse",
 ]

@@ -1,7 +1,15 @@
 """The general spiking neuron: firing models, dynamics (pure functions) and modules."""
 
 from spikeforge.neuron import firing
-from spikeforge.neuron.dynamics import NeuronParams, NeuronSpec, NeuronState, reference_scan
+from spikeforge.neuron.dynamics import (
+    NeuronParams,
+    NeuronSpec,
+    NeuronState,
+    StepTrace,
+    neuron_step,
+    reference_scan,
+    traced_step,
+)
 from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
 from spikeforge.neuron.modules import (
     IF,
@@ -15,6 +23,7 @@ from spikeforge.neuron.modules import (
     ResonateAndFire,
 )
 from spikeforge.neuron.primitives import CubaIntegrator, CubaLIState, Integrator, Threshold
+from spikeforge.neuron.stepping import Recording, record, step
 
 __all__ = [
     "IF",
@@ -36,8 +45,14 @@ __all__ = [
     "NeuronParams",
     "NeuronSpec",
     "NeuronState",
+    "Recording",
     "ResonateAndFire",
+    "StepTrace",
     "Threshold",
     "firing",
+    "neuron_step",
+    "record",
     "reference_scan",
+    "step",
+    "traced_step",
 ]

@@ -61,14 +61,17 @@ __all__ = [
     "NeuronParams",
     "NeuronSpec",
     "NeuronState",
+    "StepTrace",
     "check_state",
     "draw_noise",
     "draw_orders",
     "fresh_state",
     "hard_reset",
+    "neuron_step",
     "parse_order",
     "phase",
     "reference_scan",
+    "traced_step",
 ]
 
 PROCESSES = ("integrate", "fire", "reset")
@@ -334,3 +337,87 @@ def reference_scan(
                 state = _reset(state, params, spec)
         out.append(state.s)
     return torch.stack(out), state
+
+
+class StepTrace(NamedTuple):
+    """What one step computes besides its state, for recording (:func:`traced_step`), each ``[B, *features]``.
+
+    ``v_star``: the potential right after this step's integration, ``v* = λ·v + I``. ``psi``: the surrogate
+    derivative ``ψ = ∂E[n]/∂u`` (:func:`spikeforge.neuron.firing.surrogate_terms`' ``dn/du``) at the potential
+    the firing process saw (``u = Re(v*)`` in the default order) against ``θ_eff``; real. ``current``: the
+    input current ``I`` that was integrated (after recurrence, CuBa filtering and the refractory gate).
+    """
+
+    v_star: torch.Tensor
+    psi: torch.Tensor
+    current: torch.Tensor
+
+
+def _step(x_t, state: NeuronState, params: NeuronParams, spec: NeuronSpec, noise_t, order, recurrent_weight,
+          trace: bool):
+    if order is None:
+        if spec.order == "random":
+            raise ValueError("order: this neuron draws its order per step (order='random'); pass the step's "
+                             "order, e.g. draw_orders(spec, 1, generator)[0]")
+        order = spec.order
+    elif order not in ORDERS:
+        raise ValueError(f"order: expected a permutation of {PROCESSES}, got {order!r}")
+    if spec.stochastic and noise_t is None:
+        raise ValueError("noise_t: this neuron is stochastic; pass the step's threshold noise [B, ...], e.g. "
+                         "draw_noise(spec, x_t.shape, ...) (None would fire deterministically)")
+    s_prev = state.s
+    v_star = psi = current = None
+    for process in order:
+        if process == "integrate":
+            before = state
+            state = _integrate(x_t, state, params, spec, recurrent_weight, s_prev)
+            if trace:
+                v_star = state.v
+                # the same integration from v = 0 gives I itself (v* = I + λ·0), with every gate and filter
+                zero = before._replace(v=torch.zeros_like(before.v))
+                current = _integrate(x_t, zero, params, spec, recurrent_weight, s_prev).v
+        elif process == "fire":
+            if trace:
+                u = state.v.real if state.v.is_complex() else state.v
+                theta = params.threshold + params.adapt_scale * state.a if spec.adaptive else params.threshold
+                psi = surrogate_terms(spec.firing, u, theta, spec.max_spikes)[0].expand_as(u)
+            state = _fire(state, params, spec, noise_t)
+        else:
+            state = _reset(state, params, spec)
+    return state.s, state, (StepTrace(v_star, psi, current) if trace else None)
+
+
+def neuron_step(
+    x_t: torch.Tensor,
+    state: NeuronState,
+    params: NeuronParams,
+    spec: NeuronSpec,
+    *,
+    noise_t: torch.Tensor | None = None,
+    order: tuple[str, str, str] | None = None,
+    recurrent_weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, NeuronState]:
+    """One time step of the neuron, ``x_t: [B, ...] -> (s_t, state)``: the pure function that
+    :func:`reference_scan` applies at every step (equations: this module's docstring), with plain autograd.
+
+    ``noise_t`` is this step's threshold noise ``ξ`` (required when ``spec.stochastic``: one slice of
+    :func:`draw_noise`), ``order`` this step's process order (required when ``spec.order == "random"``: one
+    entry of :func:`draw_orders`; default ``spec.order``). A loop over ``t`` with ``noise[t]`` and
+    ``orders[t]`` gives exactly :func:`reference_scan`'s spikes and state.
+    """
+    s, state, _ = _step(x_t, state, params, spec, noise_t, order, recurrent_weight, False)
+    return s, state
+
+
+def traced_step(
+    x_t: torch.Tensor,
+    state: NeuronState,
+    params: NeuronParams,
+    spec: NeuronSpec,
+    *,
+    noise_t: torch.Tensor | None = None,
+    order: tuple[str, str, str] | None = None,
+    recurrent_weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, NeuronState, StepTrace]:
+    """:func:`neuron_step` (the same spikes and state) that also returns the step's :class:`StepTrace`."""
+    return _step(x_t, state, params, spec, noise_t, order, recurrent_weight, True)
