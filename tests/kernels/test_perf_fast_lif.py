@@ -154,3 +154,47 @@ def test_c_kernels_are_preferred_and_numba_stays_unloaded():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"
+
+
+_SEEN: list[bool] = []
+
+
+class _Probe(torch.autograd.Function):
+    """Records what ``_graph_kept`` answers inside its backward pass (into ``_SEEN``)."""
+
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        from spikeforge.kernels.fast_lif import _graph_kept
+
+        _SEEN.append(_graph_kept())
+        return g * 2
+
+
+def _probe(**kw) -> bool:
+    _SEEN.clear()
+    x = torch.ones(3, requires_grad=True)
+    torch.autograd.grad(_Probe.apply(x).sum(), x, **kw)
+    return _SEEN[-1]
+
+
+def test_graph_kept_query_and_its_fallback(monkeypatch):
+    """With torch's (private) query: kept only under retain_graph/create_graph. Without it (a torch that does
+    not have it) or when it fails: always kept, so v*'s memory is never reused, and gradients stay right."""
+    if hasattr(torch._C._autograd, "_get_current_graph_task_keep_graph"):
+        assert _probe() is False
+        assert _probe(retain_graph=True) is True
+        assert _probe(create_graph=True) is True
+
+    def broken():
+        raise RuntimeError("no graph task")
+
+    monkeypatch.setattr(torch._C._autograd, "_get_current_graph_task_keep_graph", broken, raising=False)
+    assert _probe() is True
+    monkeypatch.delattr(torch._C._autograd, "_get_current_graph_task_keep_graph", raising=False)
+    assert _probe() is True and _probe(retain_graph=True) is True
+    for impl in IMPLS:  # the safe branch: a second backward over a retained graph still sees the original v*
+        test_retained_graph_gives_the_same_gradients_twice(impl)

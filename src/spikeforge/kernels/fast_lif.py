@@ -71,10 +71,15 @@ def c_available() -> bool:
 
 def _graph_kept() -> bool:
     """Whether the running backward pass keeps the graph (``retain_graph``/``create_graph``): then saved
-    tensors must survive it. Unknown (an older torch without the query) counts as kept."""
+    tensors must survive it. torch has no public query for this; its private one is used where it exists,
+    and anything else (a torch without it, a query that fails) counts as kept: the safe answer, which only
+    costs fresh memory for the input gradient instead of reusing ``v*``'s."""
+    query = getattr(getattr(torch._C, "_autograd", None), "_get_current_graph_task_keep_graph", None)
+    if query is None:
+        return True
     try:
-        return bool(torch._C._autograd._get_current_graph_task_keep_graph())
-    except Exception:  # (private API): never reuse memory when in doubt
+        return bool(query())
+    except RuntimeError:  # (e.g. called outside a backward pass)
         return True
 
 
