@@ -340,3 +340,19 @@ def test_bad_arguments():
         sf.step(sf.LIF(), torch.rand(4, 3), st)
     with pytest.raises(ValueError, match=r"state\.v: expected shape \(4, 3\)"):
         sf.record(sf.LIF(), torch.rand(5, 4, 3), st)
+
+
+@pytest.mark.parametrize(("name", "scale"), [("AdEx", 20000.0), ("ExpIF", 20000.0), ("Izhikevich", 200.0)])
+def test_the_plug_in_models_step_and_record_through_the_protocol(name, scale):
+    models = pytest.importorskip("spikeforge.neuron.models")
+    m = getattr(models, name)()
+    x = torch.rand(100, 2, 3, generator=torch.Generator().manual_seed(0)) * scale
+    whole, final = m.scan(x)
+    assert whole.sum() > 0  # they fire: the comparison below can fail
+    spikes, state = _loop(m, x)
+    assert torch.equal(spikes, whole)
+    _equal_states(state, final)
+    r = sf.record(m, x, fields=final._fields)
+    assert torch.equal(r.spikes, whole) and torch.equal(r.traces["v"][-1], final.v)
+    with pytest.raises(ValueError, match=rf"{name} has no field 'psi'; available: {', '.join(final._fields)}$"):
+        sf.record(m, x, fields=("psi",))
