@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import math
@@ -171,6 +172,30 @@ def _deterministic(on: bool):
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[2], before[3]
 
 
+@contextlib.contextmanager
+def _num_threads(n: int):
+    """torch's intra-op thread count ``n`` while a run computes; the caller's count after (also on error)."""
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def _config_threads(method):
+    """Run a :class:`Trainer` method with ``config.threads`` threads (:func:`_num_threads`)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with _num_threads(self.config.threads):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}f}" if math.isfinite(x) else "nan"
 
@@ -221,24 +246,24 @@ class Trainer:
         self.console = console if console is not None else Console()
         self.plots = plots
         self.hardware = hardware
-        torch.set_num_threads(config.threads)
-        self.device = resolve_device(config.device)
-        t0 = time.perf_counter()
-        try:
-            self.dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
-                                        normalize=config.normalize)
-        except (ValueError, TypeError, OSError) as exc:
-            about("dataset", exc)  # unless the loader named another argument (steps, encoder, ...)
-            raise
-        enc = self.dataset.encoder
-        # Resolve: the config records the encoder as its full parameter mapping.
-        config = config.replace(encoder=None if enc is None else encoder_config(enc))
-        self.config = config
-        self.load_seconds = time.perf_counter() - t0
-        torch.manual_seed(config.seed)
-        make = build_model if model_factory is None else model_factory
-        self.model = make(config, self.dataset.in_channels, self.dataset.num_classes).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        with _num_threads(config.threads):  # (the data set's preprocessing and the initialisation too)
+            self.device = resolve_device(config.device)
+            t0 = time.perf_counter()
+            try:
+                self.dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
+                                            normalize=config.normalize)
+            except (ValueError, TypeError, OSError) as exc:
+                about("dataset", exc)  # unless the loader named another argument (steps, encoder, ...)
+                raise
+            enc = self.dataset.encoder
+            # Resolve: the config records the encoder as its full parameter mapping.
+            config = config.replace(encoder=None if enc is None else encoder_config(enc))
+            self.config = config
+            self.load_seconds = time.perf_counter() - t0
+            torch.manual_seed(config.seed)
+            make = build_model if model_factory is None else model_factory
+            self.model = make(config, self.dataset.in_channels, self.dataset.num_classes).to(self.device)
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.data_gen = torch.Generator().manual_seed(config.seed)
         self.step_fn = METHODS[config.method]
         self.epoch = 0
@@ -277,7 +302,7 @@ class Trainer:
             },
             "versions": {"spikeforge": __version__, "torch": torch.__version__, "python": _platform.python_version()},
             "device": str(self.device),
-            "threads": torch.get_num_threads(),
+            "threads": self.config.threads,
             "train_seconds": self.train_seconds,
         }
 
@@ -364,6 +389,7 @@ class Trainer:
         return batch._replace(x=batch.x.to(self.device), y=batch.y.to(self.device),
                               lengths=batch.lengths.to(self.device))
 
+    @_config_threads
     def train_epoch(self, on_batch: Callable[[dict[str, float]], None] | None = None) -> dict[str, float]:
         from spikeforge.data import batches
 
@@ -390,11 +416,13 @@ class Trainer:
         return {"lr": lr, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
                 "train_spikes_per_sample": meter.per_sample()}
 
+    @_config_threads
     @torch.no_grad()
     def evaluate(self, split_name: str = "test") -> dict[str, Any]:
         """Loss, accuracy, spike events per sample (and per layer), predictions of ``split_name``."""
         return evaluate_model(self.model, self.dataset, split_name, self.config, self.device)
 
+    @_config_threads
     def fit(self, stop_after: int | None = None) -> str:
         """Train until ``config.epochs`` (or ``stop_after`` more epochs); returns ``"finished"`` or
         ``"stopped"``.
@@ -463,6 +491,7 @@ class Trainer:
         return "finished"
 
     # ------------------------------------------------------------------------------------- the end
+    @_config_threads
     def finalize(self) -> dict[str, Any]:
         """Final weights, ``metrics.json``, pictures, ``run.json``; returns the metrics."""
         with _deterministic(self.config.deterministic):
@@ -652,21 +681,21 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "fi
     recorded = _recorded_dataset(run_dir)
     if "splits" in recorded and split not in recorded["splits"]:  # known before the data set is loaded
         raise _no_split(split, recorded.get("name", config.dataset), recorded["splits"])
-    torch.set_num_threads(config.threads)
-    try:
-        dev = resolve_device(device or config.device)
-    except ConfigError as exc:
-        if device is None:
-            raise exc.from_file(run_dir / "config.json") from None
-        raise
-    model = load_run(run_dir, checkpoint, map_location=dev)
-    try:
-        dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
-                               normalize=config.normalize)
-    except (ValueError, TypeError, OSError) as exc:
-        about("dataset", exc)
-        raise
-    return evaluate_model(model, dataset, split, config, dev)
+    with _num_threads(config.threads):
+        try:
+            dev = resolve_device(device or config.device)
+        except ConfigError as exc:
+            if device is None:
+                raise exc.from_file(run_dir / "config.json") from None
+            raise
+        model = load_run(run_dir, checkpoint, map_location=dev)
+        try:
+            dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
+                                   normalize=config.normalize)
+        except (ValueError, TypeError, OSError) as exc:
+            about("dataset", exc)
+            raise
+        return evaluate_model(model, dataset, split, config, dev)
 
 
 def _recorded_dataset(run_dir: Path) -> dict[str, Any]:
