@@ -1,7 +1,10 @@
 """Count what a model does on real inputs: synaptic operations, dense MACs, neuron updates, sparsity.
 
-:func:`count_ops` runs the model once on ``inputs`` with forward hooks and reports per layer and in
-total, **per sample** (summed over all time steps, divided by the batch size ``B``).
+:func:`count_ops` runs the model once on ``inputs`` and reports per layer and in total, **per sample**
+(summed over all time steps, divided by the batch size ``B``). spikeforge's layers report what they compute to
+the counting context (:mod:`spikeforge._counting`), so fused layers count as the layers they stand for
+(:class:`~spikeforge.kernels.lean.LinearLIF` as its linear synapse and its neuron); torch's own layers and
+user neuron types (``neuron_types``) are counted through forward hooks.
 
 Definitions (the same as NeuroBench's ``SynapticOperations`` and ``ActivationSparsity``):
 
@@ -40,6 +43,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from spikeforge._counting import counting
 
 __all__ = ["SYNAPSE_TYPES", "LayerCounts", "OpCounts", "count_ops", "default_neuron_types"]
 
@@ -309,82 +314,115 @@ def _ac_mac_masks(x: torch.Tensor, rule: str) -> tuple[torch.Tensor, torch.Tenso
     return nz & binary, nz & ~binary
 
 
-def _synapse_hook(acc: _Acc, t: int, b: int, rule: str):
-    def hook(module: nn.Module, args, _output) -> None:
-        x = _first_tensor(args)
-        if x is None:
+def _count_synapse(acc: _Acc, module: nn.Module, x: torch.Tensor, t: int, b: int, rule: str) -> None:
+    """One call of a synapse layer on input ``x``."""
+    w = module.weight.detach()
+    dt = torch.float64
+    wmask = (w != 0).to(dt)
+    ac_mask, mac_mask = _ac_mac_masks(x, rule)
+    acc.acs += float(_apply(module, ac_mask.to(dt), wmask).sum())
+    acc.macs += float(_apply(module, mac_mask.to(dt), wmask).sum())
+    ones = torch.ones(x.shape, dtype=dt)
+    dense_out = _apply(module, ones, torch.ones_like(wmask))
+    acc.dense += float(dense_out.sum())
+    acc.calls += 1
+    if acc.units is None:
+        nd = _feature_dims(module)
+        lead = math.prod(x.shape[:-nd]) if x.dim() > nd else 1
+        steps = _sample_steps(lead, t, b)
+        acc.units = round(dense_out.numel() / steps)
+        acc.synapses = round(float(_apply(module, ones, wmask).sum()) / steps)
+        acc.fan_in = int(wmask.reshape(wmask.shape[0], -1).sum(1).max()) if wmask.numel() else 0
+
+
+def _count_recurrent(acc: _Acc, module: nn.Module, prev: torch.Tensor, rule: str) -> None:
+    """One call of recurrent synapses: ``prev`` holds, per step, the spikes ``s_{t-1}`` that reach the
+    population through ``W_rec`` (dense: ``W_rec @ s_{t-1}`` at every step)."""
+    w = module.weight.detach()
+    dt = torch.float64
+    wmask = (w != 0).to(dt)
+    ac_mask, mac_mask = _ac_mac_masks(prev, rule)
+    acc.acs += float(F.linear(ac_mask.to(dt), wmask).sum())
+    acc.macs += float(F.linear(mac_mask.to(dt), wmask).sum())
+    n = w.shape[0]
+    acc.dense += float(prev.numel() // n) * n * n
+    acc.calls += 1
+    if acc.units is None:
+        acc.units = n
+        acc.synapses = int(wmask.sum())
+        acc.fan_in = int(wmask.sum(1).max()) if wmask.numel() else 0
+
+
+def _count_neuron(acc: _Acc, y: torch.Tensor, t: int, b: int) -> None:
+    """One call of a neuron layer with outputs ``y`` (every output is one neuron update)."""
+    acc.calls += 1
+    acc.updates += y.numel()
+    acc.outputs += y.numel()
+    acc.nonzero += float(torch.count_nonzero(y))
+    if acc.units is None:
+        if y.dim() >= 2 and tuple(y.shape[:2]) == (t, b):
+            steps = t * b
+        elif y.dim() >= 1 and y.shape[0] == b:
+            steps = b
+        else:
+            steps = _sample_steps(y.numel(), t, b)
+        acc.units = round(y.numel() / steps)
+
+
+class _Counter:
+    """Receives the reports of spikeforge's layers (:mod:`spikeforge._counting`) and, through forward
+    hooks, counts the layers that do not report (torch's own ``nn.Linear``/``ConvNd`` and user neuron
+    types): a hook skips a module that reported during the same call, so nothing is counted twice."""
+
+    def __init__(self, model: nn.Module, t: int, b: int, rule: str, neuron_types: tuple | None = None,
+                 spiking_types: tuple | None = None) -> None:
+        self.order = {id(m): (k, name) for k, (name, m) in enumerate(model.named_modules())}
+        self.t, self.b, self.rule = t, b, rule
+        # explicit neuron types: only those count as neurons (a user's wrapper, not the neuron inside it)
+        self.neuron_types, self.spiking_types = neuron_types, spiking_types
+        self.accs: dict[tuple[int, str], _Acc] = {}
+        self.reported: set[int] = set()
+
+    def acc(self, module: nn.Module, role: str, spiking: bool) -> _Acc:
+        key = (id(module), role)
+        if key not in self.accs:
+            name = self.order.get(id(module), (0, ""))[1] or type(module).__name__
+            if role == "recurrent":
+                name = (self.order.get(id(module), (0, ""))[1] or "recurrent") + ".weight"
+            kind = "neuron" if role == "neuron" else "synapse"
+            self.accs[key] = _Acc(name, module, kind, spiking and role == "neuron")
+        return self.accs[key]
+
+    def record(self, module: nn.Module, role: str, tensor: torch.Tensor, spiking: bool) -> None:
+        self.reported.add(id(module))
+        if role == "neuron" and self.neuron_types is not None and not isinstance(module, self.neuron_types):
             return
-        x = x.detach()
-        w = module.weight.detach()
-        dt = torch.float64
-        wmask = (w != 0).to(dt)
-        ac_mask, mac_mask = _ac_mac_masks(x, rule)
-        acc.acs += float(_apply(module, ac_mask.to(dt), wmask).sum())
-        acc.macs += float(_apply(module, mac_mask.to(dt), wmask).sum())
-        ones = torch.ones(x.shape, dtype=dt)
-        dense_out = _apply(module, ones, torch.ones_like(wmask))
-        acc.dense += float(dense_out.sum())
-        acc.calls += 1
-        if acc.units is None:
-            nd = _feature_dims(module)
-            lead = math.prod(x.shape[:-nd]) if x.dim() > nd else 1
-            steps = _sample_steps(lead, t, b)
-            acc.units = round(dense_out.numel() / steps)
-            acc.synapses = round(float(_apply(module, ones, wmask).sum()) / steps)
-            acc.fan_in = int(wmask.reshape(wmask.shape[0], -1).sum(1).max()) if wmask.numel() else 0
+        if role == "neuron" and self.spiking_types is not None:
+            spiking = isinstance(module, self.spiking_types)
+        acc = self.acc(module, role, spiking)
+        if role == "synapse":
+            _count_synapse(acc, module, tensor, self.t, self.b, self.rule)
+        elif role == "recurrent":
+            _count_recurrent(acc, module, tensor, self.rule)
+        else:
+            _count_neuron(acc, tensor, self.t, self.b)
 
-    return hook
+    def hook(self, role: str, spiking: bool):
+        def hook(module: nn.Module, args, output) -> None:
+            if id(module) in self.reported:  # it reported itself during this call
+                self.reported.discard(id(module))
+                return
+            x = _first_tensor(args if role == "synapse" else output)
+            if x is None:
+                return
+            self.record(module, role, x.detach(), spiking)
+            self.reported.discard(id(module))
 
+        return hook
 
-def _recurrent_hook(acc: _Acc, t: int, b: int, rule: str):
-    """``spikeforge.synapse.Recurrent``: spikes of step ``t-1`` reach the population through ``W_rec``."""
-
-    def hook(module: nn.Module, args, kwargs, output) -> None:
-        s = _first_tensor(output)
-        if s is None:
-            return
-        s = s.detach()
-        w = module.weight.detach()
-        dt = torch.float64
-        wmask = (w != 0).to(dt)
-        prev = s[:-1]  # the last step's spikes do not come back within this run
-        state = args[1] if len(args) > 1 else kwargs.get("state")
-        if state is not None:  # a carried state brings the previous call's last spikes back at step 0
-            prev = torch.cat([state.s.detach().unsqueeze(0).to(s.dtype), prev])
-        ac_mask, mac_mask = _ac_mac_masks(prev, rule)
-        acc.acs += float(F.linear(ac_mask.to(dt), wmask).sum())
-        acc.macs += float(F.linear(mac_mask.to(dt), wmask).sum())
-        n = w.shape[0]
-        acc.dense += float(s.numel() // n) * n * n  # W_rec @ s_{t-1} at every step, densely
-        acc.calls += 1
-        if acc.units is None:
-            acc.units = n
-            acc.synapses = int(wmask.sum())
-            acc.fan_in = int(wmask.sum(1).max()) if wmask.numel() else 0
-
-    return hook
-
-
-def _neuron_hook(acc: _Acc, t: int, b: int):
-    def hook(_module: nn.Module, _args, output) -> None:
-        y = _first_tensor(output)
-        if y is None:
-            return
-        y = y.detach()
-        acc.calls += 1
-        acc.updates += y.numel()
-        acc.outputs += y.numel()
-        acc.nonzero += float(torch.count_nonzero(y))
-        if acc.units is None:
-            if y.dim() >= 2 and tuple(y.shape[:2]) == (t, b):
-                steps = t * b
-            elif y.dim() >= 1 and y.shape[0] == b:
-                steps = b
-            else:
-                steps = _sample_steps(y.numel(), t, b)
-            acc.units = round(y.numel() / steps)
-
-    return hook
+    def layers(self) -> list[_Acc]:
+        keys = sorted(self.accs, key=lambda k: (self.order.get(k[0], (len(self.order), ""))[0], k[1] != "recurrent"))
+        return [self.accs[k] for k in keys]
 
 
 def _batch_and_steps(inputs, time_major: bool) -> tuple[int, int]:
@@ -462,26 +500,15 @@ def count_ops(
         spiking = all_types
     t, b = _batch_and_steps(inputs, time_major)
 
-    try:
-        from spikeforge.synapse import Recurrent
-    except ImportError:  # pragma: no cover
-        Recurrent = ()
-    accs: list[_Acc] = []
+    counter = _Counter(model, t, b, mac_rule, tuple(neuron_types) if neuron_types is not None else None,
+                       spiking if (neuron_types is not None or spiking_types is not None) else None)
     handles = []
-    for name, module in model.named_modules():
-        if Recurrent and isinstance(module, Recurrent):
-            acc = _Acc((name or "recurrent") + ".weight", module, "synapse", False)
-            handles.append(module.register_forward_hook(_recurrent_hook(acc, t, b, mac_rule), with_kwargs=True))
-        elif isinstance(module, SYNAPSE_TYPES):
-            acc = _Acc(name or type(module).__name__, module, "synapse", False)
-            handles.append(module.register_forward_hook(_synapse_hook(acc, t, b, mac_rule)))
+    for module in model.modules():
+        if isinstance(module, SYNAPSE_TYPES):
+            handles.append(module.register_forward_hook(counter.hook("synapse", False)))
         elif all_types and isinstance(module, all_types):
-            acc = _Acc(name or type(module).__name__, module, "neuron", isinstance(module, spiking))
-            handles.append(module.register_forward_hook(_neuron_hook(acc, t, b)))
-        else:
-            continue
-        accs.append(acc)
-    with probing(model, handles):
+            handles.append(module.register_forward_hook(counter.hook("neuron", isinstance(module, spiking))))
+    with probing(model, handles), counting(counter):
         run_model(model, inputs)
 
     layers = tuple(
@@ -502,7 +529,7 @@ def count_ops(
             fan_in=a.fan_in,
             parameters=sum(p.numel() for p in a.module.parameters()),
         )
-        for a in accs
+        for a in counter.layers()
         if a.calls > 0
     )
     params = sum(p.numel() for p in model.parameters())

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from spikeforge import _counting
 from spikeforge._checks import sum_to
 from spikeforge.kernels.fast_lif import _flat_param, resolve_impl, scan_backward, scan_forward, supports
 from spikeforge.neuron.dynamics import draw_orders
@@ -149,6 +150,7 @@ class PackedLinear(nn.Linear):
         self.save = _check_mode(save)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _counting.report(self, "synapse", x)
         if torch.is_grad_enabled() and (self.weight.requires_grad or x.requires_grad):
             return _PackedLinear.apply(x, self.weight, self.bias, self.save)
         return F.linear(x, self.weight, self.bias)
@@ -184,8 +186,11 @@ class LinearLIF(nn.Module):
             raise ValueError(f"x: expected [T, B, {self.in_features}], got {tuple(x.shape)}")
         p = self.neuron.params(x.dtype, x.device)
         impl = resolve_impl(x, None)
-        return _LinearLIF.apply(x, self.linear.weight, self.linear.bias, p.decay, p.threshold, self.neuron.spec,
-                                impl, self.save)
+        out = _LinearLIF.apply(x, self.linear.weight, self.linear.bias, p.decay, p.threshold, self.neuron.spec,
+                               impl, self.save)
+        _counting.report(self.linear, "synapse", x)  # the fused parts report as the layers they stand for
+        _counting.report(self.neuron, "neuron", out)
+        return out
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, save={self.save!r}"

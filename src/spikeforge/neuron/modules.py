@@ -14,7 +14,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from spikeforge import kernels as _kernels  # attribute looked up at call time: kernels imports neuron
+from spikeforge import _counting
+from spikeforge.neuron import backends as _backends  # filled by spikeforge.kernels (the layer above)
 from spikeforge.neuron.dynamics import (
     NeuronParams,
     NeuronSpec,
@@ -140,7 +141,7 @@ class Neuron(nn.Module):
         missing = [n for n in learnable if given[n] is None]
         if missing:
             raise ValueError(f"learnable: {missing} named learnable but not set")
-        _kernels.get_backend(backend)
+        _backends.get_backend(backend)
         self.spec = NeuronSpec(
             firing=firing, stochastic=stochastic, max_spikes=max_spikes, reset=reset, order=order,
             refractory_steps=refractory_steps, v_reset=float(v_reset), v_refractory=float(v_refractory),
@@ -246,7 +247,7 @@ class Neuron(nn.Module):
         params = self.params(real, x.device)
         noise = draw_noise(self.spec, tuple(x.shape), dtype=real, device=x.device, generator=generator)
         orders = draw_orders(self.spec, x.shape[0], generator)
-        fn = _kernels.get_backend(self.backend)
+        fn = _backends.get_backend(self.backend)
         if recurrent_weight is not None:
             recurrent_weight = recurrent_weight.to(real)
         return fn(x, state, params, self.spec, noise=noise, orders=orders, recurrent_weight=recurrent_weight)
@@ -262,6 +263,7 @@ class Neuron(nn.Module):
     ):
         """Spikes ``[T, B, ...]`` for input current ``x: [T, B, ...]``; with ``return_state`` also the state."""
         spikes, new_state = self.scan(x, state, generator=generator, recurrent_weight=recurrent_weight)
+        _counting.report(self, "neuron", spikes)
         return (spikes, new_state) if return_state else spikes
 
     def extra_repr(self) -> str:
@@ -395,6 +397,7 @@ class LI(nn.Module):
         else:
             check_named_state(state, LIState, tuple(x.shape[1:]))
         out = _LIScan.apply(x, state.v, self.lam().to(x.dtype))
+        _counting.report(self, "neuron", out, spiking=False)
         return (out, LIState(v=out[-1])) if return_state else out
 
     def extra_repr(self) -> str:

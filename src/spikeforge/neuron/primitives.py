@@ -12,6 +12,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from spikeforge import _counting
 from spikeforge._checks import check_features, per_neuron
 from spikeforge.neuron.modules import LIState, _LIScan, check_named_state, check_sequence
 
@@ -70,6 +71,7 @@ class Integrator(nn.Module):
         else:
             check_named_state(state, LIState, tuple(x.shape[1:]))
         y = _LIScan.apply(x, state.v, self.decay.to(x.dtype))
+        _counting.report(self, "neuron", y, spiking=False)
         return (y, LIState(v=y[-1])) if return_state else y
 
     def extra_repr(self) -> str:
@@ -108,6 +110,7 @@ class CubaIntegrator(nn.Module):
             check_named_state(state, CubaLIState, tuple(x.shape[1:]))
         currents = _LIScan.apply(x, state.i, self.syn_decay.to(x.dtype))
         y = _LIScan.apply(currents, state.v, self.decay.to(x.dtype))
+        _counting.report(self, "neuron", y, spiking=False)
         return (y, CubaLIState(i=currents[-1], v=y[-1])) if return_state else y
 
     def extra_repr(self) -> str:

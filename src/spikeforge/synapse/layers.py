@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from spikeforge import _counting
 from spikeforge.kernels.event import _check_min_out, _check_threshold, linear_product, transposed_weight
 from spikeforge.neuron.dynamics import NeuronState
 from spikeforge.neuron.modules import Neuron, check_sequence
@@ -62,6 +63,7 @@ class Linear(nn.Linear):
         check_sequence(x)
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected [T, B, {self.in_features}], got {tuple(x.shape)}")
+        _counting.report(self, "synapse", x)
         if x.is_complex():
             bias = None if self.bias is None else self.bias.to(x.dtype)
             return F.linear(x, self.weight.to(x.dtype), bias), None, "dense"
@@ -107,6 +109,7 @@ class _TimeFolded:
         if x.dim() != 3 + self._spatial:
             raise ValueError(f"x: expected [T, B, C, {', '.join('HW'[:self._spatial] or 'L')}] "
                              f"({3 + self._spatial} dims), got {tuple(x.shape)}")
+        _counting.report(self, "synapse", x)
         t, b = x.shape[:2]
         y = call(x.reshape(t * b, *x.shape[2:]))
         return y.reshape(t, b, *y.shape[1:])
@@ -158,7 +161,11 @@ class Recurrent(nn.Module):
 
     def forward(self, x: torch.Tensor, state: NeuronState | None = None, return_state: bool = False, *,
                 generator: torch.Generator | None = None):
-        return self.neuron(x, state, return_state, generator=generator, recurrent_weight=self.weight)
+        spikes, new_state = self.neuron(x, state, True, generator=generator, recurrent_weight=self.weight)
+        if _counting.active():  # step t receives s_{t-1}: the carried (or resting) state's spike first
+            first = (torch.zeros_like(spikes[:1]) if state is None else state.s.unsqueeze(0).to(spikes.dtype))
+            _counting.report(self, "recurrent", torch.cat([first, spikes[:-1]]))
+        return (spikes, new_state) if return_state else spikes
 
     def extra_repr(self) -> str:
         return f"features={self.features}"
