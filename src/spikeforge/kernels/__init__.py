@@ -9,7 +9,8 @@ kernels built at install time on CPU, else numba, else pure torch; :mod:`spikefo
 hands every other configuration to ``torch``.
 ``triton`` is the GPU kernel (:mod:`spikeforge.kernels.triton_scan`). ``"auto"`` picks ``triton`` for CUDA
 tensors when Triton is available and ``fast`` otherwise (the fastest correct ones measured;
-``docs/performance.md``). Each backend is tested against the reference.
+``docs/performance.md``). Each backend is tested against the reference. Importing this package registers
+them by name in :mod:`spikeforge.neuron.backends`, where the neuron modules look them up.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from spikeforge.kernels.fast_lif import fast_scan
 from spikeforge.kernels.torch_scan import fused_scan
 from spikeforge.kernels.triton_scan import available as _triton_available
 from spikeforge.kernels.triton_scan import triton_scan
+from spikeforge.neuron.backends import get_backend as _get_backend
+from spikeforge.neuron.backends import register_backend, registered_backends
 from spikeforge.neuron.dynamics import reference_scan
 
 __all__ = ["BACKENDS", "auto_scan", "fast_scan", "fused_scan", "get_backend", "reference_scan", "triton_scan"]
@@ -31,13 +34,15 @@ def auto_scan(x, state, params, spec, *, noise=None, orders, recurrent_weight=No
     return fast_scan(x, state, params, spec, noise=noise, orders=orders, recurrent_weight=recurrent_weight)
 
 
-BACKENDS = {"reference": reference_scan, "torch": fused_scan, "fast": fast_scan, "triton": triton_scan,
-            "auto": auto_scan}
+for _name, _fn in {"reference": reference_scan, "torch": fused_scan, "fast": fast_scan, "triton": triton_scan,
+                  "auto": auto_scan}.items():
+    register_backend(_name, _fn)  # the registry lives in the neuron layer, which does not import kernels
+
+#: The registered backends by name (a read-only live view of :mod:`spikeforge.neuron.backends`; add one with
+#: :func:`spikeforge.neuron.backends.register_backend`).
+BACKENDS = registered_backends()
 
 
 def get_backend(name: str):
     """Return the scan function of backend ``name`` (``"auto"`` picks the fastest available)."""
-    try:
-        return BACKENDS[name]
-    except KeyError:
-        raise ValueError(f"backend: expected one of {list(BACKENDS)}, got {name!r}") from None
+    return _get_backend(name)
