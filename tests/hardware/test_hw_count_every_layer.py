@@ -110,3 +110,25 @@ def test_counting_context_is_scoped_and_nothing_is_stored_on_modules():
     assert before.keys() == after.keys() and all(before[k].keys() == after[k].keys() for k in before)
     with pytest.raises(ValueError, match="role"), _counting.counting(_Counter()):
         _counting.report(net, "dendrite", x)
+
+
+def test_a_users_loop_of_steps_is_counted_like_the_sequence_call():
+    class Loop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.lif = Linear(6, 4), sf.LIF(threshold=0.3)
+
+        def forward(self, x):
+            state, out = None, []
+            cur = self.lin(x)
+            for t in range(x.shape[0]):
+                s_t, state = sf.step(self.lif, cur[t], state)
+                out.append(s_t)
+            return torch.stack(out)
+
+    loop = Loop()
+    whole = Sequential(loop.lin, loop.lif)
+    x = _spikes(7, 3, 6)
+    a, b = count_ops(loop, x), count_ops(whole, x)
+    assert a.neuron_updates == b.neuron_updates == 7 * 4 and a.spikes == b.spikes
+    assert a.synaptic_ops == b.synaptic_ops

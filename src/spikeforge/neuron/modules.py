@@ -250,7 +250,10 @@ class Neuron(nn.Module):
         fn = _backends.get_backend(self.backend)
         if recurrent_weight is not None:
             recurrent_weight = recurrent_weight.to(real)
-        return fn(x, state, params, self.spec, noise=noise, orders=orders, recurrent_weight=recurrent_weight)
+        spikes, new_state = fn(x, state, params, self.spec, noise=noise, orders=orders,
+                               recurrent_weight=recurrent_weight)
+        _counting.report(self, "neuron", spikes)  # in scan, so that users' loops of spikeforge.step count too
+        return spikes, new_state
 
     def forward(
         self,
@@ -263,7 +266,6 @@ class Neuron(nn.Module):
     ):
         """Spikes ``[T, B, ...]`` for input current ``x: [T, B, ...]``; with ``return_state`` also the state."""
         spikes, new_state = self.scan(x, state, generator=generator, recurrent_weight=recurrent_weight)
-        _counting.report(self, "neuron", spikes)
         return (spikes, new_state) if return_state else spikes
 
     def extra_repr(self) -> str:
