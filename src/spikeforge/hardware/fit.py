@@ -10,7 +10,8 @@ Requirements are read from the model:
 * neuron model: features of spikeforge neurons -- graded spikes (``max_spikes > 1``), complex
   (resonate-and-fire) state, adaptive threshold and stochastic firing need *programmable* neurons;
   current-based (CuBa) synapses need a chip listing CuBa (or programmable synapses); plain IF/LIF runs on
-  any LIF-type chip (LIF, exp-LIF, AdEx-IF);
+  any LIF-type chip (LIF, exp-LIF, AdEx-IF); a declared model (:mod:`spikeforge.neuron.models`: ExpIF, AdEx,
+  Izhikevich) runs on the catalog neuron types its declaration names (``runs_on``) or programmable neurons;
 * on-device training: a ``learning_rule`` (e.g. ``"STDP"``, ``"e-prop"``, ``"BPTT"``) needs a chip that
   lists it or has programmable training.
 
@@ -72,6 +73,8 @@ class ModelNeeds:
     synapses: int
     max_fan_in: int
     features: tuple[str, ...]  # neuron-model features, e.g. ("LIF", "CuBa") or ("LIF", "graded spikes")
+    # (neuron type, the catalog neuron types that run it) of each declared model (spikeforge.neuron.models)
+    runs_on: tuple[tuple[str, frozenset[str]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -207,12 +210,22 @@ class FitTable:
         return _render(self.to_rich())
 
 
+def _model_runs_on(model: nn.Module) -> tuple[tuple[str, frozenset[str]], ...]:
+    from spikeforge.neuron.models import ModelNeuron
+
+    return tuple(sorted({(m.model.neuron_type, m.model.runs_on) for m in model.modules() if isinstance(m, ModelNeuron)},
+                        key=lambda kv: kv[0]))
+
+
 def _neuron_features(model: nn.Module) -> tuple[str, ...]:
     try:
         from spikeforge.neuron import Neuron
     except ImportError:  # pragma: no cover
         return ("LIF",)
     feats: list[str] = []
+    if (declared := _model_runs_on(model)) and not any(isinstance(m, Neuron) for m in model.modules()):
+        return tuple(kind for kind, _ in declared)  # only declared models: their neuron types
+    feats += [kind for kind, _ in declared]
     for m in model.modules():
         if not isinstance(m, Neuron):
             continue
@@ -238,9 +251,10 @@ def model_needs(model: nn.Module, inputs=None, *, features: tuple[str, ...] | No
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     feats = features if features is not None else _neuron_features(model)
+    runs_on = _model_runs_on(model)
     if inputs is not None:
         counts = count_ops(model, inputs)
-        return ModelNeeds(counts.neurons, counts.synapses, counts.max_fan_in, feats)
+        return ModelNeeds(counts.neurons, counts.synapses, counts.max_fan_in, feats, runs_on)
     try:
         from spikeforge.synapse import Recurrent
     except ImportError:  # pragma: no cover
@@ -261,10 +275,10 @@ def model_needs(model: nn.Module, inputs=None, *, features: tuple[str, ...] | No
                 f"inputs: layer {name!r} is a {type(m).__name__}, whose unrolled size depends on the input "
                 f"shape; pass example inputs [T, B, ...] to fit/fit_all"
             )
-    return ModelNeeds(neurons, synapses, fan_in, feats)
+    return ModelNeeds(neurons, synapses, fan_in, feats, runs_on)
 
 
-def _neuron_support(chip: Platform, features: tuple[str, ...]) -> tuple[str, list[str]]:
+def _neuron_support(chip: Platform, features: tuple[str, ...], runs_on=()) -> tuple[str, list[str]]:
     if chip.programmable_neurons:
         return "yes", []
     special = [f for f in features if f in _PROGRAMMABLE_ONLY]
@@ -273,8 +287,11 @@ def _neuron_support(chip: Platform, features: tuple[str, ...]) -> tuple[str, lis
         return "no", [f"{', '.join(special)} need programmable neurons (chip: {kind})"]
     if chip.neuron_type is None:
         return "unknown", ["neuron type not in the catalog"]
-    if chip.neuron_type not in _LIF_TYPES:
+    if (not runs_on or "LIF" in features) and chip.neuron_type not in _LIF_TYPES:
         return "no", [f"neuron type {chip.neuron_type} cannot run LIF"]
+    for kind, types in runs_on:  # a declared model runs on the catalog types its declaration names
+        if chip.neuron_type not in types:
+            return "no", [f"neuron type {chip.neuron_type} cannot run {kind} (needs {', '.join(sorted(types))})"]
     if "CuBa" in features:
         if "CuBa" in chip.synapse_type or "programmable" in chip.synapse_type:
             return "yes", []
@@ -320,7 +337,7 @@ def fit(
             checks.append(Check("synapses", HARD, "exceeded", f"synapses {n.synapses:,} > {p.synapses:,}"))
         else:
             checks.append(Check("synapses", HARD, "ok"))
-    support, why = _neuron_support(p, n.features)
+    support, why = _neuron_support(p, n.features, n.runs_on)
     state = {"yes": "ok", "no": "exceeded", "unknown": "unknown"}[support]
     checks.append(Check("neuron model", HARD, state, "; ".join(why)))
     training = "n/a"

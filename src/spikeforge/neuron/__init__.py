@@ -11,6 +11,7 @@ from spikeforge.neuron.dynamics import (
     traced_step,
 )
 from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
+from spikeforge.neuron.models import AdEx, ExpIF, Izhikevich, ModelNeuron, NeuronModel
 from spikeforge.neuron.modules import (
     IF,
     LI,
@@ -29,19 +30,24 @@ __all__ = [
     "IF",
     "LI",
     "LIF",
+    "AdEx",
     "AdaptiveLIF",
     "Cauchy",
     "CuBaLIF",
     "CubaIntegrator",
     "CubaLIState",
+    "ExpIF",
     "FiringModel",
     "Gaussian",
     "GradedLIF",
     "Heaviside",
     "Integrator",
+    "Izhikevich",
     "LIState",
     "Logistic",
+    "ModelNeuron",
     "Neuron",
+    "NeuronModel",
     "NeuronParams",
     "NeuronSpec",
     "NeuronState",
