@@ -338,3 +338,9 @@ def test_hardware_fit_asks_the_declaration():
     mixed = _net(sf.LIF(), AdEx())
     assert fit(mixed, "BrainScaleS-2").neuron_model == "yes"
     assert fit(mixed, "ODIN").neuron_model == "no" and fit(mixed, "TrueNorth").neuron_model == "no"
+
+
+def test_adex_without_adaptation_is_expif():
+    x = _drive(AdEx, steps=2000)
+    assert torch.equal(AdEx(a=0.0, b=0.0, dtype=torch.float64)(x), ExpIF(dtype=torch.float64)(x))
+    assert not torch.equal(AdEx(dtype=torch.float64)(x), ExpIF(dtype=torch.float64)(x))
