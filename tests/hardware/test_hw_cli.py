@@ -87,8 +87,11 @@ def test_fit(capsys):
     assert "ODIN: no (hard limit: neurons, synapses; chips needed: 4)" in capsys.readouterr().out
     assert _run(["hardware", "fit", "--sizes", "10"]) == 2
     assert "--sizes: expected at least two" in capsys.readouterr().err
-    assert _run(["hardware", "fit", "--sizes", "10,5", "--neuron", "Izhikevich"]) == 2
+    assert _run(["hardware", "fit", "--sizes", "10,5", "--neuron", "HodgkinHuxley"]) == 2
     assert "neuron: expected one of" in capsys.readouterr().err
+    # a declared model (spikeforge.neuron.models) is a neuron the CLI can build
+    assert _run(["hardware", "fit", "--sizes", "10,5", "--neuron", "Izhikevich", "--platform", "Loihi-2"]) == 0
+    assert capsys.readouterr().out.startswith("Loihi-2: yes")
 
 
 # ------------------------------------------------------------------ issue 10: tables at 80 columns

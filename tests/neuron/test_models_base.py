@@ -344,3 +344,15 @@ def test_adex_without_adaptation_is_expif():
     x = _drive(AdEx, steps=2000)
     assert torch.equal(AdEx(a=0.0, b=0.0, dtype=torch.float64)(x), ExpIF(dtype=torch.float64)(x))
     assert not torch.equal(AdEx(dtype=torch.float64)(x), ExpIF(dtype=torch.float64)(x))
+
+
+def test_hardware_mlp_builds_declared_models():
+    """``spikeforge hardware fit --sizes ... --neuron AdEx`` builds its MLP with fit.mlp."""
+    from spikeforge.hardware.fit import fit_all, mlp
+
+    net = mlp([8, 4, 2], "AdEx")
+    assert [type(m) for m in net] == [Linear, AdEx, Linear, AdEx]
+    table = fit_all(net)
+    assert table.needs.features == ("AdEx-IF",) and table.row("BrainScaleS-2").neuron_model == "yes"
+    with pytest.raises(ValueError, match=r"neuron: expected one of \[.*'AdEx'.*'ExpIF'.*'Izhikevich'"):
+        mlp([8, 4], "ModelNeuron")

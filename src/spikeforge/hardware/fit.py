@@ -402,17 +402,20 @@ def mlp(sizes: list[int] | tuple[int, ...], neuron: str = "LIF") -> nn.Module:
     """An MLP ``sizes[0] -> ... -> sizes[-1]`` of spikeforge Linear layers, each followed by a neuron.
 
     ``neuron`` names a spikeforge neuron class (``LIF``, ``IF``, ``CuBaLIF``, ``AdaptiveLIF``,
-    ``GradedLIF``, ``ResonateAndFire``). Used by ``spikeforge hardware fit --sizes``.
+    ``GradedLIF``, ``ResonateAndFire``) or a declared model (``ExpIF``, ``AdEx``, ``Izhikevich``). Used by
+    ``spikeforge hardware fit --sizes``.
     """
     from spikeforge import neuron as neuron_mod
     from spikeforge.synapse import Linear
 
     if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
         raise ValueError(f"sizes: expected at least two positive integers such as 700,256,20, got {sizes!r}")
+    kinds = (neuron_mod.Neuron, neuron_mod.ModelNeuron)
     cls = getattr(neuron_mod, neuron, None)
-    if not (isinstance(cls, type) and issubclass(cls, neuron_mod.Neuron)):
+    if not (isinstance(cls, type) and issubclass(cls, kinds) and cls is not neuron_mod.ModelNeuron):
         names = sorted(
-            k for k, v in vars(neuron_mod).items() if isinstance(v, type) and issubclass(v, neuron_mod.Neuron)
+            k for k, v in vars(neuron_mod).items()
+            if isinstance(v, type) and issubclass(v, kinds) and v is not neuron_mod.ModelNeuron
         )
         raise ValueError(f"neuron: expected one of {names}, got {neuron!r}")
     layers: list[nn.Module] = []
