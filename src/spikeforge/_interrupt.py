@@ -23,7 +23,9 @@ _SCRIPT_NAMES = ("spikeforge", "spikeforge.exe", "spikeforge-script.py", "spikef
 def _quit(signum: int, frame: object) -> None:
     sys.stderr.write("spikeforge: interrupted while starting; nothing was written\n")
     sys.stderr.flush()
-    raise SystemExit(130)
+    # end at once: an exception raised into the initialisation of a native extension (torch._dynamo pulls in
+    # triton, whose nanobind aborts on it) would turn Ctrl-C into an abort; nothing needs cleaning up yet
+    os._exit(130)
 
 
 def _install() -> None:

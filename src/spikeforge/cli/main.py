@@ -14,6 +14,7 @@ from spikeforge._version import __version__
 
 # Explicit list: the order is the order of ``spikeforge --help``.
 VERBS: tuple[str, ...] = ("train", "evaluate", "resume", "report", "hardware", "export", "import_")
+_TRAINING_VERBS = ("train", "resume")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
 
     verb = None
     try:
+        words = sys.argv[1:] if argv is None else argv
+        if any(w in _TRAINING_VERBS for w in words[:1]):
+            # the optimiser imports torch._dynamo (and triton, where installed) on first use; a Ctrl-C raised
+            # into that native initialisation aborts the process, so it happens while the start-up guard holds
+            import torch._dynamo  # noqa: F401
         release()  # from here on Ctrl-C is a KeyboardInterrupt, handled below or by the verb
         parser = build_parser()
         args = parser.parse_args(argv)
