@@ -132,3 +132,22 @@ def test_a_users_loop_of_steps_is_counted_like_the_sequence_call():
     a, b = count_ops(loop, x), count_ops(whole, x)
     assert a.neuron_updates == b.neuron_updates == 7 * 4 and a.spikes == b.spikes
     assert a.synaptic_ops == b.synaptic_ops
+
+
+@pytest.mark.parametrize("model", [sf.ExpIF, sf.AdEx, sf.Izhikevich], ids=lambda m: m.__name__)
+def test_declared_models_are_counted_in_networks_and_step_loops(model):
+    torch.manual_seed(0)
+    net = Sequential(Linear(6, 4), model(), Linear(4, 2), sf.LI())
+    x = _spikes(20, 3, 6) * 400.0  # an input current strong enough to make them fire
+    c = count_ops(net, x)
+    assert {la.name for la in c.layers} == {"0", "1", "2", "3"}
+    assert c.layer("1").neuron_updates == 20 * 4 and c.layer("1").spiking
+    state, steps = None, []
+    cur = net[0](x)
+    for t in range(x.shape[0]):
+        s_t, state = sf.step(net[1], cur[t], state)
+        steps.append(s_t)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.stack(steps), net[1](cur), rtol=0, atol=0)
+    _, st = net(x, return_state=True)  # Sequential threads the model's state like every neuron's
+    assert isinstance(st[1], net[1].model.state)

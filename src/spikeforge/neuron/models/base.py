@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from spikeforge import _counting
 from spikeforge._checks import sum_to
 from spikeforge.neuron.firing import FiringModel, Heaviside, spike_count
 
@@ -239,6 +240,7 @@ class ModelNeuron(nn.Module):
     """
 
     model: ClassVar[NeuronModel]
+    stateful: ClassVar[bool] = True  # spikeforge.nets.Sequential threads its state
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -357,7 +359,9 @@ class ModelNeuron(nn.Module):
             state = self.model.rest(params, torch.zeros_like(x_t))
         else:
             check_model_state(self.model, state, x_t)
-        return self.model.step(x_t, state, params, self.config)
+        s_t, state = self.model.step(x_t, state, params, self.config)
+        _counting.report(self, "neuron", s_t.unsqueeze(0))
+        return s_t, state
 
     def scan(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """Run over ``x: [T, B, ...]`` (time-major); always returns ``(spikes [T, B, ...], state)``."""
@@ -373,7 +377,9 @@ class ModelNeuron(nn.Module):
         for t in range(x.shape[0]):
             s, state = step(x[t], state, params, config)
             out.append(s)
-        return torch.stack(out), state
+        spikes = torch.stack(out)
+        _counting.report(self, "neuron", spikes)
+        return spikes, state
 
     def forward(self, x: torch.Tensor, state: Any = None, return_state: bool = False):
         """Spikes ``[T, B, ...]`` for input current ``x: [T, B, ...]``; with ``return_state`` also the state
