@@ -32,7 +32,7 @@ def test_config_round_trip(tmp_path):
     [
         ("epochs", 0, "config epochs: expected an integer >= 1, got 0"),
         ("hidden", [], "config hidden: expected a non-empty list"),
-        ("neuron", "Izhikevich", "config neuron: expected one of"),
+        ("neuron", "HodgkinHuxley", "config neuron: expected one of"),
         ("loss", "median", "config loss: expected one of"),
         ("lr", -1.0, "config lr: expected a number > 0, got -1.0"),
         ("method", "eprop", "config method: expected one of"),

@@ -25,6 +25,7 @@ import sys
 
 from spikeforge.cli._tables import console as _make_console
 from spikeforge.cli._tables import fit_columns, natural_width, print_records, print_table, table_width
+from spikeforge.neuron.catalog import neuron_classes
 
 __all__ = ["register"]
 
@@ -506,7 +507,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("fit", help="can an MLP of spiking neurons run on each chip?")
     p.add_argument("--sizes", required=True, help="layer widths, e.g. 700,256,256,20")
-    p.add_argument("--neuron", default="LIF", help="spikeforge neuron class (LIF, IF, CuBaLIF, GradedLIF, ...)")
+    p.add_argument("--neuron", default="LIF", help=f"spikeforge neuron ({', '.join(neuron_classes())})")
     p.add_argument("--rule", default=None, help="on-device learning rule (STDP, e-prop, BPTT, ...)")
     p.add_argument("--platform", default=None, help="one chip only (default: all 15)")
     p.set_defaults(func=_cmd_fit)

@@ -44,8 +44,9 @@ def _hidden(text: str) -> list[int]:
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """The options of ``spikeforge train`` (all default to SUPPRESS: absent means 'config or default')."""
-    from spikeforge.learn.config import FIRINGS, MODELS, NEURONS, SCHEDULES
+    from spikeforge.learn.config import FIRINGS, MODELS, SCHEDULES
     from spikeforge.learn.losses import REDUCTIONS
+    from spikeforge.neuron.catalog import neuron_classes
 
     d = p.add_argument_group("data")
     d.add_argument("--dataset", default=_S, metavar="NAME",
@@ -62,7 +63,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=(*MODELS, "rsnn"), default=_S, help="mlp (default) or recurrent")
     m.add_argument("--hidden", type=_hidden, default=_S, metavar="SIZES", help="hidden layer sizes (default 256)")
-    m.add_argument("--neuron", choices=NEURONS, default=_S, help="neuron preset (default LIF)")
+    m.add_argument("--neuron", choices=tuple(neuron_classes()), default=_S,
+                   help="neuron: a preset of the general neuron or a declared model (default LIF)")
     m.add_argument("--tau", type=float, default=_S, help="membrane time constant, in steps (LIF default 5)")
     m.add_argument("--threshold", type=float, default=_S, help="firing threshold")
     m.add_argument("--reset", choices=("soft", "hard", "refractory", "none"), default=_S,

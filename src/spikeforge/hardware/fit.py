@@ -33,11 +33,9 @@ so a ``"no"`` never reads "1 chip".
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from spikeforge.hardware.catalog import Platform, platform, platforms
@@ -399,27 +397,15 @@ def fit_all(model: nn.Module, inputs=None, *, learning_rule: str | None = None) 
 
 
 def mlp(sizes: list[int] | tuple[int, ...], neuron: str = "LIF") -> nn.Module:
-    """An MLP ``sizes[0] -> ... -> sizes[-1]`` of spikeforge Linear layers, each followed by a neuron.
-
-    ``neuron`` names a spikeforge neuron class (``LIF``, ``IF``, ``CuBaLIF``, ``AdaptiveLIF``,
-    ``GradedLIF``, ``ResonateAndFire``) or a declared model (``ExpIF``, ``AdEx``, ``Izhikevich``). Used by
-    ``spikeforge hardware fit --sizes``.
-    """
-    from spikeforge import neuron as neuron_mod
-    from spikeforge.synapse import Linear
+    """:func:`spikeforge.nets.mlp` of spiking layers only (``readout="spikes"``), the neuron named: any name
+    of :func:`spikeforge.neuron.catalog.neuron_classes` (presets and declared models). Used by
+    ``spikeforge hardware fit --sizes``."""
+    from spikeforge.nets import mlp as nets_mlp
+    from spikeforge.neuron.catalog import neuron_classes
 
     if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
         raise ValueError(f"sizes: expected at least two positive integers such as 700,256,20, got {sizes!r}")
-    kinds = (neuron_mod.Neuron, neuron_mod.ModelNeuron)
-    cls = getattr(neuron_mod, neuron, None)
-    if not (isinstance(cls, type) and issubclass(cls, kinds) and cls is not neuron_mod.ModelNeuron):
-        names = sorted(
-            k for k, v in vars(neuron_mod).items()
-            if isinstance(v, type) and issubclass(v, kinds) and v is not neuron_mod.ModelNeuron
-        )
-        raise ValueError(f"neuron: expected one of {names}, got {neuron!r}")
-    layers: list[nn.Module] = []
-    with torch.no_grad():
-        for a, b in itertools.pairwise(sizes):
-            layers += [Linear(a, b), cls()]
-    return nn.Sequential(*layers)
+    classes = neuron_classes()
+    if neuron not in classes:
+        raise ValueError(f"neuron: expected one of {sorted(classes)}, got {neuron!r}")
+    return nets_mlp(list(sizes), neuron=classes[neuron], readout="spikes")

@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spikeforge.neuron.catalog import neuron_classes
+
 __all__ = ["FIRINGS", "MODELS", "NEURONS", "SCHEDULES", "TUNED_NEURON_PARAMS", "ConfigError", "TrainConfig",
            "default_neuron_params", "load_config"]
 
 MODELS = ("mlp", "recurrent")
-NEURONS = ("LIF", "CuBaLIF", "AdaptiveLIF", "GradedLIF", "IF", "ResonateAndFire")
+#: The neurons a config could name when this module was imported (validation asks
+#: :func:`spikeforge.neuron.catalog.neuron_classes` again, so later plug-ins count).
+NEURONS = tuple(neuron_classes())
 FIRINGS = ("gaussian", "cauchy", "logistic", "heaviside")
 SCHEDULES = ("cosine", "constant")
 CONFIG_VERSION = 1
@@ -149,10 +153,11 @@ class TrainConfig:
         ):
             raise bad("hidden", "a non-empty list of positive layer sizes, e.g. [256] or [128, 128]")
         self.hidden = list(self.hidden)
-        if self.neuron not in NEURONS:
-            matches = [n for n in NEURONS if n.lower() == str(self.neuron).lower()]
+        names = tuple(neuron_classes())  # asked now: a model installed as a plug-in counts too
+        if self.neuron not in names:
+            matches = [n for n in names if n.lower() == str(self.neuron).lower()]
             if not matches:
-                raise bad("neuron", f"one of {NEURONS}")
+                raise bad("neuron", f"one of {names}")
             self.neuron = matches[0]
         if self.neuron_params is None:
             self.neuron_params = default_neuron_params(self.neuron)

@@ -28,18 +28,18 @@ def make_firing(name: str, sigma: float):
 
 
 def _neuron_class(name: str) -> type:
-    import spikeforge.neuron as neuron_mod
+    from spikeforge.neuron.catalog import neuron_classes
 
-    cls = getattr(neuron_mod, name, None)
-    if cls is None:
-        raise ConfigError("neuron", f"no preset named {name!r} in spikeforge.neuron")
-    return cls
+    classes = neuron_classes()
+    if name not in classes:
+        raise ConfigError("neuron", f"expected one of {list(classes)}, got {name!r}")
+    return classes[name]
 
 
 def make_neuron_factory(config: TrainConfig) -> Callable[[int], nn.Module]:
     """A function ``size -> neuron module`` for the hidden layers of ``config``."""
     cls = _neuron_class(config.neuron)
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "firing", "learnable", "shape"}
+    allowed = set(inspect.signature(cls).parameters) - {"self", "firing", "learnable", "shape"}
     unknown = sorted(set(config.neuron_params) - allowed)
     if unknown:
         raise ConfigError(
@@ -57,7 +57,7 @@ def make_neuron_factory(config: TrainConfig) -> Callable[[int], nn.Module]:
         except (ValueError, TypeError) as exc:
             _about_neuron(exc, config)
             raise
-        if neuron.is_complex:
+        if getattr(neuron, "is_complex", False):
             raise ConfigError(
                 "neuron",
                 f"{config.neuron} has a complex potential and emits complex spikes, which the synapse layers "
