@@ -28,6 +28,7 @@ import torch
 
 from spikeforge.neuron.dynamics import hard_reset
 from spikeforge.neuron.models.base import ModelNeuron, NeuronModel, Param, StepConfig, fire
+from spikeforge.neuron.models.expif import MEMBRANE_PARAMS, SPIKE_PARAMS, membrane_current
 
 __all__ = ["ADEX", "AdEx", "AdExParams", "AdExState"]
 
@@ -44,7 +45,7 @@ def step(I_t: torch.Tensor, state: AdExState, p, config: StepConfig) -> tuple[to
     """One forward-Euler step of the equations in the module docstring: ``(I_t, state, params) -> (s_t, state)``."""
     v, w = state
     dt = config.dt
-    dv = -p.g_L * (v - p.E_L) + p.g_L * p.Delta_T * torch.exp((v - p.V_T) / p.Delta_T) - w + I_t
+    dv = membrane_current(v, p) - w + I_t
     v_star = v + (dt / p.C) * dv
     w_star = w + (dt / p.tau_w) * (p.a * (v - p.E_L) - w)
     s = fire(v_star, p.V_peak, config.firing)
@@ -61,16 +62,11 @@ ADEX = NeuronModel(
     name="AdEx",
     state=AdExState,
     params=(
-        Param("C", 281.0, "positive", unit="pF", doc="membrane capacitance"),
-        Param("g_L", 30.0, "positive", unit="nS", doc="leak conductance"),
-        Param("E_L", -70.6, unit="mV", doc="leak reversal (resting) potential"),
-        Param("V_T", -50.4, unit="mV", doc="threshold of the exponential term"),
-        Param("Delta_T", 2.0, "positive", unit="mV", doc="slope factor Δ_T (sharpness of the spike onset)"),
+        *MEMBRANE_PARAMS,
         Param("tau_w", 144.0, "positive", unit="ms", doc="adaptation time constant τ_w"),
         Param("a", 4.0, unit="nS", doc="subthreshold adaptation"),
         Param("b", 80.5, unit="pA", doc="spike-triggered adaptation"),
-        Param("V_reset", -70.6, unit="mV", doc="potential after a spike"),
-        Param("V_peak", -40.4, learnable=False, unit="mV", doc="spike cut-off θ: a spike when v* >= V_peak"),
+        *SPIKE_PARAMS,
     ),
     features=frozenset({"real", "binary", "deterministic", "reset:hard", "exponential", "adaptive"}),
     neuron_type="AdEx-IF",

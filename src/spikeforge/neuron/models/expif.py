@@ -25,7 +25,7 @@ import torch
 from spikeforge.neuron.dynamics import hard_reset
 from spikeforge.neuron.models.base import ModelNeuron, NeuronModel, Param, StepConfig, fire
 
-__all__ = ["EXPIF", "ExpIF", "ExpIFParams", "ExpIFState"]
+__all__ = ["EXPIF", "MEMBRANE_PARAMS", "SPIKE_PARAMS", "ExpIF", "ExpIFParams", "ExpIFState", "membrane_current"]
 
 
 class ExpIFState(NamedTuple):
@@ -34,10 +34,16 @@ class ExpIFState(NamedTuple):
     v: torch.Tensor
 
 
+def membrane_current(v: torch.Tensor, p) -> torch.Tensor:
+    """The leak and the exponential spike-onset current, ``−g_L·(v − E_L) + g_L·Δ_T·exp((v − V_T)/Δ_T)`` (pA)
+    (shared with :mod:`spikeforge.neuron.models.adex`)."""
+    return -p.g_L * (v - p.E_L) + p.g_L * p.Delta_T * torch.exp((v - p.V_T) / p.Delta_T)
+
+
 def step(I_t: torch.Tensor, state: ExpIFState, p, config: StepConfig) -> tuple[torch.Tensor, ExpIFState]:
     """One forward-Euler step of the equation in the module docstring: ``(I_t, state, params) -> (s_t, state)``."""
     v = state.v
-    dv = -p.g_L * (v - p.E_L) + p.g_L * p.Delta_T * torch.exp((v - p.V_T) / p.Delta_T) + I_t
+    dv = membrane_current(state.v, p) + I_t
     v_star = v + (config.dt / p.C) * dv
     s = fire(v_star, p.V_peak, config.firing)
     r = s.detach() if config.detach_reset else s
@@ -49,17 +55,26 @@ def rest(p, zeros: torch.Tensor) -> ExpIFState:
     return ExpIFState(v=zeros + p.E_L)
 
 
+#: The membrane's parameters (Brette & Gerstner 2005), also AdEx's.
+MEMBRANE_PARAMS = (
+    Param("C", 281.0, "positive", unit="pF", doc="membrane capacitance"),
+    Param("g_L", 30.0, "positive", unit="nS", doc="leak conductance"),
+    Param("E_L", -70.6, unit="mV", doc="leak reversal (resting) potential"),
+    Param("V_T", -50.4, unit="mV", doc="threshold of the exponential term"),
+    Param("Delta_T", 2.0, "positive", unit="mV", doc="slope factor Δ_T (sharpness of the spike onset)"),
+)
+#: The reset target and the spike cut-off, also AdEx's.
+SPIKE_PARAMS = (
+    Param("V_reset", -70.6, unit="mV", doc="potential after a spike"),
+    Param("V_peak", -40.4, learnable=False, unit="mV", doc="spike cut-off θ: a spike when v* >= V_peak"),
+)
+
 EXPIF = NeuronModel(
     name="ExpIF",
     state=ExpIFState,
     params=(
-        Param("C", 281.0, "positive", unit="pF", doc="membrane capacitance"),
-        Param("g_L", 30.0, "positive", unit="nS", doc="leak conductance"),
-        Param("E_L", -70.6, unit="mV", doc="leak reversal (resting) potential"),
-        Param("V_T", -50.4, unit="mV", doc="threshold of the exponential term"),
-        Param("Delta_T", 2.0, "positive", unit="mV", doc="slope factor Δ_T (sharpness of the spike onset)"),
-        Param("V_reset", -70.6, unit="mV", doc="potential after a spike"),
-        Param("V_peak", -40.4, learnable=False, unit="mV", doc="spike cut-off θ: a spike when v* >= V_peak"),
+        *MEMBRANE_PARAMS,
+        *SPIKE_PARAMS,
     ),
     features=frozenset({"real", "binary", "deterministic", "reset:hard", "exponential"}),
     neuron_type="exp-LIF",
