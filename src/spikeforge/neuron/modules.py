@@ -67,6 +67,17 @@ def _positive(name: str, value, allow_none: bool = True):
     return value
 
 
+class ScanInputs(NamedTuple):
+    """What :meth:`Neuron.prepare` hands a scan: the checked state, the parameters cast to the input, the
+    sequence's pre-drawn noise and orders, and the recurrent weight in the input's dtype."""
+
+    state: NeuronState
+    params: NeuronParams
+    noise: torch.Tensor | None
+    orders: list
+    recurrent_weight: torch.Tensor | None
+
+
 class Neuron(nn.Module):
     """The general spiking neuron of :mod:`spikeforge.neuron.dynamics`.
 
@@ -220,15 +231,10 @@ class Neuron(nn.Module):
         return fresh_state(tuple(x.shape[1:]), self.spec, dtype=real, device=x.device,
                            complex_=self.is_complex or x.is_complex())
 
-    def scan(
-        self,
-        x: torch.Tensor,
-        state: NeuronState | None = None,
-        *,
-        generator: torch.Generator | None = None,
-        recurrent_weight: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, NeuronState]:
-        """Run over a whole sequence ``x: [T, B, ...]``; always returns ``(spikes, state)``."""
+    def prepare(self, x: torch.Tensor, state: NeuronState | None, generator: torch.Generator | None = None,
+                recurrent_weight: torch.Tensor | None = None) -> ScanInputs:
+        """The checks and random draws of a sequence call, in :meth:`scan`'s order (noise, then orders), so that
+        any loop over the steps (e.g. :func:`spikeforge.record`) sees what the scan sees."""
         check_sequence(x)
         complex_ = self.is_complex or x.is_complex()
         if self.shape and tuple(x.shape[2:]) != self.shape:
@@ -238,18 +244,29 @@ class Neuron(nn.Module):
             state = self.initial_state(x)
         else:
             check_state(state, tuple(x.shape[1:]), self.spec, complex_)
+        real = x.real.dtype if x.is_complex() else x.dtype
         if recurrent_weight is not None:
             n = x.shape[-1]
             if x.dim() != 3 or tuple(recurrent_weight.shape) != (n, n):
                 raise ValueError(f"recurrent_weight: expected [{n}, {n}] for input [T, B, {n}], got "
                                  f"{tuple(recurrent_weight.shape)} with input {tuple(x.shape)}")
-        real = x.real.dtype if x.is_complex() else x.dtype
+            recurrent_weight = recurrent_weight.to(real)
         params = self.params(real, x.device)
         noise = draw_noise(self.spec, tuple(x.shape), dtype=real, device=x.device, generator=generator)
         orders = draw_orders(self.spec, x.shape[0], generator)
+        return ScanInputs(state, params, noise, orders, recurrent_weight)
+
+    def scan(
+        self,
+        x: torch.Tensor,
+        state: NeuronState | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        recurrent_weight: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, NeuronState]:
+        """Run over a whole sequence ``x: [T, B, ...]``; always returns ``(spikes, state)``."""
+        state, params, noise, orders, recurrent_weight = self.prepare(x, state, generator, recurrent_weight)
         fn = _backends.get_backend(self.backend)
-        if recurrent_weight is not None:
-            recurrent_weight = recurrent_weight.to(real)
         spikes, new_state = fn(x, state, params, self.spec, noise=noise, orders=orders,
                                recurrent_weight=recurrent_weight)
         _counting.report(self, "neuron", spikes)  # in scan, so that users' loops of spikeforge.step count too

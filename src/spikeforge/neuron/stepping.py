@@ -50,7 +50,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from spikeforge.neuron.dynamics import check_state, draw_noise, draw_orders, neuron_step, traced_step
+from spikeforge.neuron.dynamics import neuron_step, traced_step
 from spikeforge.neuron.modules import Neuron, check_sequence
 
 __all__ = ["DERIVED_FIELDS", "Recording", "record", "step"]
@@ -149,28 +149,9 @@ def _check_fields(wanted: tuple[str, ...], available: tuple[str, ...], neuron) -
 
 
 def _record_neuron(neuron: Neuron, x, state, fields, generator, recurrent_weight) -> Recording:
-    # the checks and draws of Neuron.scan, in its order (noise, then orders), so that a generator seeded
-    # alike gives the same spikes
-    check_sequence(x)
-    complex_ = neuron.is_complex or x.is_complex()
-    if neuron.shape and tuple(x.shape[2:]) != neuron.shape:
-        raise ValueError(f"x: this neuron has per-neuron parameters of shape {neuron.shape}; expected input "
-                         f"[T, B, {', '.join(map(str, neuron.shape))}], got {tuple(x.shape)}")
-    if state is None:
-        state = neuron.initial_state(x)
-    else:
-        check_state(state, tuple(x.shape[1:]), neuron.spec, complex_)
+    # the checks and draws of Neuron.scan, in its order, so that a generator seeded alike gives the same spikes
+    state, params, noise, orders, recurrent_weight = neuron.prepare(x, state, generator, recurrent_weight)
     _check_fields(fields, _state_fields(state) + DERIVED_FIELDS, neuron)
-    real = x.real.dtype if x.is_complex() else x.dtype
-    if recurrent_weight is not None:
-        n = x.shape[-1]
-        if x.dim() != 3 or tuple(recurrent_weight.shape) != (n, n):
-            raise ValueError(f"recurrent_weight: expected [{n}, {n}] for input [T, B, {n}], got "
-                             f"{tuple(recurrent_weight.shape)} with input {tuple(x.shape)}")
-        recurrent_weight = recurrent_weight.to(real)
-    params = neuron.params(real, x.device)
-    noise = draw_noise(neuron.spec, tuple(x.shape), dtype=real, device=x.device, generator=generator)
-    orders = draw_orders(neuron.spec, x.shape[0], generator)
     derived = any(f in DERIVED_FIELDS for f in fields)
     spikes, traces = [], {f: [] for f in fields}
     for t in range(x.shape[0]):
