@@ -16,6 +16,7 @@ from torch import nn
 
 from spikeforge import _counting
 from spikeforge.neuron import backends as _backends  # filled by spikeforge.kernels (the layer above)
+from spikeforge.neuron import general as _general
 from spikeforge.neuron.dynamics import (
     NeuronParams,
     NeuronSpec,
@@ -29,9 +30,6 @@ from spikeforge.neuron.firing import FiringModel, Heaviside
 
 __all__ = ["IF", "LI", "LIF", "AdaptiveLIF", "CuBaLIF", "GradedLIF", "LIState", "Neuron", "ResonateAndFire",
            "check_named_state", "check_sequence"]
-
-_LEARNABLE = ("tau", "decay", "omega", "threshold", "tau_syn", "tau_adapt")
-
 
 def check_sequence(x: object, name: str = "x", *, allow_complex: bool = True) -> torch.Tensor:
     """Validate a time-major sequence ``[T, B, ...]``."""
@@ -138,17 +136,18 @@ class Neuron(nn.Module):
         if decay is not None and omega is not None:
             raise ValueError("omega: with decay given directly, put the phase into decay (a complex λ)")
         _positive("dt", dt, allow_none=False)
-        _positive("tau", tau)
-        _positive("tau_syn", tau_syn)
-        _positive("tau_adapt", tau_adapt)
-        _positive("threshold", threshold, allow_none=False)
+        values = {"tau": tau, "decay": decay, "omega": omega, "threshold": threshold, "tau_syn": tau_syn,
+                  "tau_adapt": tau_adapt, "adapt_scale": adapt_scale}
+        for p in _general.PARAMS:  # the declaration's constraints (neuron/general.py)
+            if p.constraint == "positive":
+                _positive(p.name, values[p.name], allow_none=p.default is None)
         if isinstance(learnable, str):
             learnable = (learnable,)
-        bad = [n for n in learnable if n not in _LEARNABLE]
+        bad = [n for n in learnable if n not in _general.LEARNABLE]
         if bad:
-            raise ValueError(f"learnable: expected names among {_LEARNABLE}, got {bad}")
-        given = {"tau": tau, "decay": decay, "omega": omega, "threshold": threshold, "tau_syn": tau_syn,
-                 "tau_adapt": tau_adapt}
+            raise ValueError(f"learnable: expected names among {_general.LEARNABLE}, got {bad}")
+        # the learnable parameters are the tensor ones (state_dict); the others are plain numbers
+        given = {n: values[n] for n in _general.LEARNABLE}
         missing = [n for n in learnable if given[n] is None]
         if missing:
             raise ValueError(f"learnable: {missing} named learnable but not set")
@@ -161,9 +160,10 @@ class Neuron(nn.Module):
         self.dt = float(dt)
         self.shape = _as_shape(shape)
         self.backend = backend
+        for p in _general.PARAMS:
+            if p.constraint == "nonnegative" and float(values[p.name]) < 0:
+                raise ValueError(f"{p.name}: expected >= 0, got {values[p.name]!r}")
         self.adapt_scale = float(adapt_scale)
-        if self.adapt_scale < 0:
-            raise ValueError(f"adapt_scale: expected >= 0, got {adapt_scale!r}")
         self.learnable = tuple(learnable)
         for name, value in given.items():
             if value is None:
