@@ -11,7 +11,7 @@ from spikeforge.hardware import count_ops
 from spikeforge.kernels.lean import LinearLIF, PackedLinear
 from spikeforge.nets import Sequential, mlp, rsnn
 from spikeforge.neuron.primitives import CubaIntegrator, Integrator
-from spikeforge.synapse import Conv1d, Conv2d, EventLinear, Flatten, Linear
+from spikeforge.synapse import Conv1d, Conv2d, Flatten, Linear
 
 
 def _spikes(*shape, p=0.3, seed=0):
@@ -46,7 +46,7 @@ def _every_layer():
     lif = sf.LIF(tau=5.0, threshold=0.3)
     return [
         ("Linear", Sequential(Linear(8, 5), sf.LIF(threshold=0.3)), _spikes(6, 2, 8)),
-        ("EventLinear", Sequential(EventLinear(8, 70, mode="event"), sf.LIF(threshold=0.3)), _spikes(6, 2, 8)),
+        ("Linear event", Sequential(Linear(8, 70, mode="event"), sf.LIF(threshold=0.3)), _spikes(6, 2, 8)),
         ("PackedLinear", Sequential(PackedLinear(8, 5), sf.LIF(threshold=0.3)), _spikes(6, 2, 8)),
         ("LinearLIF", Sequential(LinearLIF(8, 5, lif), Linear(5, 3), sf.LI()), _spikes(6, 2, 8)),
         ("Conv1d", Sequential(Conv1d(2, 3, 3, padding=1), sf.LIF(threshold=0.3), Flatten(), Linear(15, 2),

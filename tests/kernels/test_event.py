@@ -92,14 +92,15 @@ def test_auto_mode_follows_activity():
 
 def test_module_and_errors(impl):
     torch.manual_seed(0)
-    lin = EventLinear(30, 9, mode="event")
+    with pytest.warns(DeprecationWarning, match="EventLinear stores per-call statistics"):
+        lin = EventLinear(30, 9, mode="event")
     x = (torch.rand(6, 2, 30) < 0.1).float()
     y = lin(x)
     torch.testing.assert_close(y, torch.nn.functional.linear(x, lin.weight, lin.bias), rtol=1e-5, atol=1e-5)
     assert lin.synops == int(x.count_nonzero()) * 9 and lin.last_path == "event"
     y.sum().backward()
     assert lin.weight.grad is not None and lin.weight.grad.shape == (9, 30)
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ValueError, match="mode"), pytest.warns(DeprecationWarning):
         EventLinear(3, 2, mode="sparse")
     with pytest.raises(ValueError, match="expected"):
         event_linear(torch.zeros(2, 4), torch.zeros(3, 5))

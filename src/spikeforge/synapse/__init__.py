@@ -1,7 +1,7 @@
 """Synapses. Feed-forward ones act on whole sequences ``[T, B, ...]`` at once (one GEMM / convolution over
 all ``T·B`` rows); the recurrent one runs inside the neuron scan. :class:`Linear` takes the event-driven path
-for sparse input (its kernels live in :mod:`spikeforge.kernels.event`); :class:`EventLinear` also records
-the synaptic operations of each call."""
+for sparse input (its kernels live in :mod:`spikeforge.kernels.event`); synaptic operations are counted by
+:func:`spikeforge.hardware.count_ops` (:class:`EventLinear`, which stored them on the module, is deprecated)."""
 
 from spikeforge.synapse.delay import Delay
 from spikeforge.synapse.layers import Conv1d, Conv2d, EventLinear, Flatten, Linear, Recurrent

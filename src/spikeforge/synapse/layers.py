@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -82,12 +83,20 @@ class Linear(nn.Linear):
 
 
 class EventLinear(Linear):
-    """:class:`Linear` that also records, after each call, the exact synaptic operation count
-    (``self.synops = nnz(s)·N``, a by-product of the event path; counted on the dense path) and the path
-    taken (``self.last_path``)."""
+    """Deprecated: :class:`Linear` that also stores, after each call, the exact synaptic operation count
+    (``self.synops = nnz(s)·N``) and the path taken (``self.last_path``) on the module.
+
+    Statistics stored on a module between calls go stale and are wrong under concurrent calls; ask for them
+    instead: :func:`spikeforge.hardware.count_ops` (or a counting context, :mod:`spikeforge._counting`) counts
+    every layer exactly, and :func:`spikeforge.kernels.event.event_linear` returns ``(out, synops, path)``
+    of one product. Kept, with a :class:`DeprecationWarning`, so that existing code runs."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, mode: str = "auto",
                  threshold: float | None = None, device=None, dtype=None) -> None:
+        warnings.warn("EventLinear stores per-call statistics on the module and is deprecated: use "
+                      "spikeforge.synapse.Linear, and spikeforge.hardware.count_ops or "
+                      "spikeforge.kernels.event.event_linear for synaptic operation counts",
+                      DeprecationWarning, stacklevel=2)
         super().__init__(in_features, out_features, bias, mode=mode, threshold=threshold, device=device,
                          dtype=dtype)
         self.synops = 0
