@@ -7,11 +7,15 @@ Requirements are read from the model:
 * synapses: non-zero connections, *unrolled* (a convolution kernel counts once per output position,
   as on chips without weight sharing); recurrent weights included;
 * fan-in: the largest number of non-zero inputs of one neuron;
-* neuron model: features of spikeforge neurons -- graded spikes (``max_spikes > 1``), complex
-  (resonate-and-fire) state, adaptive threshold and stochastic firing need *programmable* neurons;
-  current-based (CuBa) synapses need a chip listing CuBa (or programmable synapses); plain IF/LIF runs on
-  any LIF-type chip (LIF, exp-LIF, AdEx-IF); a declared model (:mod:`spikeforge.neuron.models`: ExpIF, AdEx,
-  Izhikevich) runs on the catalog neuron types its declaration names (``runs_on``) or programmable neurons;
+* neuron model: asked of every neuron module, whatever its class -- one with the attributes ``features``,
+  ``neuron_type`` and ``runs_on`` (:class:`spikeforge.Neuron` answers from its declaration
+  :mod:`spikeforge.neuron.general`, a declared model from its :class:`~spikeforge.neuron.models.NeuronModel`).
+  The hardware words among its ``features``: graded spikes, complex (resonate-and-fire) state, adaptive
+  threshold and stochastic firing need *programmable* neurons; current-based (``"CuBa"``) synapses need a
+  chip listing CuBa (or programmable synapses); the general neuron (``"LIF"``: plain IF/LIF) runs on any
+  LIF-type chip (LIF, exp-LIF, AdEx-IF); any other neuron module (ExpIF, AdEx, Izhikevich, a plug-in) runs
+  on the catalog neuron types it names (``runs_on``; none: programmable neurons only) or programmable
+  neurons;
 * on-device training: a ``learning_rule`` (e.g. ``"STDP"``, ``"e-prop"``, ``"BPTT"``) needs a chip that
   lists it or has programmable training.
 
@@ -40,6 +44,7 @@ from torch import nn
 
 from spikeforge.hardware.catalog import Platform, platform, platforms
 from spikeforge.hardware.counts import SYNAPSE_TYPES, _render, count_ops
+from spikeforge.neuron.general import LIF_TYPES, NEURON_TYPE, PROGRAMMABLE_ONLY
 
 __all__ = [
     "HARD_LIMITS",
@@ -53,8 +58,10 @@ __all__ = [
     "model_needs",
 ]
 
-_LIF_TYPES = frozenset({"LIF", "exp-LIF", "AdEx-IF"})
-_PROGRAMMABLE_ONLY = ("graded spikes", "complex state", "adaptive threshold", "stochastic firing")
+# the general neuron's declaration (spikeforge.neuron.general): its catalog type, the types that run it, and
+# the hardware words a neuron module's ``features`` may name
+_LIF, _LIF_TYPES, _PROGRAMMABLE_ONLY = NEURON_TYPE, LIF_TYPES, PROGRAMMABLE_ONLY
+_WORDS = frozenset({_LIF, "CuBa", *_PROGRAMMABLE_ONLY})
 #: Checks that decide a verdict.
 HARD_LIMITS: tuple[str, ...] = ("neurons", "synapses", "neuron model", "learning rule")
 #: Checks that only warn.
@@ -71,7 +78,7 @@ class ModelNeeds:
     synapses: int
     max_fan_in: int
     features: tuple[str, ...]  # neuron-model features, e.g. ("LIF", "CuBa") or ("LIF", "graded spikes")
-    # (neuron type, the catalog neuron types that run it) of each declared model (spikeforge.neuron.models)
+    # (neuron type, the catalog neuron types that run it) of each neuron module outside the LIF family
     runs_on: tuple[tuple[str, frozenset[str]], ...] = ()
 
 
@@ -208,37 +215,39 @@ class FitTable:
         return _render(self.to_rich())
 
 
-def _model_runs_on(model: nn.Module) -> tuple[tuple[str, frozenset[str]], ...]:
-    from spikeforge.neuron.models import ModelNeuron
+def _neuron_modules(model: nn.Module) -> list[tuple[frozenset[str], str, frozenset[str]]]:
+    """``(features, neuron_type, runs_on)`` of every neuron module of ``model``: a module that says what it is
+    through these three attributes, as :class:`spikeforge.Neuron` and every declared model
+    (:class:`spikeforge.neuron.models.ModelNeuron`) do -- fit knows no neuron class by name."""
+    found = []
+    for m in model.modules():
+        try:
+            feats, kind, types = m.features, m.neuron_type, m.runs_on
+        except AttributeError:  # not a neuron module (e.g. a synapse layer's ``features`` count)
+            continue
+        if isinstance(feats, (set, frozenset)) and isinstance(kind, str) and isinstance(types, (set, frozenset)):
+            found.append((frozenset(feats), kind, frozenset(types)))
+    return found
 
-    return tuple(sorted({(m.model.neuron_type, m.model.runs_on) for m in model.modules() if isinstance(m, ModelNeuron)},
+
+def _model_runs_on(model: nn.Module) -> tuple[tuple[str, frozenset[str]], ...]:
+    """(neuron type, the catalog types that run it) of each neuron module not of the general neuron's LIF
+    family (whose ``features`` name :data:`~spikeforge.neuron.general.NEURON_TYPE`): those run on
+    :data:`~spikeforge.neuron.general.LIF_TYPES`."""
+    return tuple(sorted({(kind, types) for feats, kind, types in _neuron_modules(model) if _LIF not in feats},
                         key=lambda kv: kv[0]))
 
 
 def _neuron_features(model: nn.Module) -> tuple[str, ...]:
-    try:
-        from spikeforge.neuron import Neuron
-    except ImportError:  # pragma: no cover
-        return ("LIF",)
-    feats: list[str] = []
-    if (declared := _model_runs_on(model)) and not any(isinstance(m, Neuron) for m in model.modules()):
-        return tuple(kind for kind, _ in declared)  # only declared models: their neuron types
-    feats += [kind for kind, _ in declared]
-    for m in model.modules():
-        if not isinstance(m, Neuron):
-            continue
-        spec = m.spec
-        if spec.max_spikes > 1:
-            feats.append("graded spikes")
-        if m.is_complex:
-            feats.append("complex state")
-        if spec.adaptive:
-            feats.append("adaptive threshold")
-        if spec.stochastic:
-            feats.append("stochastic firing")
-        if spec.cuba:
-            feats.append("CuBa")
-    return ("LIF", *sorted(set(feats)))
+    """The hardware words the neuron modules declare (:data:`_WORDS`: ``"LIF"``, ``"CuBa"``, the
+    programmable-only ones) and the neuron types of those outside the LIF family; ``"LIF"`` first unless every
+    neuron module is outside it."""
+    mods = _neuron_modules(model)
+    words = {w for feats, _, _ in mods for w in feats & _WORDS}
+    kinds = {kind for feats, kind, _ in mods if _LIF not in feats}
+    if kinds and _LIF not in words:
+        return tuple(sorted(kinds | words))  # no general neuron: the declared types
+    return (_LIF, *sorted((kinds | words) - {_LIF}))
 
 
 def model_needs(model: nn.Module, inputs=None, *, features: tuple[str, ...] | None = None) -> ModelNeeds:
@@ -288,6 +297,8 @@ def _neuron_support(chip: Platform, features: tuple[str, ...], runs_on=()) -> tu
     if (not runs_on or "LIF" in features) and chip.neuron_type not in _LIF_TYPES:
         return "no", [f"neuron type {chip.neuron_type} cannot run LIF"]
     for kind, types in runs_on:  # a declared model runs on the catalog types its declaration names
+        if not types:
+            return "no", [f"{kind} needs programmable neurons (chip: {chip.neuron_type})"]
         if chip.neuron_type not in types:
             return "no", [f"neuron type {chip.neuron_type} cannot run {kind} (needs {', '.join(sorted(types))})"]
     if "CuBa" in features:

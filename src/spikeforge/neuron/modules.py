@@ -16,6 +16,7 @@ from torch import nn
 
 from spikeforge import _counting
 from spikeforge.neuron import backends as _backends  # filled by spikeforge.kernels (the layer above)
+from spikeforge.neuron import features as _features
 from spikeforge.neuron import general as _general
 from spikeforge.neuron.dynamics import (
     NeuronParams,
@@ -185,6 +186,35 @@ class Neuron(nn.Module):
     @property
     def is_complex(self) -> bool:
         return self.omega is not None or (self.decay is not None and self.decay.is_complex())
+
+    # -- what the neuron is (asked as of every neuron module, e.g. by spikeforge.hardware.fit) --------------
+    @property
+    def features(self) -> frozenset[str]:
+        """The features this neuron's calls need, in the words of :mod:`spikeforge.neuron.features` (those that
+        do not depend on the input: no ``complex-input``, ``recurrent`` or the orders a random order draws), and
+        its hardware words (:func:`spikeforge.neuron.general.hardware_features`: ``"LIF"``, ``"CuBa"``,
+        ``"graded spikes"``, ``"complex state"``, ``"adaptive threshold"``, ``"stochastic firing"``)."""
+        complex_ = self.is_complex
+        real = self.threshold.dtype
+        state = fresh_state((1,), self.spec, dtype=real, device=torch.device("cpu"), complex_=complex_)
+        params = NeuronParams(decay=state.v.new_zeros(()), threshold=torch.ones((), dtype=real))
+        feats = _features.required_features(torch.zeros((1, 1), dtype=real), state, params, self.spec, None, [],
+                                            None)
+        return feats | _general.hardware_features(feats)
+
+    @property
+    def neuron_type(self) -> str:
+        """The chip catalog's neuron type of the general neuron (:data:`spikeforge.neuron.general.NEURON_TYPE`)."""
+        return _general.NEURON_TYPE
+
+    @property
+    def runs_on(self) -> frozenset[str]:
+        """The catalog neuron types that run this neuron: the LIF-like ones
+        (:data:`spikeforge.neuron.general.LIF_TYPES`), none (programmable neurons only) when it has graded
+        spikes, a complex state, an adaptive threshold or stochastic firing."""
+        if self.features & set(_general.PROGRAMMABLE_ONLY):
+            return frozenset()
+        return _general.LIF_TYPES
 
     def lam(self) -> torch.Tensor:
         """``λ`` as a (differentiable) tensor."""

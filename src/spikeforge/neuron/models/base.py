@@ -324,6 +324,22 @@ class ModelNeuron(nn.Module):
     def firing(self) -> FiringModel:
         return self.config.firing
 
+    # -- what the neuron is (asked as of every neuron module, e.g. by spikeforge.hardware.fit) --------------
+    @property
+    def features(self) -> frozenset[str]:
+        """The declaration's features (:attr:`NeuronModel.features`)."""
+        return self.model.features
+
+    @property
+    def neuron_type(self) -> str:
+        """The chip catalog's neuron type the declaration names (:attr:`NeuronModel.neuron_type`)."""
+        return self.model.neuron_type
+
+    @property
+    def runs_on(self) -> frozenset[str]:
+        """The catalog neuron types that run this model (:attr:`NeuronModel.runs_on`)."""
+        return self.model.runs_on
+
     def params(self, dtype: torch.dtype, device: torch.device) -> Any:
         """The parameter tensors as the model's ``params_type`` (differentiable, cast to ``dtype``/``device``).
         A learned parameter that left its constraint is an error."""
