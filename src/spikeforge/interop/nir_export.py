@@ -13,6 +13,8 @@ from torch import nn
 from spikeforge._io import atomic_path
 from spikeforge.interop import _discrete as D
 from spikeforge.interop import layers as L
+from spikeforge.neuron.features import KNOWN_FEATURES
+from spikeforge.neuron.general import hardware_features
 from spikeforge.neuron.modules import LI, Neuron
 from spikeforge.synapse.layers import Conv1d, Conv2d, Flatten, Recurrent
 
@@ -20,6 +22,10 @@ __all__ = ["EXT", "to_nir", "write_nir"]
 
 EXT = "spikeforge."  # prefix of spikeforge's metadata keys
 _DEFAULT_ORDER = ("integrate", "fire", "reset")
+_ORDER_FEATURE = "order:" + "-".join(_DEFAULT_ORDER)
+# the features of the general neuron (its declared features and hardware words) that export as NIR nodes,
+# exactly (the defaults) or with extensions=True (the rest, as spikeforge.* metadata)
+_EXPORTABLE = KNOWN_FEATURES | hardware_features(KNOWN_FEATURES)
 
 
 def _f32(t) -> np.ndarray:
@@ -288,19 +294,24 @@ def _neuron(key: str, n: Neuron, shape: tuple[int, ...], dt: float, mode: str, e
 
     who = f"layer {key!r} ({type(n).__name__})"
     spec = n.spec
+    feats = n.features  # what the neuron is, from its declaration (spikeforge.neuron.general)
+    unknown = sorted(feats - _EXPORTABLE)
+    if unknown:  # e.g. a spec flag added later: never exported as the plain neuron it is not
+        raise ValueError(f"{who}: NIR export knows no feature {', '.join(unknown)} (features of the general "
+                         f"neuron it exports: spikeforge.neuron.features.KNOWN_FEATURES)")
     issues = []
-    if spec.stochastic:
+    if "stochastic" in feats:
         issues.append("stochastic firing (stochastic=True)")
-    if spec.max_spikes != 1:
+    if "graded" in feats:
         issues.append(f"graded spikes (max_spikes={spec.max_spikes})")
-    if n.is_complex:
+    if "complex" in feats:
         issues.append("complex spikes (a complex decay: resonate-and-fire)")
-    if spec.order != _DEFAULT_ORDER:
+    if _ORDER_FEATURE not in feats:
         order = spec.order if isinstance(spec.order, str) else "-".join(spec.order)
         issues.append(f"a non-default process order (order={order!r}; NIR's is integrate-fire-reset)")
-    if spec.adaptive:
+    if "adaptive" in feats:
         issues.append("an adaptive threshold (tau_adapt)")
-    if spec.reset != "hard":
+    if "reset:hard" not in feats:
         issues.append(f"reset={spec.reset!r} (NIR neurons reset to v_reset, i.e. reset='hard')")
     if issues and not extensions:
         raise ValueError(f"{who}: NIR cannot express {'; '.join(issues)}. Pass extensions=True to record "
