@@ -356,3 +356,9 @@ def test_hardware_mlp_builds_declared_models():
     assert table.needs.features == ("AdEx-IF",) and table.row("BrainScaleS-2").neuron_model == "yes"
     with pytest.raises(ValueError, match=r"neuron: expected one of \[.*'AdEx'.*'ExpIF'.*'Izhikevich'"):
         mlp([8, 4], "ModelNeuron")
+
+
+@pytest.mark.parametrize("name", ["features", "neuron_type", "runs_on", "config", "dt"])
+def test_a_parameter_may_not_shadow_the_modules_own_attributes(name):
+    with pytest.raises(ValueError, match=r"Param\.name"):
+        Param(name, 1.0)
