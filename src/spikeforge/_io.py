@@ -50,3 +50,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_output_file(path: str | Path, option: str, what: str) -> Path:
+    """``path`` as a file to write ``what`` to, in an existing folder: else a one-line error naming ``option``."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{option}: expected a file name for {what}, got the directory {path}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{option}: the folder {parent} does not exist")
+    return path

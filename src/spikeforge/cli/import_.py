@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
+
+from spikeforge._io import check_output_file
 
 
 def _shape(t) -> str:
@@ -94,9 +95,4 @@ _TYPED = {"path": "FILE", "graph_or_path": "FILE", "dt": "--dt", "discretization
 
 
 def _check_save(save: str) -> None:
-    path = Path(save)
-    if path.is_dir():
-        raise IsADirectoryError(f"--save: expected a file name for the model (.pt), got the directory {path}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"--save: the folder {parent} does not exist")
+    check_output_file(save, "--save", "the model (.pt)")

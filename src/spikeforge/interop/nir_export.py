@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from spikeforge._io import atomic_path
+from spikeforge._io import atomic_path, check_output_file
 from spikeforge.interop import _discrete as D
 from spikeforge.interop import layers as L
 from spikeforge.neuron.features import KNOWN_FEATURES
@@ -366,12 +366,7 @@ def write_nir(graph, path: str | os.PathLike) -> Path:
     """Write ``graph`` to ``path`` with ``nir.write``, atomically (a temporary file, then ``os.replace``)."""
     import nir
 
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"path: expected a file name for the .nir graph, got the directory {path}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"path: the folder {parent} does not exist")
+    path = check_output_file(path, "path", "the .nir graph")
     with atomic_path(path, make_parents=False) as tmp:
         nir.write(str(tmp), graph)
     return path
