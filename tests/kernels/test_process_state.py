@@ -183,3 +183,27 @@ def test_the_environment_variable_is_honoured_at_startup():
     bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          env={**env, "SPIKEFORGE_KERNELS": "fortran"})
     assert bad.returncode != 0 and "SPIKEFORGE_KERNELS: expected" in bad.stderr
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork is POSIX")
+def test_a_forked_child_gets_its_own_default_workers(num_threads):
+    # the parent's pool threads do not exist in a forked child (a DataLoader worker): the child must not
+    # submit to them (it would wait forever)
+    import os
+
+    num_threads(2)
+    parent = _threads.current()
+    parent.split(lambda lo, hi: hi - lo, 1 << 20, work=1 << 30)  # starts the parent's pool threads
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        ok = _threads.current() is not parent
+        parts = _threads.current().split(lambda lo, hi: hi - lo, 1 << 20, work=1 << 30)
+        os._exit(0 if ok and sum(parts) == 1 << 20 else 1)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        assert time.monotonic() < deadline, "the forked child hung on the parent's pool"
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0

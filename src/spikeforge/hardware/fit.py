@@ -221,10 +221,9 @@ def _neuron_modules(model: nn.Module) -> list[tuple[frozenset[str], str, frozens
     (:class:`spikeforge.neuron.models.ModelNeuron`) do -- fit knows no neuron class by name."""
     found = []
     for m in model.modules():
-        try:
-            feats, kind, types = m.features, m.neuron_type, m.runs_on
-        except AttributeError:  # not a neuron module (e.g. a synapse layer's ``features`` count)
-            continue
+        if not all(hasattr(type(m), a) for a in ("features", "neuron_type", "runs_on")):
+            continue  # not a neuron module (a property that fails inside must raise, not hide the neuron)
+        feats, kind, types = m.features, m.neuron_type, m.runs_on
         if isinstance(feats, (set, frozenset)) and isinstance(kind, str) and isinstance(types, (set, frozenset)):
             found.append((frozenset(feats), kind, frozenset(types)))
     return found

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -122,6 +123,10 @@ _ACTIVE: ContextVar[Workers | None] = ContextVar("spikeforge_workers", default=N
 def _default() -> Workers:
     """The default object, made on first use (it starts no thread until a split needs one)."""
     return Workers()
+
+
+if hasattr(os, "register_at_fork"):  # a forked child (a DataLoader worker) has none of the parent's threads
+    os.register_at_fork(after_in_child=_default.cache_clear)
 
 
 def current() -> Workers:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import warnings
 from importlib.metadata import entry_points
 
 from spikeforge.neuron import modules
@@ -43,10 +44,18 @@ def neuron_classes() -> dict[str, type]:
             if _is_model(obj) and obj.__module__ == mod.__name__:
                 declared[obj.__name__] = obj
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        obj = ep.load()
+        # another package's broken plug-in must not break spikeforge: it is named in a warning and skipped
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            warnings.warn(f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP!r} ({ep.value}) failed to load "
+                          f"and is skipped: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+            continue
         if not (_is_model(obj) or (isinstance(obj, type) and issubclass(obj, modules.Neuron))):
-            raise TypeError(f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP!r}: expected a neuron class "
-                            f"(a spikeforge.Neuron or a declared ModelNeuron), got {obj!r}")
+            warnings.warn(f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP!r}: expected a neuron class "
+                          f"(a spikeforge.Neuron or a declared ModelNeuron), got {obj!r}; skipped",
+                          RuntimeWarning, stacklevel=2)
+            continue
         declared.setdefault(ep.name, obj)
     for name in sorted(declared):
         found.setdefault(name, declared[name])

@@ -54,8 +54,7 @@ __all__ = ["CONSTRAINTS", "ModelNeuron", "NeuronModel", "Param", "StepConfig", "
 
 #: Parameter constraints a declaration may name.
 CONSTRAINTS = ("real", "positive", "nonnegative")
-# Constructor arguments of every ModelNeuron: no parameter may take these names.
-# constructor arguments and attributes of ModelNeuron that a parameter must not shadow
+# Constructor arguments and attributes of every ModelNeuron: no parameter may take these names.
 _RESERVED = frozenset({"dt", "firing", "detach_reset", "learnable", "shape", "dtype", "config", "model",
                        "features", "neuron_type", "runs_on", "stateful"})
 
