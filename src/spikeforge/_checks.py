@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_features", "check_state_tensor", "per_neuron", "sum_to"]
+__all__ = ["check_features", "per_neuron", "sum_to"]
 
 
 def per_neuron(name: str, value, shape: Sequence[int] | None, dtype=None) -> torch.Tensor:
@@ -27,13 +27,6 @@ def check_features(x: torch.Tensor, shape: tuple[int, ...], who: str) -> None:
     if shape and tuple(x.shape[2:]) != shape:
         raise ValueError(f"x: {who} has per-neuron parameters of shape {shape}; expected input "
                          f"[T, B, {', '.join(map(str, shape))}], got {tuple(x.shape)}")
-
-
-def check_state_tensor(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    if not isinstance(state, torch.Tensor) or tuple(state.shape) != tuple(x.shape[1:]):
-        got = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
-        raise ValueError(f"state: expected shape {tuple(x.shape[1:])}, got {got}")
-    return state
 
 
 def sum_to(g: torch.Tensor | None, like: torch.Tensor | None) -> torch.Tensor | None:

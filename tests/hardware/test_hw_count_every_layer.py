@@ -151,3 +151,17 @@ def test_declared_models_are_counted_in_networks_and_step_loops(model):
         torch.testing.assert_close(torch.stack(steps), net[1](cur), rtol=0, atol=0)
     _, st = net(x, return_state=True)  # Sequential threads the model's state like every neuron's
     assert isinstance(st[1], net[1].model.state)
+
+
+def test_a_recorded_run_is_counted_as_the_sequence_call():
+    class Recorded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.lif = Linear(6, 4), sf.LIF(threshold=0.3)
+
+        def forward(self, x):
+            return sf.record(self.lif, self.lin(x), fields=("v_star",)).spikes
+
+    rec = Recorded()
+    a, b = count_ops(rec, _spikes(7, 3, 6)), count_ops(Sequential(rec.lin, rec.lif), _spikes(7, 3, 6))
+    assert a.neuron_updates == b.neuron_updates == 7 * 4 and a.spikes == b.spikes

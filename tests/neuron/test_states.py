@@ -47,12 +47,17 @@ def test_cuba_state_holds_the_current_of_the_closed_form():
 
 
 @pytest.mark.parametrize("name", ["LI", "Integrator", "CubaIntegrator"])
-def test_a_bare_tensor_or_plain_tuple_is_refused_with_how_to_build_the_state(name):
+def test_old_state_forms_still_run_with_a_deprecation_and_others_are_refused(name):
     m, cls = _modules()[name]
     x = torch.rand(4, 2, 3)
     fields = ", ".join(f + "=..." for f in cls._fields)
-    for bad in (torch.zeros(2, 3), tuple(torch.zeros(2, 3) for _ in cls._fields)):
-        with pytest.raises(TypeError, match=rf"state: expected a {cls.__name__}.*got (Tensor|tuple).*"
+    start = cls(*(torch.rand(2, 3) for _ in cls._fields))
+    want = m(x, start)
+    old = start[0] if len(cls._fields) == 1 else tuple(start)  # a bare tensor, a plain tuple
+    with pytest.warns(DeprecationWarning, match=rf"spikeforge\.neuron\.{cls.__name__}\({fields}\)"):
+        torch.testing.assert_close(m(x, old), want, rtol=0, atol=0)
+    for bad in ([*start], tuple(torch.zeros(2, 3) for _ in range(len(cls._fields) + 1))):
+        with pytest.raises(TypeError, match=rf"state: expected a {cls.__name__}.*got (list|tuple).*"
                                             rf"spikeforge\.neuron\.{cls.__name__}\({fields}\)"):
             m(x, bad)
     wrong = cls(*(torch.zeros(5, 3) for _ in cls._fields))
@@ -79,4 +84,4 @@ def test_sequential_threads_each_layers_own_state_type():
     y2, _ = cuba(x[4:], s1, return_state=True)
     torch.testing.assert_close(torch.cat([y1, y2]), whole)
     with pytest.raises(TypeError, match="expected a CubaLIState"):
-        cuba(x, (None, (s1[1].i, s1[1].v)))
+        cuba(x, (None, [s1[1].i, s1[1].v]))

@@ -8,8 +8,9 @@ return_state=True)`` continues from ``state`` and returns the new one.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -405,9 +406,19 @@ class LIState(NamedTuple):
     v: torch.Tensor
 
 
-def check_named_state(state: object, cls: type, shape: tuple[int, ...]) -> None:
-    """Refuse a ``state`` that is not a ``cls`` (a NamedTuple of tensors) of ``shape`` (never rebuilt)."""
+def check_named_state(state: object, cls: type, shape: tuple[int, ...]) -> Any:
+    """``state`` as a ``cls`` (a NamedTuple of tensors) of ``shape``; anything else is refused (never rebuilt).
+
+    The forms of earlier releases -- a bare tensor for a one-field state, a plain tuple of the fields in order
+    -- are still taken, with a :class:`DeprecationWarning`."""
     fields = ", ".join(cls._fields)  # type: ignore[attr-defined]
+    n = len(cls._fields)  # type: ignore[attr-defined]
+    legacy = (n == 1 and isinstance(state, torch.Tensor)) or (type(state) is tuple and len(state) == n)
+    if legacy:
+        warnings.warn(f"state: a {'bare tensor' if n == 1 else 'plain tuple'} is deprecated; pass "
+                      f"spikeforge.neuron.{cls.__name__}({', '.join(f + '=...' for f in cls._fields)})",  # type: ignore[attr-defined]
+                      DeprecationWarning, stacklevel=3)
+        state = cls(state) if n == 1 else cls(*state)
     if not isinstance(state, cls):
         raise TypeError(f"state: expected a {cls.__name__}({fields}) (or None for a fresh state), got "
                         f"{type(state).__name__}; build one with spikeforge.neuron.{cls.__name__}"
@@ -416,6 +427,7 @@ def check_named_state(state: object, cls: type, shape: tuple[int, ...]) -> None:
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(shape):
             got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
             raise ValueError(f"state.{name}: expected shape {tuple(shape)} (input without its time axis), got {got}")
+    return state
 
 
 class LI(nn.Module):
@@ -444,7 +456,7 @@ class LI(nn.Module):
         if state is None:
             state = self.initial_state(x)
         else:
-            check_named_state(state, LIState, tuple(x.shape[1:]))
+            state = check_named_state(state, LIState, tuple(x.shape[1:]))
         out = _LIScan.apply(x, state.v, self.lam().to(x.dtype))
         _counting.report(self, "neuron", out, spiking=False)
         return (out, LIState(v=out[-1])) if return_state else out

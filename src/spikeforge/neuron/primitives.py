@@ -69,7 +69,7 @@ class Integrator(nn.Module):
         if state is None:
             state = self.initial_state(x)
         else:
-            check_named_state(state, LIState, tuple(x.shape[1:]))
+            state = check_named_state(state, LIState, tuple(x.shape[1:]))
         y = _LIScan.apply(x, state.v, self.decay.to(x.dtype))
         _counting.report(self, "neuron", y, spiking=False)
         return (y, LIState(v=y[-1])) if return_state else y
@@ -107,7 +107,7 @@ class CubaIntegrator(nn.Module):
         if state is None:
             state = self.initial_state(x)
         else:
-            check_named_state(state, CubaLIState, tuple(x.shape[1:]))
+            state = check_named_state(state, CubaLIState, tuple(x.shape[1:]))
         currents = _LIScan.apply(x, state.i, self.syn_decay.to(x.dtype))
         y = _LIScan.apply(currents, state.v, self.decay.to(x.dtype))
         _counting.report(self, "neuron", y, spiking=False)

@@ -50,6 +50,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from spikeforge import _counting
 from spikeforge.neuron.dynamics import neuron_step, traced_step
 from spikeforge.neuron.modules import Neuron, check_sequence
 
@@ -163,7 +164,9 @@ def _record_neuron(neuron: Neuron, x, state, fields, generator, recurrent_weight
         spikes.append(s)
         for f in fields:
             traces[f].append(getattr(trace, f) if f in DERIVED_FIELDS else getattr(state, f))
-    return Recording(torch.stack(spikes), state, {f: torch.stack(v) for f, v in traces.items()})
+    out = torch.stack(spikes)
+    _counting.report(neuron, "neuron", out)  # a recorded run is counted as the sequence call
+    return Recording(out, state, {f: torch.stack(v) for f, v in traces.items()})
 
 
 def _record_module(neuron, x, state, fields, generator, recurrent_weight) -> Recording:
