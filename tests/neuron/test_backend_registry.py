@@ -70,3 +70,31 @@ def test_importing_the_neuron_layer_alone_works():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "['auto', 'fast', 'reference', 'torch', 'triton'] 4"
+
+
+def test_a_backend_runs_only_the_features_it_declares():
+    # a user's backend declares what it implements; anything else goes to the generic fused scan
+    from spikeforge.kernels import fused_scan
+
+    calls = []
+
+    def plain_lif(x, state, params, spec, *, noise, orders, recurrent_weight):
+        calls.append(spec)
+        return fused_scan(x, state, params, spec, noise=noise, orders=orders, recurrent_weight=recurrent_weight)
+
+    feats = {"real", "binary", "deterministic", "reset:soft", "order:integrate-fire-reset", "firing:Heaviside"}
+    backends.register_backend("test-plain-lif", plain_lif, features=frozenset(feats))
+    try:
+        assert backends.backend_features("test-plain-lif") == frozenset(feats)
+        x = torch.rand(5, 2, 3) * 2
+        sf.LIF(backend="test-plain-lif")(x)
+        assert len(calls) == 1
+        cuba = sf.CuBaLIF(backend="test-plain-lif")
+        out = cuba(x)
+        assert len(calls) == 1  # not run on the backend that does not implement CuBa
+        torch.testing.assert_close(out, sf.CuBaLIF(backend="torch")(x), rtol=0, atol=0)
+        with pytest.raises(TypeError, match="features"):
+            backends.register_backend("test-bad", plain_lif, features=frozenset({1}))
+    finally:
+        backends.unregister_backend("test-plain-lif")
+    assert backends.backend_features("torch") is None  # the built-ins check and hand off themselves

@@ -298,6 +298,10 @@ class Neuron(nn.Module):
         """Run over a whole sequence ``x: [T, B, ...]``; always returns ``(spikes, state)``."""
         state, params, noise, orders, recurrent_weight = self.prepare(x, state, generator, recurrent_weight)
         fn = _backends.get_backend(self.backend)
+        declared = _backends.backend_features(self.backend)
+        if declared is not None and not _features.required_features(
+                x, state, params, self.spec, noise, orders, recurrent_weight) <= declared:
+            fn = _backends.get_backend("torch")  # the generic fused scan implements every feature
         spikes, new_state = fn(x, state, params, self.spec, noise=noise, orders=orders,
                                recurrent_weight=recurrent_weight)
         _counting.report(self, "neuron", spikes)  # in scan, so that users' loops of spikeforge.step count too
