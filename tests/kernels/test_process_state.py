@@ -207,3 +207,11 @@ def test_a_forked_child_gets_its_own_default_workers(num_threads):
         assert time.monotonic() < deadline, "the forked child hung on the parent's pool"
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_kernel_choice_has_a_public_name():
+    from spikeforge import kernels
+
+    assert kernels.using_kernels is _cpu.using and "using_kernels" in kernels.__all__
+    with kernels.using_kernels("torch") as chosen:
+        assert chosen == ()

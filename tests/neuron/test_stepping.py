@@ -356,3 +356,11 @@ def test_the_plug_in_models_step_and_record_through_the_protocol(name, scale):
     assert torch.equal(r.spikes, whole) and torch.equal(r.traces["v"][-1], final.v)
     with pytest.raises(ValueError, match=rf"{name} has no field 'psi'; available: {', '.join(final._fields)}$"):
         sf.record(m, x, fields=("psi",))
+
+
+def test_an_argument_a_stateful_module_does_not_take_is_named():
+    from spikeforge.synapse import Recurrent
+
+    rec = Recurrent(3, sf.LIF())
+    with pytest.raises(TypeError, match=r"^recurrent_weight: Recurrent takes no recurrent_weight"):
+        sf.step(rec, torch.rand(2, 3), recurrent_weight=torch.zeros(3, 3))

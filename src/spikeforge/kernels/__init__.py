@@ -15,6 +15,7 @@ them by name in :mod:`spikeforge.neuron.backends`, where the neuron modules look
 
 from __future__ import annotations
 
+from spikeforge.kernels._cpu import using as using_kernels
 from spikeforge.kernels.fast_lif import fast_scan
 from spikeforge.kernels.torch_scan import fused_scan
 from spikeforge.kernels.triton_scan import available as _triton_available
@@ -23,7 +24,8 @@ from spikeforge.neuron.backends import get_backend as _get_backend
 from spikeforge.neuron.backends import register_backend, registered_backends
 from spikeforge.neuron.dynamics import reference_scan
 
-__all__ = ["BACKENDS", "auto_scan", "fast_scan", "fused_scan", "get_backend", "reference_scan", "triton_scan"]
+__all__ = ["BACKENDS", "auto_scan", "fast_scan", "fused_scan", "get_backend", "reference_scan", "triton_scan",
+           "using_kernels"]
 
 
 def auto_scan(x, state, params, spec, *, noise=None, orders, recurrent_weight=None):

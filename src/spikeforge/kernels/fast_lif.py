@@ -26,8 +26,8 @@ Three implementations of the same algorithm:
   (``addcmul``) per step after a few whole-sequence vectorised ops.
 
 :func:`fast_scan` picks the best available for CPU tensors (:mod:`spikeforge.kernels._cpu`: the environment
-variable ``SPIKEFORGE_KERNELS``, read once at first use, restricts it, and ``_cpu.using(...)`` chooses for a
-block of code); see ``docs/performance.md`` for the measurements behind this choice.
+variable ``SPIKEFORGE_KERNELS``, read once at first use, restricts it, and ``spikeforge.kernels.using_kernels(...)``
+chooses for a block of code); see ``docs/performance.md`` for the measurements behind this choice.
 """
 
 from __future__ import annotations

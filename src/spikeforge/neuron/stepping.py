@@ -120,6 +120,11 @@ def step(
     if callable(scan):
         s, new_state = scan(x, state, **kw)
     elif isinstance(neuron, torch.nn.Module) and _takes_state(neuron):
+        accepted = inspect.signature(neuron.forward).parameters
+        unknown = [k for k in kw if k not in accepted]
+        if unknown:  # e.g. a Recurrent holds its own weight
+            raise TypeError(f"{unknown[0]}: {type(neuron).__name__} takes no {unknown[0]} (its forward accepts "
+                            f"{', '.join(accepted)})")
         s, new_state = neuron(x, state, return_state=True, **kw)
     else:
         raise TypeError(f"neuron: expected a neuron module with step(x_t, state) or scan(x, state) (e.g. "

@@ -366,29 +366,29 @@ class ModelNeuron(nn.Module):
         params = self.params(x.dtype, x.device)
         return self.model.rest(params, x.new_zeros(x.shape[1:]))
 
+    def _start(self, x: torch.Tensor, state: Any, lead: int, name: str, form: str):
+        """The checks, parameters and state a step (``lead=1``, ``x: [B, ...]``) or a scan (``lead=2``) starts
+        with."""
+        _check_input(x, name, lead, form)
+        self._check_features(x, lead)
+        one_step = x if lead == 1 else x[0]
+        params = self.params(x.dtype, x.device)
+        if state is None:
+            return params, self.model.rest(params, torch.zeros_like(one_step))
+        check_model_state(self.model, state, one_step)
+        return params, state
+
     def step(self, x_t: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """One time step: input current ``x_t: [B, ...]`` -> ``(s_t, state)``. A loop of steps gives exactly
         :meth:`scan`'s spikes."""
-        _check_input(x_t, "x_t", 1, "[B, ...]")
-        self._check_features(x_t, 1)
-        params = self.params(x_t.dtype, x_t.device)
-        if state is None:
-            state = self.model.rest(params, torch.zeros_like(x_t))
-        else:
-            check_model_state(self.model, state, x_t)
+        params, state = self._start(x_t, state, 1, "x_t", "[B, ...]")
         s_t, state = self.model.step(x_t, state, params, self.config)
         _counting.report(self, "neuron", s_t.unsqueeze(0))
         return s_t, state
 
     def scan(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """Run over ``x: [T, B, ...]`` (time-major); always returns ``(spikes [T, B, ...], state)``."""
-        _check_input(x, "x", 2, "[T, B, ...]")
-        self._check_features(x, 2)
-        params = self.params(x.dtype, x.device)
-        if state is None:
-            state = self.model.rest(params, x.new_zeros(x.shape[1:]))
-        else:
-            check_model_state(self.model, state, x[0])
+        params, state = self._start(x, state, 2, "x", "[T, B, ...]")
         step, config = self.model.step, self.config
         out = []
         for t in range(x.shape[0]):
