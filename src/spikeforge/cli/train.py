@@ -44,7 +44,7 @@ def _hidden(text: str) -> list[int]:
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """The options of ``spikeforge train`` (all default to SUPPRESS: absent means 'config or default')."""
-    from spikeforge.learn.config import FIRINGS, MODELS, SCHEDULES
+    from spikeforge.learn.config import FIRINGS, MODELS, OPTIMIZERS, SCHEDULES
     from spikeforge.learn.losses import REDUCTIONS
     from spikeforge.neuron.catalog import neuron_classes
 
@@ -61,7 +61,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     d.add_argument("--normalize", choices=("standard", "minmax", "none"), default=_S,
                    help="normalisation of time series (default standard)")
     m = p.add_argument_group("model")
-    m.add_argument("--model", choices=(*MODELS, "rsnn"), default=_S, help="mlp (default) or recurrent")
+    m.add_argument("--model", choices=(*MODELS, "rsnn"), default=_S,
+                   help="model family: auto (chosen on the validation split), mlp, recurrent, tcn (temporal "
+                        "convolutions), adlif (recurrent adaptive LIF), delays (learnable synaptic delays)")
+    m.add_argument("--model-param", action="append", type=_key_value, default=_S, metavar="KEY=VALUE",
+                   help="option of the model family, repeatable (e.g. kernel_size=5, max_delay=25)")
     m.add_argument("--hidden", type=_hidden, default=_S, metavar="SIZES", help="hidden layer sizes (default 256)")
     m.add_argument("--neuron", choices=tuple(neuron_classes()), default=_S,
                    help="neuron: a preset of the general neuron or a declared model (default LIF)")
@@ -85,10 +89,16 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("--method", default=_S, help="training method (bptt)")
     o.add_argument("--epochs", type=int, default=_S, help="epochs (default 30)")
     o.add_argument("--batch-size", type=int, default=_S, help="batch size (default 16)")
-    o.add_argument("--lr", type=float, default=_S, help="peak learning rate of Adam (default 3e-3)")
+    o.add_argument("--optimizer", choices=OPTIMIZERS, default=_S, help="optimiser (default adam)")
+    o.add_argument("--lr", type=float, default=_S, help="peak learning rate (default 3e-3)")
     o.add_argument("--weight-decay", type=float, default=_S)
     o.add_argument("--schedule", choices=SCHEDULES, default=_S, help="learning-rate schedule (default cosine)")
     o.add_argument("--grad-clip", type=float, default=_S, help="clip the gradient norm to this value")
+    o.add_argument("--valid-fraction", type=float, default=_S,
+                   help="stratified share of the training data held out for validation: model choice and "
+                        "per-epoch progress use it, the test split is touched once at the end (default 0.2)")
+    o.add_argument("--budget", type=float, default=_S, metavar="SECONDS",
+                   help="time budget of --model auto's search, in seconds")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=_S, help="random seed (default 0)")
     r.add_argument("--device", default=_S, help="cpu (default), cuda, cuda:N, mps or auto")
@@ -97,6 +107,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     r.add_argument("--no-deterministic", dest="deterministic", action="store_false", default=_S,
                    help="allow non-deterministic kernels (resume then no longer reproduces the run exactly)")
     r.add_argument("--eval-batch-size", type=int, default=_S)
+    r.add_argument("--nproc", type=int, default=_S, metavar="N",
+                   help="train with N processes on this machine (DistributedDataParallel, gloo on CPU); under "
+                        "torchrun the launcher's world size is used")
 
 
 def _positive(text: str) -> int:
@@ -142,7 +155,8 @@ _FIELD_OF = {
     "readout_tau": "readout_tau", "loss": "loss", "label_smoothing": "label_smoothing", "method": "method",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay",
     "schedule": "schedule", "grad_clip": "grad_clip", "seed": "seed", "device": "device", "threads": "threads",
-    "deterministic": "deterministic", "eval_batch_size": "eval_batch_size",
+    "deterministic": "deterministic", "eval_batch_size": "eval_batch_size", "optimizer": "optimizer",
+    "valid_fraction": "valid_fraction", "budget": "budget", "nproc": "nproc",
 }
 
 
@@ -164,6 +178,8 @@ def build_config(args: argparse.Namespace):
     for opt, fld in _FIELD_OF.items():
         if opt in given:
             data[fld] = given[opt]
+    if "model_param" in given:
+        data["model_params"] = {**(data.get("model_params") or {}), **dict(given["model_param"])}
     if "learnable" in given:
         data["learnable"] = [s.strip() for s in given["learnable"].split(",") if s.strip()]
     overrides = {opt: given[opt] for opt in ("tau", "threshold", "reset", "max_spikes") if opt in given}
@@ -214,7 +230,8 @@ def energy_table(metrics: dict[str, Any]):
 # The option of `spikeforge train` that sets each config field (and the other arguments errors name).
 _OPTION_OF = {fld: "--" + opt.replace("_", "-") for opt, fld in _FIELD_OF.items()}
 _OPTION_OF.update(deterministic="--no-deterministic", encoder="--encoder", learnable="--learnable",
-                  neuron_params="--neuron-param", config="--config", out_dir="--out", out="--out", run="RUN",
+                  neuron_params="--neuron-param", model_params="--model-param",
+                  config="--config", out_dir="--out", out="--out", run="RUN",
                   split="--split", checkpoint="--checkpoint")
 _NEURON_OPTION = {"tau": "--tau", "threshold": "--threshold", "reset": "--reset", "max_spikes": "--max-spikes"}
 _ALWAYS = ("config", "out_dir", "out", "run", "split", "checkpoint")  # arguments only the command line gives

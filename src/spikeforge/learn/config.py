@@ -17,10 +17,13 @@ from typing import Any
 
 from spikeforge.neuron.catalog import neuron_classes
 
-__all__ = ["FIRINGS", "MODELS", "NEURONS", "SCHEDULES", "TUNED_NEURON_PARAMS", "ConfigError", "TrainConfig",
-           "default_neuron_params", "load_config"]
+__all__ = ["FIRINGS", "MODELS", "NEURONS", "OPTIMIZERS", "SCHEDULES", "TUNED_NEURON_PARAMS", "ConfigError",
+           "TrainConfig", "default_neuron_params", "load_config"]
 
-MODELS = ("mlp", "recurrent")
+#: Model families (``auto``: chosen on the validation split, see :mod:`spikeforge.learn.auto`); the builders are
+#: in :mod:`spikeforge.learn.models`.
+MODELS = ("auto", "mlp", "recurrent", "tcn", "adlif", "delays")
+OPTIMIZERS = ("adam", "adamw", "sgd")
 #: The neurons a config could name when this module was imported (validation asks
 #: :func:`spikeforge.neuron.catalog.neuron_classes` again, so later plug-ins count).
 NEURONS = tuple(neuron_classes())
@@ -74,6 +77,7 @@ class TrainConfig:
     normalize: str = "standard"
     # model
     model: str = "mlp"
+    model_params: dict[str, Any] | None = None  # family options (kernel_size, max_delay, ...)
     hidden: list[int] = field(default_factory=lambda: [256])
     neuron: str = "LIF"
     neuron_params: dict[str, Any] | None = None  # tau, threshold, reset, ...; None: default_neuron_params(neuron)
@@ -86,18 +90,22 @@ class TrainConfig:
     loss: str = "last"
     label_smoothing: float = 0.0
     method: str = "bptt"
+    optimizer: str = "adam"
     epochs: int = 30
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.0
     schedule: str = "cosine"
     grad_clip: float | None = None
+    valid_fraction: float = 0.2  # stratified share of the training data kept for validation (0: none)
+    budget: float | None = None  # seconds for --model auto's search (None: the default of spikeforge.learn.auto)
     # reproducibility and machine
     seed: int = 0
     device: str = "cpu"
     threads: int = 1  # 2 threads are no faster for this size, and 5-7x slower on a busy 2-core machine
     deterministic: bool = True
     eval_batch_size: int = 256
+    nproc: int = 1  # processes of `spikeforge train --nproc` (one machine; torchrun sets its own)
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -144,6 +152,11 @@ class TrainConfig:
             self.model = "recurrent"
         if self.model not in MODELS:
             raise bad("model", f"one of {MODELS}")
+        if self.model_params is None:
+            self.model_params = {}
+        if not isinstance(self.model_params, Mapping) or any(not isinstance(k, str) for k in self.model_params):
+            raise bad("model_params", "a mapping of the model family's options, e.g. {'kernel_size': 5}")
+        self.model_params = dict(self.model_params)
         if isinstance(self.hidden, int) and not isinstance(self.hidden, bool):
             self.hidden = [self.hidden]
         if (
@@ -191,6 +204,9 @@ class TrainConfig:
             raise bad("label_smoothing", "a number in [0, 1)")
         if self.method not in METHODS:
             raise bad("method", f"one of {tuple(METHODS)}")
+        if str(self.optimizer).lower() not in OPTIMIZERS:
+            raise bad("optimizer", f"one of {OPTIMIZERS}")
+        self.optimizer = str(self.optimizer).lower()
         pos_int("epochs")
         pos_int("batch_size")
         number("lr", 0.0, True)
@@ -208,6 +224,11 @@ class TrainConfig:
         if not isinstance(self.deterministic, bool):
             raise bad("deterministic", "true or false")
         pos_int("eval_batch_size")
+        number("valid_fraction", 0.0, False)
+        if self.valid_fraction >= 1:
+            raise bad("valid_fraction", "a number in [0, 1)")
+        number("budget", 0.0, True, allow_none=True)
+        pos_int("nproc")
         if self.version != CONFIG_VERSION:
             raise bad("version", f"{CONFIG_VERSION} (this spikeforge's config format)")
 

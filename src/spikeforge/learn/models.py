@@ -89,6 +89,9 @@ def build_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.M
     for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    if config.model not in ("mlp", "recurrent"):  # the other families: spikeforge.nets (issue 12, in progress)
+        raise ConfigError("model", f"{config.model!r} cannot be built by this version yet; expected 'mlp' or "
+                                   "'recurrent'")
     make = make_neuron_factory(config)
     sizes = iter(config.hidden)
 
