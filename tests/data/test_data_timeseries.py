@@ -92,6 +92,12 @@ def test_other_shipped_univariate_set():
     assert ds.encoder == Delta(threshold=0.5)
 
 
+def test_percent_comment_lines_before_the_header():
+    # aeon's UnitTest_TRAIN.ts opens with '%' comment lines
+    ds = load_dataset("ucr:UnitTest", encoder=None)
+    assert (len(ds.train), len(ds.test)) == (20, 22) and ds.train.x.shape == (20, 24, 1)
+
+
 def test_arff_file_matches_ts_file():
     root = aeon_data_dir() / "GunPoint"
     arff = load_timeseries(root / "GunPoint_TRAIN.arff", root / "GunPoint_TEST.ts", normalize="none")

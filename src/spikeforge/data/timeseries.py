@@ -109,7 +109,7 @@ def read_ts(path: str | Path) -> tuple[Series, list[str], dict[str, object]]:
     start = None
     for i, raw in enumerate(lines):
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):  # aeon's UnitTest files open with '%' comment lines
             continue
         if not line.startswith("@"):
             raise DatasetError(
