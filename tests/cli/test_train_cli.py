@@ -34,7 +34,8 @@ def test_train_writes_everything_and_the_verbs_read_it(tmp_path, capsys):
     with (run / "metrics.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
-    assert float(rows[-1]["test_accuracy"]) == metrics["test_accuracy"]
+    assert "test_accuracy" not in rows[-1]  # per epoch: validation only; the test split is evaluated once
+    assert float(rows[-1]["valid_accuracy"]) == metrics["valid_accuracy"]
     for name in ("learning_curves", "raster", "firing_rates", "energy"):
         assert (run / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
     config = json.loads((run / "config.json").read_text())
@@ -196,7 +197,7 @@ def test_one_line_per_epoch_when_the_live_display_is_off(tmp_path, capsys):
             rows = list(csv.DictReader(fh))
         for line, row in zip(lines, rows):
             assert f"train loss {float(row['train_loss']):.4f}" in line
-            assert f"test acc {float(row['test_accuracy']):.4f}" in line
+            assert f"valid acc {float(row['valid_accuracy']):.4f}" in line
             assert re.search(r"  \d+\.\d\d s$", line), line
         assert not re.search(r"^(epochs|batches) ", out, flags=re.MULTILINE)  # no bars printed at the end
     # --quiet: nothing
@@ -233,19 +234,31 @@ def test_evaluate_valid_where_the_data_set_has_one_and_a_clear_error_where_not(t
         assert main(["evaluate", str(run), "--split", split, "--json"]) == 0
         result = json.loads(capsys.readouterr().out)
         assert result["split"] == split and result["samples"] == n
-    # JapaneseVowels has no validation split: the error says which splits it has
+    # JapaneseVowels has no validation split of its own: the run carves one (20 %), and evaluate carves it again
     jv = tmp_path / "jv"
     assert _train(jv, "--no-plots", "--no-report", "--epochs", "1") == 0
     capsys.readouterr()
-    assert main(["evaluate", str(jv), "--split", "valid"]) == 2
+    info = json.loads((jv / "run.json").read_text())
+    carve = info["validation"]
+    assert carve["source"] == "carved" and carve["train_size"] + carve["valid_size"] == carve["from_train_size"] == 270
+    assert main(["evaluate", str(jv), "--split", "valid", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == carve["valid_size"]
+    assert result["accuracy"] == json.loads((jv / "metrics.json").read_text())["valid_accuracy"]
+    # With --valid-fraction 0 there is none: the error says which splits there are, and why
+    none = tmp_path / "none"
+    assert _train(none, "--no-plots", "--no-report", "--epochs", "1", "--valid-fraction", "0") == 0
+    out = capsys.readouterr().out
+    assert "no validation split (valid_fraction 0)" in out
+    assert main(["evaluate", str(none), "--split", "valid"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("spikeforge evaluate: error: --split: expected 'train' or 'test' (the splits of "
-                          "JapaneseVowels), got 'valid'; JapaneseVowels has no validation split"), err
+                          "JapaneseVowels), got 'valid'; this run has no validation split: it was trained with "
+                          "valid_fraction 0"), err
     assert err.count("\n") == 1
-    # --help says for which data sets 'valid' exists
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
-    assert "SSC" in " ".join(capsys.readouterr().out.split())
+    assert "valid_fraction 0" in " ".join(capsys.readouterr().out.split())
 
 
 def test_evaluate_and_report_errors_name_their_options(tmp_path, capsys):

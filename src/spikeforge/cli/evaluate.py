@@ -17,8 +17,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("run_dir", type=Path, metavar="RUN", help="run folder written by 'spikeforge train'")
     p.add_argument("--split", default="test", choices=("test", "train", "valid"),
-                   help="split to evaluate: test (default), train, or valid for a data set that has a validation "
-                        "split (SSC, or an SHD-layout folder with a *_valid.h5 file; the other data sets have none)")
+                   help="split to evaluate: test (default), train (what the run trained on), or valid (the "
+                        "validation split: the data set's own, or the share of the training data the run held out, "
+                        "carved again from its config; none when it was trained with valid_fraction 0)")
     p.add_argument("--checkpoint", default="final", choices=("final", "last"),
                    help="final weights (default) or the last checkpoint")
     p.add_argument("--device", default=None, help="device (default: the run's)")

@@ -17,7 +17,7 @@ from spikeforge.data.loaders import (
     load_tonic,
     read_shd,
 )
-from spikeforge.data.split import Batch, EventTensor, SpikeDataset, Split, batches
+from spikeforge.data.split import Batch, EventTensor, SpikeDataset, Split, batches, carve_validation
 from spikeforge.data.timeseries import aeon_data_dir, read_series_file, shipped_datasets
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Split",
     "aeon_data_dir",
     "batches",
+    "carve_validation",
     "default_encoder",
     "load_dataset",
     "load_digits",

@@ -12,7 +12,7 @@ from torch import Tensor
 from spikeforge.data.errors import about
 from spikeforge.encode.registry import Encoder
 
-__all__ = ["Batch", "EventTensor", "SpikeDataset", "Split", "batches"]
+__all__ = ["Batch", "EventTensor", "SpikeDataset", "Split", "batches", "carve_validation"]
 
 KINDS = ("series", "static", "spikes")
 _CACHE_BYTES = 256 * 2**20
@@ -60,6 +60,17 @@ class EventTensor:
         pos = first + torch.arange(total)
         out.index_put_((self.steps_idx[pos].long(), column, self.units[pos].long()), self.counts[pos], accumulate=True)
         return out
+
+    def take(self, index: Tensor) -> EventTensor:
+        """The samples ``index`` (``[K]``, in that order) as a new :class:`EventTensor`."""
+        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        starts, ends = self.offsets[index], self.offsets[index + 1]
+        sizes = ends - starts
+        total = int(sizes.sum())
+        first = torch.repeat_interleave(starts - torch.cumsum(sizes, 0) + sizes, sizes)
+        pos = first + torch.arange(total)
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(sizes, 0)])
+        return EventTensor(offsets, self.steps_idx[pos], self.units[pos], self.counts[pos], self.steps, self.channels)
 
     def to_dense(self) -> Tensor:
         """All samples as a dense sample-major ``[N, T, C]`` float tensor (small sets only)."""
@@ -155,6 +166,13 @@ class Split:
         if self.kind == "static" and encoder is not None and getattr(encoder, "steps", None):
             lengths = torch.full_like(lengths, int(encoder.steps))  # type: ignore[attr-defined]
         return Split(self.x, self.y, lengths, self.classes, self.kind, encoder, self.name, dict(self.meta))
+
+    def take(self, index: Tensor, name: str | None = None, **meta: Any) -> Split:
+        """The rows ``index`` (in that order) as a new split (same classes, encoder; ``meta`` added)."""
+        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        x = self.x.take(index) if isinstance(self.x, EventTensor) else self.x.index_select(0, index)
+        return Split(x, self.y[index], self.lengths[index], self.classes, self.kind, self.encoder,
+                     self.name if name is None else name, {**self.meta, **meta})
 
     def raw(self, index: Tensor | None = None) -> Tensor:
         """The un-encoded values of rows ``index``: time-major ``[T, B, C]`` (static: ``[B, ...]``)."""
@@ -297,3 +315,37 @@ def batches(
         else:
             lengths = lengths.clamp(max=x.shape[0])
         yield Batch(x, split.y[index], lengths, index)
+
+
+CARVE_RULE = ("stratified: per class, round(fraction * n) samples drawn by a seeded permutation, at least 1 and at "
+              "most n - 1 for a class of n >= 2 samples (a class of 1 stays in training); rows keep their order")
+
+
+def carve_validation(split: Split, fraction: float, seed: int = 0) -> tuple[Split, Split]:
+    """Split ``split`` into ``(train, valid)``, stratified per class (:data:`CARVE_RULE`): every class with
+    >= 2 samples keeps at least one training sample and gives at least one validation sample; a pure function
+    of ``(split, fraction, seed)``. Both keep the rows' original order."""
+    if not isinstance(split, Split):
+        raise TypeError(f"split: expected a spikeforge.data.Split, got {type(split).__name__}")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ValueError(f"fraction: expected a number in (0, 1), got {fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an integer, got {seed!r}")
+    gen = torch.Generator().manual_seed(seed)
+    picked = torch.zeros(len(split), dtype=torch.bool)
+    for c in range(split.num_classes):  # in class order, so the draws are a function of the seed alone
+        rows = torch.nonzero(split.y == c).flatten()
+        n = int(rows.numel())
+        if n < 2:
+            continue
+        k = min(n - 1, max(1, int(fraction * n + 0.5)))
+        picked[rows[torch.randperm(n, generator=gen)[:k]]] = True
+    if not bool(picked.any()):
+        detail = (f"no class of {split.name or 'the split'} has 2 samples or more, so none can be held out for "
+                  "validation")
+        raise about("valid_fraction", ValueError(f"valid_fraction: {detail}"), detail)
+    info = {"carved_from": split.name, "fraction": float(fraction), "seed": seed}
+    train = split.take(torch.nonzero(~picked).flatten(), **{"validation_carve": {**info, "part": "train"}})
+    valid = split.take(torch.nonzero(picked).flatten(), name=f"{split.name}-valid" if split.name else "valid",
+                       **{"validation_carve": {**info, "part": "valid"}})
+    return train, valid

@@ -1,29 +1,39 @@
-"""Training: losses on the readout, training methods (BPTT), the run-folder trainer and its reports.
+"""Training: losses on the readout, training methods (BPTT), the plain loop, the run-folder trainer and its
+reports.
 
-``Trainer(config, out).fit()`` trains into a run folder; :func:`load_run` gives back the trained model;
-``spikeforge train / evaluate / resume / report`` are the command-line face of this package.
+:func:`fit` (``fit(model, "bptt", data, optimizer, callbacks)``) is the plain loop: no files, no terminal.
+``Trainer(config, out).fit()`` trains into a run folder on top of it; :func:`load_run` gives back the trained
+model; ``spikeforge train / evaluate / resume / report`` are the command-line face of this package.
 """
 
 from spikeforge.learn.bptt import METHODS, StepResult, bptt_step
 from spikeforge.learn.checkpoint import load_checkpoint, save_checkpoint
 from spikeforge.learn.config import TrainConfig, load_config
+from spikeforge.learn.loop import Callback, LoopState, Objective, evaluate, fit, make_optimizer
 from spikeforge.learn.losses import REDUCTIONS, classification_loss, readout_logits
 from spikeforge.learn.models import build_model
-from spikeforge.learn.trainer import Trainer, evaluate_run, load_run
+from spikeforge.learn.trainer import Trainer, evaluate_model, evaluate_run, load_run
 
 __all__ = [
     "METHODS",
     "REDUCTIONS",
+    "Callback",
+    "LoopState",
+    "Objective",
     "StepResult",
     "TrainConfig",
     "Trainer",
     "bptt_step",
     "build_model",
     "classification_loss",
+    "evaluate",
+    "evaluate_model",
     "evaluate_run",
+    "fit",
     "load_checkpoint",
     "load_config",
     "load_run",
+    "make_optimizer",
     "readout_logits",
     "save_checkpoint",
 ]

@@ -41,21 +41,29 @@ def _save(fig, path: Path) -> Path:
 
 
 def learning_curves(history: Sequence[Mapping[str, float]], path: Path) -> Path:
+    """Loss, accuracy and hidden-layer spikes per epoch: train, and validation where the rows have it (rows of
+    :func:`spikeforge.learn.fit`; an older run's ``test_*`` columns are drawn as "test")."""
+    import math
+
     plt = _plt()
     epochs = [r["epoch"] for r in history]
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.6))
-    ax1.plot(epochs, [r["train_loss"] for r in history], "o-", ms=3, label="train")
-    ax1.plot(epochs, [r["test_loss"] for r in history], "o-", ms=3, label="test")
-    ax1.set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
-    ax2.plot(epochs, [r["train_accuracy"] for r in history], "o-", ms=3, label="train")
-    ax2.plot(epochs, [r["test_accuracy"] for r in history], "o-", ms=3, label="test")
-    ax2.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
-    ax3.plot(epochs, [r["train_spikes_per_sample"] for r in history], "o-", ms=3, label="train")
-    ax3.plot(epochs, [r["test_spikes_per_sample"] for r in history], "o-", ms=3, label="test")
-    ax3.set(xlabel="epoch", ylabel="spike events / sample", title="hidden-layer spikes")
-    for ax in (ax1, ax2, ax3):
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    held = next((p for p in ("valid", "test") if any(math.isfinite(float(r.get(f"{p}_accuracy", math.nan)))
+                                                     for r in history)), None)
+    for ax, what, ylabel, title in zip(axes, ("loss", "accuracy", "spikes_per_sample"),
+                                       ("cross-entropy", "accuracy", "spike events / sample"),
+                                       ("loss", "accuracy", "hidden-layer spikes")):
+        for part in ("train", held):
+            if part is not None:
+                values = [float(r.get(f"{part}_{what}", math.nan)) for r in history]
+                ax.plot(epochs, values, "o-", ms=3, label="validation" if part == "valid" else part)
+        ax.set(xlabel="epoch", ylabel=ylabel, title=title)
         ax.grid(alpha=0.3)
         ax.legend()
+    axes[0].set_yscale("log")
+    axes[1].set_ylim(0, 1.02)
+    if held is None:
+        axes[1].set_title("accuracy (no validation split)")
     fig.tight_layout()
     return _save(fig, path)
 

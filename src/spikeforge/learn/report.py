@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     summary = [
         ["test accuracy", _num(metrics["test_accuracy"], ".4f")],
         ["test loss", _num(metrics.get("test_loss"))],
+        ["validation accuracy", "none (no validation split)" if metrics.get("valid_accuracy") is None
+         else _num(metrics["valid_accuracy"], ".4f")],
         ["train accuracy", _num(metrics.get("train_accuracy"), ".4f")],
         ["parameters", _num(metrics.get("parameters"), "d")],
         ["spike events per sample (hidden layers)", _num(metrics.get("spikes_per_sample"), ".1f")],
@@ -127,12 +130,18 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
     section("learning_curves", "Learning curves")
     if history:
-        rows = [[int(r["epoch"]), _num(r["lr"], ".2e"), _num(r["train_loss"]), _num(r["train_accuracy"], ".4f"),
-                 _num(r["test_loss"]), _num(r["test_accuracy"], ".4f"), _num(r["test_spikes_per_sample"], ".1f"),
-                 _num(r["seconds"], ".2f")] for r in history]
+        # Per-epoch figures are on the validation split (an older run folder's rows have test_* instead).
+        held = "test" if "test_accuracy" in history[0] and "valid_accuracy" not in history[0] else "valid"
+
+        def cell(r: Mapping[str, float], key: str, fmt: str) -> str:
+            return _num(r.get(key, math.nan), fmt)
+
+        rows = [[int(r["epoch"]), cell(r, "lr", ".2e"), cell(r, "train_loss", ".4g"),
+                 cell(r, "train_accuracy", ".4f"), cell(r, f"{held}_loss", ".4g"), cell(r, f"{held}_accuracy", ".4f"),
+                 cell(r, f"{held}_spikes_per_sample", ".1f"), cell(r, "seconds", ".2f")] for r in history]
         parts.append("<details><summary>per-epoch metrics</summary>" + _table(
-            ["epoch", "lr", "train loss", "train acc", "test loss", "test acc", "spikes/sample", "s"], rows)
-            + "</details>")
+            ["epoch", "lr", "train loss", "train acc", f"{held} loss", f"{held} acc", f"{held} spikes/sample", "s"],
+            rows) + "</details>")
     section("raster", "Spikes and membrane potentials")
     section("firing_rates", "Firing rates")
     energy = metrics.get("energy")

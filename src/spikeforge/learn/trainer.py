@@ -8,8 +8,9 @@ A run folder holds:
 * ``checkpoint.safetensors`` -- written atomically after every epoch: model, optimizer state, RNG states
   and the history (what :func:`Trainer.resume` needs to continue exactly); ``model.safetensors`` -- the
   final weights (what :func:`load_run` loads);
-* ``metrics.csv`` (one row per epoch) and, at the end, ``metrics.json`` (test accuracy, spikes and synaptic
-  operations per sample, energy per sample on each chip and GPU, fit verdicts);
+* ``metrics.csv`` (one :func:`~spikeforge.learn.loop.fit` row per epoch: train and validation figures) and,
+  at the end, ``metrics.json`` (test accuracy -- the one time the test split is evaluated --, validation
+  accuracy, spikes and synaptic operations per sample, energy per sample on each chip and GPU, fit verdicts);
 * ``plots/*.png`` -- learning curves, spike raster and membrane traces of one test sample, firing rate per
   layer, energy comparison.
 
@@ -40,7 +41,7 @@ from spikeforge.data.errors import about
 from spikeforge.learn.bptt import METHODS
 from spikeforge.learn.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from spikeforge.learn.config import ConfigError, TrainConfig, load_config
-from spikeforge.learn.losses import classification_loss, valid_mask
+from spikeforge.learn.loop import ROW_FIELDS, LoopState, SpikeMeter, evaluate, fit, make_optimizer, train_epoch
 from spikeforge.learn.models import build_model, describe_layers, parameter_count
 
 __all__ = [
@@ -48,8 +49,10 @@ __all__ = [
     "FINAL_WEIGHTS",
     "SpikeMeter",
     "Trainer",
+    "evaluate_model",
     "evaluate_run",
     "load_run",
+    "load_training_data",
     "lr_at",
     "read_history",
     "resolve_device",
@@ -58,10 +61,7 @@ __all__ = [
 CHECKPOINT = "checkpoint.safetensors"
 FINAL_WEIGHTS = "model.safetensors"
 SPLITS = ("train", "test", "valid")
-CSV_FIELDS = (
-    "epoch", "lr", "train_loss", "train_accuracy", "train_spikes_per_sample", "test_loss", "test_accuracy",
-    "test_spikes_per_sample", "seconds",
-)
+CSV_FIELDS = ROW_FIELDS  # metrics.csv: one fit() row per epoch (valid_* empty without a validation split)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -82,69 +82,6 @@ def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
     if config.schedule == "constant" or total_steps <= 1:
         return config.lr
     return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
-
-
-class SpikeMeter:
-    """Counts spike events (non-zero outputs) of every spiking neuron module over the valid steps.
-
-    ``with meter.watching(mask):`` around a forward pass, ``mask [T, B]`` (1 on valid steps). Totals per
-    layer accumulate until :meth:`reset`; ``per_sample()`` divides by the samples seen.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        from spikeforge.neuron import Neuron
-
-        self.names = [n for n, m in model.named_modules() if isinstance(m, Neuron)]
-        self._modules = [m for m in model.modules() if isinstance(m, Neuron)]
-        self.sizes: list[int | None] = [None] * len(self.names)
-        self.reset()
-        self._mask: torch.Tensor | None = None
-        self._handles: list[Any] = []
-
-    def reset(self) -> None:
-        self.totals = [0.0] * len(self.names)
-        self.samples = 0
-        self.steps = 0.0  # valid sample-steps seen
-
-    def _hook(self, k: int) -> Callable:
-        def hook(_module, _args, output) -> None:
-            spikes = output[0] if isinstance(output, tuple) else output
-            nz = (spikes.detach() != 0).to(torch.float32)
-            if self._mask is not None and self._mask.shape == nz.shape[:2]:
-                nz = nz * self._mask.reshape(self._mask.shape + (1,) * (nz.dim() - 2))
-            self.totals[k] += float(nz.sum())
-            self.sizes[k] = int(spikes[0, 0].numel())
-
-        return hook
-
-    def watching(self, mask: torch.Tensor):
-        meter = self
-
-        class _Ctx:
-            def __enter__(self_inner):
-                meter._mask = mask.to(torch.float32)
-                meter._handles = [m.register_forward_hook(meter._hook(k)) for k, m in enumerate(meter._modules)]
-                meter.samples += int(mask.shape[1])
-                meter.steps += float(mask.sum())
-                return meter
-
-            def __exit__(self_inner, *exc) -> None:
-                for h in meter._handles:
-                    h.remove()
-                meter._handles, meter._mask = [], None
-
-        return _Ctx()
-
-    def per_sample(self) -> float:
-        return sum(self.totals) / max(self.samples, 1)
-
-    def layers(self) -> dict[str, dict[str, float]]:
-        """Per layer: ``spikes_per_sample`` and ``rate`` (spikes per neuron per valid step)."""
-        out = {}
-        for name, total, size in zip(self.names, self.totals, self.sizes):
-            rate = total / (self.steps * size) if size and self.steps else 0.0
-            out[name] = {"spikes_per_sample": total / max(self.samples, 1), "rate": rate}
-        return out
 
 
 def _rng_states(data_gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -201,17 +138,90 @@ def _fmt(x: float, digits: int = 4) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-class Trainer:
-    """Train ``config`` into the run folder ``out_dir``.
+def load_training_data(config: TrainConfig):
+    """The data set of ``config`` as a run trains on it: ``(dataset, resolved config, validation)``.
 
-    ``Trainer(config, out)`` loads the data set and builds the model; :meth:`fit` trains (checkpointing
-    every epoch) and, once all epochs are done, :meth:`finalize` writes ``metrics.json``, the pictures and
-    the final weights. :meth:`resume` rebuilds a trainer from a run folder's last checkpoint.
+    When the data set has no validation split and ``config.valid_fraction > 0``, one is carved from the training
+    split (:func:`spikeforge.data.carve_validation`, seeded by ``config.seed``: the same config gives the same
+    carve, so ``evaluate --split valid`` reproduces it); ``dataset.train`` is then what remains.
+    ``validation`` describes the rule and the sizes (recorded in ``run.json`` and ``metrics.json``).
+    The resolved config records the encoder as its full parameter mapping.
+    """
+    from spikeforge.data import SpikeDataset, carve_validation, load_dataset
+    from spikeforge.data.split import CARVE_RULE
+    from spikeforge.encode import encoder_config
+
+    try:
+        dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps, normalize=config.normalize)
+    except (ValueError, TypeError, OSError) as exc:
+        about("dataset", exc)  # unless the loader named another argument (steps, encoder, ...)
+        raise
+    enc = dataset.encoder
+    config = config.replace(encoder=None if enc is None else encoder_config(enc))
+    if dataset.valid is not None:
+        validation = {"source": "data set", "rule": "the data set's own validation split",
+                      "train_size": len(dataset.train), "valid_size": len(dataset.valid)}
+    elif config.valid_fraction > 0:
+        train, valid = carve_validation(dataset.train, config.valid_fraction, config.seed)
+        validation = {"source": "carved", "rule": CARVE_RULE, "fraction": config.valid_fraction,
+                      "seed": config.seed, "from_train_size": len(dataset.train), "train_size": len(train),
+                      "valid_size": len(valid)}
+        dataset = SpikeDataset(dataset.name, train, dataset.test, valid, dict(dataset.meta))
+    else:
+        validation = {"source": "none", "rule": "valid_fraction 0: no validation split",
+                      "train_size": len(dataset.train), "valid_size": 0}
+    return dataset, config, validation
+
+
+class _RunFolder:
+    """The fit() callback of a :class:`Trainer`: progress per batch; per epoch the checkpoint, ``metrics.csv``,
+    ``run.json`` and the epoch line."""
+
+    def __init__(self, trainer: Trainer, progress: Any, tasks: tuple[Any, Any], live: bool) -> None:
+        self.trainer, self.progress, self.live = trainer, progress, live
+        self.ep_task, self.b_task = tasks
+
+    def on_batch(self, state: LoopState, m: dict[str, float]) -> None:
+        self.progress.update(self.b_task, advance=1, info=(
+            f"loss {m['loss']:.3f}  acc {m['accuracy']:.3f}  spikes/sample {m['spikes']:.0f}"))
+
+    def on_epoch_end(self, state: LoopState, row: dict[str, Any]) -> None:
+        tr, cfg = self.trainer, self.trainer.config
+        tr.train_seconds += row["seconds"]
+        tr.save()
+        tr._write_csv()
+        tr._write_run_info("running")
+        if "valid_accuracy" in row:
+            held = (f"valid {row['valid_accuracy']:.3f}", f"valid acc {row['valid_accuracy']:.4f}")
+            spikes = row["valid_spikes_per_sample"]
+        else:
+            held = ("no validation", "no validation split (valid_fraction 0)")
+            spikes = row["train_spikes_per_sample"]
+        self.progress.update(self.ep_task, completed=state.epoch, info=(
+            f"loss {row['train_loss']:.3f}  train {row['train_accuracy']:.3f}  {held[0]}  spikes/sample {spikes:.0f}"))
+        self.progress.reset(self.b_task, total=tr.batches_per_epoch, info="")
+        if not self.live and tr.writer:
+            width = len(str(cfg.epochs))
+            tr.console.print(
+                f"epoch {state.epoch:>{width}}/{cfg.epochs}  train loss {row['train_loss']:.4f}  "
+                f"train acc {row['train_accuracy']:.4f}  {held[1]}  spikes/sample {spikes:.0f}  "
+                f"{row['seconds']:.2f} s", markup=False, highlight=False, soft_wrap=True)
+
+
+class Trainer:
+    """Train ``config`` into the run folder ``out_dir``: the run-folder layer on top of
+    :func:`spikeforge.learn.fit`.
+
+    ``Trainer(config, out)`` loads the data set (carving the validation split, see :func:`load_training_data`)
+    and builds the model and optimizer; :meth:`fit` trains (checkpointing every epoch; per-epoch figures are
+    on the validation split, never the test split) and, once all epochs are done, :meth:`finalize` evaluates
+    the test split (once), writes ``metrics.json``, the pictures and the final weights. :meth:`resume`
+    rebuilds a trainer from a run folder's last checkpoint.
 
     Args:
         progress: show rich progress bars (epochs and batches) when the console is a terminal. Without
             them (``progress=False``, or output to a file or pipe) :meth:`fit` prints one line per epoch:
-            train loss, train and test accuracy, spikes per sample, seconds.
+            train loss, train and validation accuracy, spikes per sample, seconds.
         console: a ``rich.console.Console`` for progress and tables (default: stdout).
         plots: draw the pictures at the end.
         hardware: count operations, energy and fit at the end.
@@ -235,9 +245,6 @@ class Trainer:
             raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
         from rich.console import Console
 
-        from spikeforge.data import load_dataset
-        from spikeforge.encode import encoder_config
-
         self.out = Path(out_dir)
         if self.out.exists() and not self.out.is_dir():
             detail = f"{self.out} is a file; expected a run folder (a new or an empty folder, or a run to continue)"
@@ -246,33 +253,55 @@ class Trainer:
         self.console = console if console is not None else Console()
         self.plots = plots
         self.hardware = hardware
+        # Distributed training: fit()'s shard (rank, world) and whether this process writes the run folder
+        # (progress, checkpoints, metrics, report) are decided here and only here.
+        self.shard: tuple[int, int] | None = None
+        self.writer = True
         with _num_threads(config.threads):  # (the data set's preprocessing and the initialisation too)
             self.device = resolve_device(config.device)
             t0 = time.perf_counter()
-            try:
-                self.dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
-                                            normalize=config.normalize)
-            except (ValueError, TypeError, OSError) as exc:
-                about("dataset", exc)  # unless the loader named another argument (steps, encoder, ...)
-                raise
-            enc = self.dataset.encoder
-            # Resolve: the config records the encoder as its full parameter mapping.
-            config = config.replace(encoder=None if enc is None else encoder_config(enc))
-            self.config = config
+            self.dataset, self.config, self.validation = load_training_data(config)
             self.load_seconds = time.perf_counter() - t0
-            torch.manual_seed(config.seed)
-            make = build_model if model_factory is None else model_factory
-            self.model = make(config, self.dataset.in_channels, self.dataset.num_classes).to(self.device)
-            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.data_gen = torch.Generator().manual_seed(config.seed)
-        self.step_fn = METHODS[config.method]
-        self.epoch = 0
-        self.history: list[dict[str, float]] = []
+            self.model = self._build_model(model_factory)
+            self.optimizer = self._build_optimizer()
+        self.data_gen = torch.Generator().manual_seed(self.config.seed)
+        self.step_fn = METHODS[self.config.method]
+        self.state = LoopState()
         self.train_seconds = 0.0
         self._saved = (0, 0.0)  # epoch and train_seconds of the last checkpoint on disk
         n = len(self.dataset.train)
-        self.batches_per_epoch = -(-n // config.batch_size)
-        self.total_steps = self.batches_per_epoch * config.epochs
+        self.batches_per_epoch = -(-n // self.config.batch_size)
+        self.total_steps = self.batches_per_epoch * self.config.epochs
+
+    def _build_model(self, model_factory: Callable[[TrainConfig, int, int], nn.Module] | None) -> nn.Module:
+        """The model (the one place it is built): parameters drawn from torch's global RNG seeded by the config."""
+        torch.manual_seed(self.config.seed)
+        make = build_model if model_factory is None else model_factory
+        return make(self.config, self.dataset.in_channels, self.dataset.num_classes).to(self.device)
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer of ``config.optimizer`` over the model's parameters (the one place it is built)."""
+        cfg = self.config
+        return make_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr, cfg.weight_decay)
+
+    @property
+    def epoch(self) -> int:
+        """Epochs done (of :attr:`state`)."""
+        return self.state.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.state.epoch = int(value)
+        self.state.step = int(value) * self.batches_per_epoch
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """One row per epoch done (of :attr:`state`)."""
+        return self.state.history
+
+    @history.setter
+    def history(self, rows: list[dict[str, float]]) -> None:
+        self.state.history = list(rows)
 
     # ---------------------------------------------------------------------------------------- files
     def _run_info(self, status: str) -> dict[str, Any]:
@@ -295,11 +324,13 @@ class Trainer:
                 "splits": [s for s in SPLITS if getattr(ds, s, None) is not None],
                 **({"valid_size": len(ds.valid)} if ds.valid is not None else {}),
             },
+            "validation": self.validation,
             "model": {
                 "repr": repr(self.model),
                 "parameters": parameter_count(self.model),
                 "layers": describe_layers(self.model),
             },
+            "optimizer": self.config.optimizer,
             "versions": {"spikeforge": __version__, "torch": torch.__version__, "python": _platform.python_version()},
             "device": str(self.device),
             "threads": self.config.threads,
@@ -312,13 +343,16 @@ class Trainer:
         path = Path(run_dir) / "run.json"
         try:
             return json.loads(path.read_text()).get("status")
-        except (OSError, json.JSONDecodeError):
+        except (OSError, json.JSONDecodeError, AttributeError):
             return None
 
     def _write_run_info(self, status: str) -> None:
-        atomic_write_text(self.out / "run.json", json.dumps(self._run_info(status), indent=2) + "\n")
+        if self.writer:
+            atomic_write_text(self.out / "run.json", json.dumps(self._run_info(status), indent=2) + "\n")
 
     def _write_csv(self) -> None:
+        if not self.writer:
+            return
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
         writer.writeheader()
@@ -328,15 +362,30 @@ class Trainer:
 
     def save(self) -> Path:
         """Checkpoint after the current epoch (atomic)."""
-        record = {"epoch": self.epoch, "history": self.history, "train_seconds": self.train_seconds,
-                  "config": self.config.to_dict()}
-        path = save_checkpoint(self.out / CHECKPOINT, self.model, optimizer=self.optimizer,
-                               rng=_rng_states(self.data_gen), record=record)
+        record = {"epoch": self.epoch, "step": self.state.step, "history": self.history,
+                  "train_seconds": self.train_seconds, "config": self.config.to_dict()}
+        path = self.out / CHECKPOINT
+        if self.writer:
+            save_checkpoint(path, self.model, optimizer=self.optimizer, rng=_rng_states(self.data_gen),
+                            record=record)
         self._saved = (self.epoch, self.train_seconds)
         return path
 
+    def _clean_temporaries(self) -> None:
+        """Remove the temporary files of atomic writes a killed process left behind (``.NAME.*.tmp``)."""
+        if not self.writer or not self.out.is_dir():
+            return
+        for tmp in self.out.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        with contextlib.suppress(OSError):
+            for tmp in (self.out / "plots").glob(".*.tmp"):
+                tmp.unlink()
+
     def start(self, overwrite: bool = False) -> None:
         """Create the run folder and write ``config.json`` (refuses a folder that holds another run)."""
+        if not self.writer:
+            return
         if (self.out / "config.json").exists() and not overwrite:
             detail = (f"{self.out} already holds a run (config.json); pass --overwrite to replace it, or "
                       f"'spikeforge resume {self.out}' to continue it")
@@ -352,18 +401,27 @@ class Trainer:
         except OSError as exc:
             detail = f"cannot make the run folder {self.out} ({exc.strerror or exc})"
             raise about("out_dir", exc, detail) from None
+        self._clean_temporaries()
         self.config.save(self.out / "config.json")
         self._write_run_info("running")
 
     @classmethod
     def resume(cls, run_dir: str | Path, **kwargs: Any) -> Trainer:
-        """A trainer at the state of ``run_dir``'s last checkpoint (the config is the run's own)."""
+        """A trainer at the state of ``run_dir``'s last checkpoint (the config is the run's own).
+
+        The run folder is made to describe that checkpoint (``metrics.csv``, ``run.json``: a process killed
+        between writing the checkpoint and them leaves them behind it), and temporary files of writes cut
+        short are removed."""
         run_dir = Path(run_dir)
         config = load_config(run_dir / "config.json")
         trainer = cls(config, run_dir, **kwargs)
+        trainer._clean_temporaries()
         ckpt_path = run_dir / CHECKPOINT
         if not ckpt_path.exists():
             trainer.console.print(f"[yellow]{ckpt_path} not found: no epoch finished; starting from epoch 1[/]")
+            if cls.status_of(run_dir) != "finished":
+                trainer._write_csv()
+                trainer._write_run_info("running")
             return trainer
         ckpt = load_checkpoint(ckpt_path)
         trainer.model.load_state_dict(ckpt["model"])
@@ -371,6 +429,7 @@ class Trainer:
             trainer.optimizer.load_state_dict(ckpt["optimizer"])
         rec = ckpt["record"] or {}
         trainer.epoch = int(rec.get("epoch", 0))
+        trainer.state.step = int(rec.get("step", trainer.state.step))
         trainer.history = list(rec.get("history", []))
         trainer.train_seconds = float(rec.get("train_seconds", 0.0))
         trainer._saved = (trainer.epoch, trainer.train_seconds)
@@ -382,42 +441,27 @@ class Trainer:
         for k in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
             if f"cuda{k}" in rng:
                 torch.cuda.set_rng_state(rng[f"cuda{k}"], k)
+        if cls.status_of(run_dir) != "finished":
+            trainer._write_csv()
+            trainer._write_run_info("running")
         return trainer
 
     # ------------------------------------------------------------------------------------- training
-    def _to_device(self, batch):
-        return batch._replace(x=batch.x.to(self.device), y=batch.y.to(self.device),
-                              lengths=batch.lengths.to(self.device))
+    def _lr(self, step: int) -> float:
+        return lr_at(self.config, step, self.total_steps)
 
     @_config_threads
     def train_epoch(self, on_batch: Callable[[dict[str, float]], None] | None = None) -> dict[str, float]:
-        from spikeforge.data import batches
-
-        self.model.train()
-        meter = SpikeMeter(self.model)
-        total_loss, correct, seen = 0.0, 0, 0
-        step0 = self.epoch * self.batches_per_epoch
-        lr = self.config.lr
-        for k, batch in enumerate(batches(self.dataset.train, self.config.batch_size, shuffle=True,
-                                          generator=self.data_gen)):
-            batch = self._to_device(batch)
-            lr = lr_at(self.config, step0 + k, self.total_steps)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            mask = valid_mask(batch.lengths, batch.x.shape[0], batch.x.shape[1], batch.x.device)
-            with meter.watching(mask):
-                result = self.step_fn(self.model, batch, self.optimizer, self.config)
-            b = int(batch.y.shape[0])
-            total_loss += result.loss * b
-            correct += int((result.logits.argmax(1) == batch.y).sum())
-            seen += b
-            if on_batch is not None:
-                on_batch({"loss": total_loss / seen, "accuracy": correct / seen, "spikes": meter.per_sample()})
-        return {"lr": lr, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
-                "train_spikes_per_sample": meter.per_sample()}
+        """One pass over the training split (as :meth:`fit` does; :attr:`epoch` is not advanced)."""
+        cfg = self.config
+        done = train_epoch(self.model, self.step_fn, self.dataset.train, self.optimizer, cfg,
+                           batch_size=cfg.batch_size, generator=self.data_gen, step=self.state.step,
+                           lr_schedule=self._lr, shard=self.shard, device=self.device,
+                           on_batch=None if on_batch is None else (lambda _k, m: on_batch(m)))
+        done.pop("steps")
+        return done
 
     @_config_threads
-    @torch.no_grad()
     def evaluate(self, split_name: str = "test") -> dict[str, Any]:
         """Loss, accuracy, spike events per sample (and per layer), predictions of ``split_name``."""
         return evaluate_model(self.model, self.dataset, split_name, self.config, self.device)
@@ -440,45 +484,20 @@ class Trainer:
         last = cfg.epochs if stop_after is None else min(cfg.epochs, self.epoch + stop_after)
         # The live bars only where they can be redrawn (a terminal); elsewhere (a log file, a pipe,
         # progress=False) one plain line per epoch.
-        live = self.progress_enabled and self.console.is_terminal
+        live = self.progress_enabled and self.console.is_terminal and self.writer
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("{task.fields[info]}"), console=self.console, disable=not live, transient=False,
         )
         try:
             with _deterministic(cfg.deterministic), progress:
-                ep_task = progress.add_task("epochs", total=cfg.epochs, completed=self.epoch, info="")
-                b_task = progress.add_task("batches", total=self.batches_per_epoch, info="")
-                while self.epoch < last:
-                    progress.reset(b_task, total=self.batches_per_epoch, info="")
-
-                    def on_batch(m: dict[str, float]) -> None:
-                        progress.update(b_task, advance=1, info=(
-                            f"loss {m['loss']:.3f}  acc {m['accuracy']:.3f}  spikes/sample {m['spikes']:.0f}"))
-
-                    t0 = time.perf_counter()
-                    row: dict[str, Any] = {"epoch": self.epoch + 1}
-                    row.update(self.train_epoch(on_batch))
-                    test = self.evaluate("test")
-                    seconds = time.perf_counter() - t0
-                    row.update(test_loss=test["loss"], test_accuracy=test["accuracy"],
-                               test_spikes_per_sample=test["spikes_per_sample"], seconds=seconds)
-                    self.epoch += 1
-                    self.train_seconds += seconds
-                    self.history.append(row)
-                    self.save()
-                    self._write_csv()
-                    self._write_run_info("running")
-                    summary = (f"loss {row['train_loss']:.3f}  train {row['train_accuracy']:.3f}  "
-                               f"test {row['test_accuracy']:.3f}  spikes/sample {row['test_spikes_per_sample']:.0f}")
-                    progress.update(ep_task, completed=self.epoch, info=summary)
-                    if not live:
-                        width = len(str(cfg.epochs))
-                        self.console.print(
-                            f"epoch {self.epoch:>{width}}/{cfg.epochs}  train loss {row['train_loss']:.4f}  "
-                            f"train acc {row['train_accuracy']:.4f}  test acc {row['test_accuracy']:.4f}  "
-                            f"spikes/sample {row['test_spikes_per_sample']:.0f}  {seconds:.2f} s",
-                            markup=False, highlight=False, soft_wrap=True)
+                tasks = (progress.add_task("epochs", total=cfg.epochs, completed=self.epoch, info=""),
+                         progress.add_task("batches", total=self.batches_per_epoch, info=""))
+                folder = _RunFolder(self, progress, tasks, live)
+                fit(self.model, self.step_fn, self.dataset.train, self.optimizer, [folder], epochs=last,
+                    batch_size=cfg.batch_size, valid=self.dataset.valid, objective=cfg,
+                    lr_schedule=self._lr, generator=self.data_gen, state=self.state, shard=self.shard,
+                    device=self.device, eval_batch_size=cfg.eval_batch_size)
         except KeyboardInterrupt:
             self.epoch, self.train_seconds = self._saved
             del self.history[self.epoch:]
@@ -493,7 +512,8 @@ class Trainer:
     # ------------------------------------------------------------------------------------- the end
     @_config_threads
     def finalize(self) -> dict[str, Any]:
-        """Final weights, ``metrics.json``, pictures, ``run.json``; returns the metrics."""
+        """Final weights, the test split evaluated (the one time it is), ``metrics.json``, pictures,
+        ``run.json``; returns the metrics."""
         with _deterministic(self.config.deterministic):
             return self._finalize()
 
@@ -501,15 +521,21 @@ class Trainer:
         from spikeforge.learn.analysis import hardware_analysis
 
         t0 = time.perf_counter()
-        save_checkpoint(self.out / FINAL_WEIGHTS, self.model, record={"epoch": self.epoch})
+        if self.writer:
+            save_checkpoint(self.out / FINAL_WEIGHTS, self.model, record={"epoch": self.epoch})
         test = self.evaluate("test")
+        valid = self.evaluate("valid") if self.dataset.valid is not None else None
         train = self.history[-1] if self.history else {}
         metrics: dict[str, Any] = {
             "dataset": self.dataset.name,
             "test_accuracy": test["accuracy"],
             "test_loss": test["loss"],
+            "valid_accuracy": None if valid is None else valid["accuracy"],
+            "valid_loss": None if valid is None else valid["loss"],
             "train_accuracy": train.get("train_accuracy"),
             "train_loss": train.get("train_loss"),
+            "validation": self.validation,
+            "optimizer": self.config.optimizer,
             "epochs": self.epoch,
             "parameters": parameter_count(self.model),
             "train_seconds": self.train_seconds,
@@ -522,8 +548,9 @@ class Trainer:
             metrics.update(hardware_analysis(self.model, self.dataset.test, self.device,
                                              self.config.eval_batch_size))
         metrics["analysis_seconds"] = time.perf_counter() - t0
-        atomic_write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        if self.plots:
+        if self.writer:
+            atomic_write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        if self.plots and self.writer:
             from spikeforge.learn.plots import draw_all
 
             draw_all(self.out, model=self.model, dataset=self.dataset, history=self.history, metrics=metrics,
@@ -542,6 +569,8 @@ class Trainer:
         table.add_row("model", f"{self.config.model} {sizes} {self.config.neuron}, {metrics['parameters']} parameters")
         table.add_row("epochs", str(metrics["epochs"]))
         table.add_row("train accuracy", _fmt(metrics.get("train_accuracy") or math.nan))
+        if metrics.get("valid_accuracy") is not None:
+            table.add_row("valid accuracy", _fmt(metrics["valid_accuracy"]))
         table.add_row("test accuracy", f"[bold]{_fmt(metrics['test_accuracy'])}[/]")
         table.add_row("spikes per sample (hidden)", f"{metrics['spikes_per_sample']:.1f}")
         if "synaptic_ops_per_sample" in metrics:
@@ -559,56 +588,22 @@ class Trainer:
 
 
 # --------------------------------------------------------------------------------------------------
-@torch.no_grad()
 def evaluate_model(model: nn.Module, dataset, split_name: str, config: TrainConfig,
                    device: torch.device) -> dict[str, Any]:
-    """Evaluate ``model`` on a split of ``dataset`` (RNG-neutral: torch's global state is restored)."""
-    from spikeforge.data import batches
-
+    """Evaluate ``model`` on the split ``split_name`` of ``dataset`` (:func:`spikeforge.learn.loop.evaluate`
+    with the config's loss, eval batch size and ``seed + 1`` for random encoders)."""
     split = getattr(dataset, split_name, None) if split_name in SPLITS else None
     if split is None:
         raise _no_split(split_name, dataset.name, [s for s in SPLITS if getattr(dataset, s, None) is not None])
-    was_training = model.training
-    model.eval()
-    meter = SpikeMeter(model)
-    k = dataset.num_classes
-    confusion = torch.zeros(k, k, dtype=torch.long)
-    total_loss, correct, seen, input_spikes = 0.0, 0, 0, 0.0
-    predictions: list[int] = []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        gen = torch.Generator().manual_seed(config.seed + 1)
-        for batch in batches(split, config.eval_batch_size, generator=gen):
-            x, y, lengths = batch.x.to(device), batch.y.to(device), batch.lengths.to(device)
-            mask = valid_mask(lengths, x.shape[0], x.shape[1], device)
-            with meter.watching(mask):
-                out = model(x)
-            loss, logits = classification_loss(out, y, lengths, config.loss)
-            pred = logits.argmax(1)
-            total_loss += float(loss) * int(y.shape[0])
-            correct += int((pred == y).sum())
-            seen += int(y.shape[0])
-            input_spikes += float(((x != 0).to(torch.float32) * mask.unsqueeze(-1)).sum())
-            confusion.index_put_((y.cpu(), pred.cpu()), torch.ones_like(y.cpu()), accumulate=True)
-            predictions += pred.cpu().tolist()
-    model.train(was_training)
-    return {
-        "loss": total_loss / seen,
-        "accuracy": correct / seen,
-        "spikes_per_sample": meter.per_sample(),
-        "input_spikes_per_sample": input_spikes / seen,
-        "layers": meter.layers(),
-        "confusion": confusion.tolist(),
-        "predictions": predictions,
-        "samples": seen,
-    }
+    return evaluate(model, split, config, device=device, batch_size=config.eval_batch_size, seed=config.seed + 1)
 
 
 def _no_split(name: str, dataset: str, have: list[str]) -> ValueError:
     names = " or ".join(repr(s) for s in have)
     detail = f"expected {names} (the splits of {dataset}), got {name!r}"
     if name == "valid":
-        detail += (f"; {dataset} has no validation split (of the loaders, only SHD/SSC folders with a *_valid.h5 "
-                   "file give one)")
+        detail += (f"; this run has no validation split: it was trained with valid_fraction 0 (nothing held out) "
+                   f"and {dataset} has none of its own")
     return about("split", ValueError(f"split: {detail}"), detail)
 
 
@@ -670,9 +665,9 @@ def load_run(run_dir: str | Path, checkpoint: str = "final", map_location: str |
 
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "final",
                  device: str | None = None) -> dict[str, Any]:
-    """Reload a run's data set and model and evaluate ``split`` (see :func:`evaluate_model`)."""
-    from spikeforge.data import load_dataset
-
+    """Reload a run's data set and model and evaluate ``split`` (see :func:`evaluate_model`; ``"train"``
+    and ``"valid"`` are the run's: what remains of the training split and the carve, see
+    :func:`load_training_data`)."""
     run_dir = _check_run(run_dir)
     if split not in SPLITS:
         detail = f"expected 'train', 'test' or 'valid', got {split!r}"
@@ -689,12 +684,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "fi
                 raise exc.from_file(run_dir / "config.json") from None
             raise
         model = load_run(run_dir, checkpoint, map_location=dev)
-        try:
-            dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps,
-                                   normalize=config.normalize)
-        except (ValueError, TypeError, OSError) as exc:
-            about("dataset", exc)
-            raise
+        dataset, config, _ = load_training_data(config)  # the validation carve again (a function of the config)
         return evaluate_model(model, dataset, split, config, dev)
 
 
