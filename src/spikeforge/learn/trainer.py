@@ -41,6 +41,8 @@ from spikeforge.data.errors import about
 from spikeforge.learn.bptt import METHODS
 from spikeforge.learn.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from spikeforge.learn.config import ConfigError, TrainConfig, load_config
+from spikeforge.learn.distributed import context as dist_context
+from spikeforge.learn.distributed import rank_seed
 from spikeforge.learn.loop import ROW_FIELDS, LoopState, SpikeMeter, evaluate, fit, make_optimizer, train_epoch
 from spikeforge.learn.models import build_model, describe_layers, parameter_count
 
@@ -255,15 +257,19 @@ class Trainer:
         self.hardware = hardware
         # Distributed training: fit()'s shard (rank, world) and whether this process writes the run folder
         # (progress, checkpoints, metrics, report) are decided here and only here.
-        self.shard: tuple[int, int] | None = None
-        self.writer = True
+        # Under torchrun (spikeforge.learn.distributed.process_group) they come from the process group.
+        self.dist = dist_context()
+        self.shard: tuple[int, int] | None = self.dist.shard
+        self.writer = self.dist.is_writer
         with _num_threads(config.threads):  # (the data set's preprocessing and the initialisation too)
-            self.device = resolve_device(config.device)
+            self.device = self.dist.device(resolve_device(config.device))
             t0 = time.perf_counter()
             self.dataset, self.config, self.validation = load_training_data(config)
             self.load_seconds = time.perf_counter() - t0
             self.model = self._build_model(model_factory)
             self.optimizer = self._build_optimizer()
+        if self.dist.rank > 0:  # own draws (stochastic neurons, dropout) per rank; rank 0 those of one process
+            torch.manual_seed(rank_seed(self.config.seed, self.dist.rank))
         self.data_gen = torch.Generator().manual_seed(self.config.seed)
         self.step_fn = METHODS[self.config.method]
         self.state = LoopState()
@@ -334,6 +340,7 @@ class Trainer:
             "versions": {"spikeforge": __version__, "torch": torch.__version__, "python": _platform.python_version()},
             "device": str(self.device),
             "threads": self.config.threads,
+            "processes": {"world_size": self.dist.world_size, "backend": self.dist.backend},
             "train_seconds": self.train_seconds,
         }
 
@@ -365,9 +372,11 @@ class Trainer:
         record = {"epoch": self.epoch, "step": self.state.step, "history": self.history,
                   "train_seconds": self.train_seconds, "config": self.config.to_dict()}
         path = self.out / CHECKPOINT
+        rng = _rng_states(self.data_gen)
+        if self.dist.distributed:  # (a collective: every rank saves) each rank's own stream, for resume
+            rng.update({f"torch_rank{r}": t for r, t in enumerate(self.dist.gather(torch.get_rng_state()))})
         if self.writer:
-            save_checkpoint(path, self.model, optimizer=self.optimizer, rng=_rng_states(self.data_gen),
-                            record=record)
+            save_checkpoint(path, self.model, optimizer=self.optimizer, rng=rng, record=record)
         self._saved = (self.epoch, self.train_seconds)
         return path
 
@@ -436,6 +445,12 @@ class Trainer:
         rng = ckpt["rng"]
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
+        if trainer.dist.rank > 0:  # its own stream (saved by a run of as many processes), else a fresh one
+            own = rng.get(f"torch_rank{trainer.dist.rank}")
+            if own is not None:
+                torch.set_rng_state(own)
+            else:
+                torch.manual_seed(rank_seed(config.seed + trainer.epoch, trainer.dist.rank))
         if "data" in rng:
             trainer.data_gen.set_state(rng["data"])
         for k in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
@@ -454,7 +469,8 @@ class Trainer:
     def train_epoch(self, on_batch: Callable[[dict[str, float]], None] | None = None) -> dict[str, float]:
         """One pass over the training split (as :meth:`fit` does; :attr:`epoch` is not advanced)."""
         cfg = self.config
-        done = train_epoch(self.model, self.step_fn, self.dataset.train, self.optimizer, cfg,
+        step = self.dist.step_method(self.step_fn, self.model)  # through DDP under torchrun
+        done = train_epoch(self.model, step, self.dataset.train, self.optimizer, cfg,
                            batch_size=cfg.batch_size, generator=self.data_gen, step=self.state.step,
                            lr_schedule=self._lr, shard=self.shard, device=self.device,
                            on_batch=None if on_batch is None else (lambda _k, m: on_batch(m)))
@@ -494,7 +510,11 @@ class Trainer:
                 tasks = (progress.add_task("epochs", total=cfg.epochs, completed=self.epoch, info=""),
                          progress.add_task("batches", total=self.batches_per_epoch, info=""))
                 folder = _RunFolder(self, progress, tasks, live)
-                fit(self.model, self.step_fn, self.dataset.train, self.optimizer, [folder], epochs=last,
+                # Under torchrun: steps through DDP, and the rows' train figures over every rank's rows.
+                step = self.dist.step_method(self.step_fn, self.model)
+                spread = self.dist.epoch_callback(len(self.dataset.train), cfg.batch_size)
+                callbacks = [c for c in (spread, folder) if c is not None]
+                fit(self.model, step, self.dataset.train, self.optimizer, callbacks, epochs=last,
                     batch_size=cfg.batch_size, valid=self.dataset.valid, objective=cfg,
                     lr_schedule=self._lr, generator=self.data_gen, state=self.state, shard=self.shard,
                     device=self.device, eval_batch_size=cfg.eval_batch_size)
