@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 import torch
 
 from spikeforge.learn.checkpoint import load_checkpoint
@@ -117,7 +116,6 @@ def _assert_same_run(ref, run):
         (ref / "metrics.json").read_text())["test_accuracy"]
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # os.fork in a process with threads (the helper's)
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(tmp_path):
     helper = Helper(tmp_path, pause=0.12)
     try:
