@@ -9,7 +9,7 @@ import spikeforge as sf
 from spikeforge import _counting
 from spikeforge.hardware import count_ops
 from spikeforge.kernels.lean import LinearLIF, PackedLinear
-from spikeforge.nets import Sequential, mlp, rsnn
+from spikeforge.nets import Sequential, adlif, delayed_mlp, mlp, rsnn, tcn
 from spikeforge.neuron.primitives import CubaIntegrator, Integrator
 from spikeforge.synapse import Conv1d, Conv2d, Flatten, Linear
 
@@ -59,6 +59,10 @@ def _every_layer():
                                                               adapt_scale=0.1, max_spikes=3, threshold=0.3)),
          _spikes(6, 2, 8)),
         ("resonate", Sequential(Linear(8, 5), sf.ResonateAndFire(threshold=0.2)), _spikes(6, 2, 8)),
+        ("tcn", tcn([8, 6, 5, 3], neuron=sf.LIF(threshold=0.3), kernel_sizes=[3, 2]), _spikes(6, 2, 8)),
+        ("adlif", adlif([8, 6, 3], theta=0.05), _spikes(6, 2, 8)),
+        ("delays", delayed_mlp([8, 6, 3], neuron=sf.LIF(threshold=0.3), max_delay=3, delayed_readout=True),
+         _spikes(6, 2, 8)),
     ]
 
 
@@ -69,7 +73,8 @@ def test_every_layer_and_network_type_is_counted(name, net, x):
     # every synapse layer and every neuron module of the network appears, exactly once
     want = set()
     for mname, m in net.named_modules():  # (a fused LinearLIF reports as its .linear and .neuron)
-        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, sf.Neuron, sf.LI, Integrator, CubaIntegrator)):
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, sf.Neuron, sf.LI, Integrator, CubaIntegrator,
+                          sf.ModelNeuron)):
             want.add(mname)
         elif isinstance(m, sf.synapse.Recurrent):
             want.add(mname + ".weight")

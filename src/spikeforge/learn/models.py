@@ -5,13 +5,15 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
 from spikeforge.data.errors import about
 from spikeforge.learn.config import ConfigError, TrainConfig
 
-__all__ = ["build_model", "describe_layers", "make_firing", "make_neuron_factory", "parameter_count"]
+__all__ = ["FAMILY_OPTIONS", "PREFERRED_LOSS", "build_model", "describe_layers", "family_options", "make_firing",
+           "make_neuron_factory", "parameter_count", "preferred_loss"]
 
 
 def make_firing(name: str, sigma: float):
@@ -81,41 +83,142 @@ def _about_neuron(exc: BaseException, config: TrainConfig) -> BaseException:
     return about("neuron_params" if config.neuron_params else "neuron", exc, str(exc))
 
 
+#: The options of each family (``config.model_params``) and their defaults; ``hidden`` gives the layer sizes
+#: (for ``tcn`` the channels of each block). See ``docs/models.md``.
+FAMILY_OPTIONS: dict[str, dict[str, Any]] = {
+    "mlp": {},
+    "recurrent": {},
+    "tcn": {"kernel_sizes": None, "dilations": None, "norm": "batch", "readout": "li"},
+    "adlif": {"recurrent": True, "tau_u_range": [5.0, 25.0], "tau_w_range": [60.0, 300.0], "a_range": [0.0, 1.0],
+              "b_range": [0.0, 2.0], "q": 120.0, "theta": 1.0},
+    "delays": {"max_delay": 10, "interpolation": "linear", "sigma": 1.0, "delayed_readout": False},
+}
+
+#: The reduction over time (:func:`spikeforge.learn.losses.readout_logits`) each family is trained with: the
+#: readout's last valid step for the MLP and the recurrent LIF network (the LI readout integrates the whole
+#: sequence), the mean over time for the convolutional network (FCN's global average pooling), the adaptive
+#: recurrent network (Baronig et al. sum the readout over time) and the delays (Hammouamri et al. likewise).
+PREFERRED_LOSS = {"mlp": "last", "recurrent": "last", "tcn": "mean", "adlif": "mean", "delays": "mean"}
+
+
+def preferred_loss(family: str) -> str:
+    """The loss reduction over time (``config.loss``) that family ``family`` is meant to be trained with."""
+    if family not in PREFERRED_LOSS:
+        raise ConfigError("model", f"expected one of {list(PREFERRED_LOSS)}, got {family!r}")
+    return PREFERRED_LOSS[family]
+
+
+def family_options(config: TrainConfig) -> dict[str, Any]:
+    """``config.model_params`` checked against the family's options (:data:`FAMILY_OPTIONS`), defaults filled."""
+    if config.model == "auto":
+        raise ConfigError("model", "'auto' is resolved by spikeforge.learn.auto before a model is built; expected "
+                                   f"one of {list(FAMILY_OPTIONS)}")
+    if config.model not in FAMILY_OPTIONS:
+        raise ConfigError("model", f"expected one of {['auto', *FAMILY_OPTIONS]}, got {config.model!r}")
+    allowed = FAMILY_OPTIONS[config.model]
+    params = dict(config.model_params or {})
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ConfigError("model_params", f"{unknown} are not options of the {config.model!r} family; expected names "
+                                          f"among {sorted(allowed)}", key=unknown[0])
+    return {**allowed, **params}
+
+
 def build_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.Module:
-    """``mlp`` or ``recurrent`` (:func:`spikeforge.nets.mlp` / :func:`~spikeforge.nets.rsnn`) with an LI
-    readout: ``[in_channels, *hidden, num_classes]``. Parameters are drawn from torch's global RNG."""
-    from spikeforge.nets import mlp, rsnn
+    """The network of family ``config.model`` with an LI readout, input ``[T, B, in_channels]``, readout
+    ``[T, B, num_classes]``; parameters are drawn from torch's global RNG. ``config.model_params`` holds the
+    family's options (:data:`FAMILY_OPTIONS`; an unknown one is a :class:`ConfigError`):
+
+    * ``mlp`` / ``recurrent`` -- :func:`spikeforge.nets.mlp` / :func:`~spikeforge.nets.rsnn`,
+      ``[in_channels, *hidden, num_classes]``, the ``neuron`` of the config;
+    * ``tcn`` -- :func:`spikeforge.nets.tcn`: a block of causal convolution over time, normalisation and the
+      config's neuron per entry of ``hidden`` (its channels); ``kernel_sizes`` (default FCN's 8, 5, 3),
+      ``dilations``, ``norm`` (``"batch"``/``"none"``), ``readout`` (``"li"``/``"linear"``);
+    * ``adlif`` -- :func:`spikeforge.nets.adlif`: (recurrent) layers of SE-adLIF neurons; ``recurrent``, the
+      initial ranges ``tau_u_range``, ``tau_w_range``, ``a_range``, ``b_range``, and ``q``, ``theta``. The
+      neuron is always :class:`~spikeforge.neuron.models.adlif.AdLIF` (``neuron_params`` are used only when
+      ``config.neuron`` is ``"AdLIF"``); ``firing``/``sigma`` give its surrogate gradient;
+    * ``delays`` -- :func:`spikeforge.nets.delayed_mlp`: hidden layers of
+      :class:`~spikeforge.synapse.DelayedLinear` and the config's neuron; ``max_delay`` (steps),
+      ``interpolation``, ``sigma``, ``delayed_readout``.
+
+    ``auto`` is resolved by :mod:`spikeforge.learn.auto` before this is called.
+    """
+    from spikeforge import nets
 
     for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    if config.model not in ("mlp", "recurrent"):  # the other families: spikeforge.nets (issue 12, in progress)
-        raise ConfigError("model", f"{config.model!r} cannot be built by this version yet; expected 'mlp' or "
-                                   "'recurrent'")
+    options = family_options(config)
+    family = config.model
+    sizes = [in_channels, *config.hidden, num_classes]
+    if family == "adlif":
+        return _built(lambda: nets.adlif(
+            sizes, recurrent=_flag("recurrent", options["recurrent"]), firing=make_firing(config.firing, config.sigma),
+            ranges={k: options[f"{k}_range"] for k in ("tau_u", "tau_w", "a", "b")}, readout_tau=config.readout_tau,
+            q=options["q"], theta=options["theta"],
+            **(dict(config.neuron_params) if config.neuron == "AdLIF" else {})))
     make = make_neuron_factory(config)
-    sizes = iter(config.hidden)
+    hidden = iter(config.hidden)
 
     def factory() -> nn.Module:
-        # mlp/rsnn call the factory once per hidden layer, in order.
-        return make(next(sizes))
+        # the builders call the factory once per hidden layer, in order.
+        return make(next(hidden))
 
-    builder = mlp if config.model == "mlp" else rsnn
-    model = builder([in_channels, *config.hidden, num_classes], neuron=factory, readout="li",
-                    readout_tau=config.readout_tau)
-    return model
+    if family in ("mlp", "recurrent"):
+        builder = nets.mlp if family == "mlp" else nets.rsnn
+        return builder(sizes, neuron=factory, readout="li", readout_tau=config.readout_tau)
+    if family == "tcn":
+        return _built(lambda: nets.tcn(sizes, neuron=factory, readout=options["readout"],
+                                       kernel_sizes=options["kernel_sizes"], dilations=options["dilations"],
+                                       norm=options["norm"], readout_tau=config.readout_tau))
+    return _built(lambda: nets.delayed_mlp(
+        sizes, neuron=factory, max_delay=options["max_delay"], interpolation=options["interpolation"],
+        sigma=options["sigma"], delayed_readout=_flag("delayed_readout", options["delayed_readout"]),
+        readout_tau=config.readout_tau))
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError("model_params", f"{name}: expected true or false, got {value!r}", key=name)
+    return value
+
+
+def _built(build: Callable[[], nn.Module]) -> nn.Module:
+    """Run a family's builder; its complaint about an option (``name: expected ...``) becomes a ConfigError of
+    ``model_params`` naming the option (a complaint about a neuron parameter stays the builder's)."""
+    try:
+        return build()
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        m = re.match(r"(\w+): (.*)", str(exc), flags=re.DOTALL)
+        names = {"max_delay": "max_delay", "interpolation": "interpolation", "sigma": "sigma", "norm": "norm",
+                 "kernel_sizes": "kernel_sizes", "dilations": "dilations", "readout": "readout",
+                 "tau_u": "tau_u_range", "tau_w": "tau_w_range", "a": "a_range", "b": "b_range", "q": "q",
+                 "theta": "theta", "kernel_size": "kernel_sizes", "dilation": "dilations"}
+        if m and m.group(1) in names:
+            key = names[m.group(1)]
+            raise ConfigError("model_params", f"{key}: {m.group(2)}", key=key) from exc
+        raise
 
 
 def describe_layers(model: nn.Module) -> list[dict[str, object]]:
-    """One row per spiking population: module name, neuron type and size (for plots and reports)."""
-    from spikeforge.neuron import Neuron
+    """One row per spiking population: module name, neuron type and size (for plots and reports). Neurons
+    are :class:`~spikeforge.neuron.Neuron` modules and declared models (:class:`~spikeforge.neuron.ModelNeuron`);
+    a population's size is the output size of the synapse layer before it (in module order)."""
+    from spikeforge.neuron import ModelNeuron, Neuron
+    from spikeforge.synapse import DelayedLinear, TemporalConv
 
     rows: list[dict[str, object]] = []
     sizes: list[int] = []
-    for _name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            sizes.append(module.out_features)
+    inner = {id(m.linear) for m in model.modules() if isinstance(m, (TemporalConv, DelayedLinear))}
     for name, module in model.named_modules():
-        if isinstance(module, Neuron):
+        if isinstance(module, (TemporalConv, DelayedLinear)):
+            sizes.append(module.out_channels if isinstance(module, TemporalConv) else module.out_features)
+        elif isinstance(module, nn.Linear) and id(module) not in inner:
+            sizes.append(module.out_features)
+        elif isinstance(module, (Neuron, ModelNeuron)):
             rows.append({"name": name, "type": type(module).__name__})
     for k, row in enumerate(rows):
         row["size"] = sizes[k] if k < len(sizes) else None

@@ -1,5 +1,10 @@
-"""Network containers and builders."""
+"""Network containers and builders: the model families of :func:`spikeforge.learn.models.build_model`
+(``docs/models.md``)."""
 
+from spikeforge.nets.adaptive import adlif, adlif_neuron
+from spikeforge.nets.delays import delayed_mlp, round_delays
 from spikeforge.nets.sequential import Sequential, mlp, rsnn
+from spikeforge.nets.temporal import FCN_KERNELS, TimeBatchNorm, tcn
 
-__all__ = ["Sequential", "mlp", "rsnn"]
+__all__ = ["FCN_KERNELS", "Sequential", "TimeBatchNorm", "adlif", "adlif_neuron", "delayed_mlp", "mlp",
+           "round_delays", "rsnn", "tcn"]

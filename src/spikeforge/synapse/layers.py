@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -12,9 +13,10 @@ from torch.nn import functional as F
 from spikeforge import _counting
 from spikeforge.kernels.event import _check_min_out, _check_threshold, linear_product, transposed_weight
 from spikeforge.neuron.dynamics import NeuronState
+from spikeforge.neuron.models.base import ModelNeuron
 from spikeforge.neuron.modules import Neuron, check_sequence
 
-__all__ = ["Conv1d", "Conv2d", "EventLinear", "Flatten", "Linear", "Recurrent"]
+__all__ = ["Conv1d", "Conv2d", "EventLinear", "Flatten", "Linear", "Recurrent", "RecurrentModelState"]
 
 
 class Linear(nn.Linear):
@@ -150,18 +152,31 @@ class Flatten(nn.Module):
         return x.reshape(x.shape[0], x.shape[1], -1)
 
 
+class RecurrentModelState(NamedTuple):
+    """State of a :class:`Recurrent` population of a declared model (:class:`~spikeforge.neuron.ModelNeuron`):
+    the model's own state and the last step's spikes ``s`` ``[B, N]`` (what the recurrent synapses carry)."""
+
+    neuron: Any
+    s: torch.Tensor
+
+
 class Recurrent(nn.Module):
     """A population with recurrent synapses: ``I_t = x_t + W_rec·s_{t-1}``, run inside the neuron's scan.
+
+    A declared model (:class:`~spikeforge.neuron.ModelNeuron`) runs as a loop of its steps (autograd
+    backward); its state is a :class:`RecurrentModelState`, and ``generator`` is not used (the declared models
+    are deterministic).
 
     Args:
         features: number of neurons ``N`` (input ``[T, B, N]``).
         neuron: the neuron of the population.
     """
 
-    def __init__(self, features: int, neuron: Neuron, *, gain: float = 1.0) -> None:
+    def __init__(self, features: int, neuron: Neuron | ModelNeuron, *, gain: float = 1.0) -> None:
         super().__init__()
-        if not isinstance(neuron, Neuron):
-            raise TypeError(f"neuron: expected a spikeforge.Neuron, got {type(neuron).__name__}")
+        if not isinstance(neuron, (Neuron, ModelNeuron)):
+            raise TypeError(f"neuron: expected a spikeforge.Neuron or a declared ModelNeuron, got "
+                            f"{type(neuron).__name__}")
         self.features = int(features)
         self.neuron = neuron
         self.weight = nn.Parameter(torch.empty(self.features, self.features))
@@ -170,11 +185,34 @@ class Recurrent(nn.Module):
 
     def forward(self, x: torch.Tensor, state: NeuronState | None = None, return_state: bool = False, *,
                 generator: torch.Generator | None = None):
-        spikes, new_state = self.neuron(x, state, True, generator=generator, recurrent_weight=self.weight)
+        if isinstance(self.neuron, ModelNeuron):
+            spikes, new_state = self._model_scan(x, state)
+        else:
+            spikes, new_state = self.neuron(x, state, True, generator=generator, recurrent_weight=self.weight)
         if _counting.active():  # step t receives s_{t-1}: the carried (or resting) state's spike first
             first = (torch.zeros_like(spikes[:1]) if state is None else state.s.unsqueeze(0).to(spikes.dtype))
             _counting.report(self, "recurrent", torch.cat([first, spikes[:-1]]))
         return (spikes, new_state) if return_state else spikes
+
+    def _model_scan(self, x: torch.Tensor, state: RecurrentModelState | None):
+        n = self.neuron
+        check_sequence(x, allow_complex=False)
+        if x.dim() != 3 or x.shape[-1] != self.features:
+            raise ValueError(f"x: expected [T, B, {self.features}], got {tuple(x.shape)}")
+        if state is not None and not isinstance(state, RecurrentModelState):
+            raise TypeError(f"state: expected a RecurrentModelState (or None for a fresh state), got "
+                            f"{type(state).__name__}")
+        params, st = n._start(x, None if state is None else state.neuron, 2, "x", "[T, B, ...]")
+        prev = torch.zeros_like(x[0]) if state is None else state.s.to(x.dtype)
+        if tuple(prev.shape) != tuple(x.shape[1:]):
+            raise ValueError(f"state.s: expected shape {tuple(x.shape[1:])}, got {tuple(prev.shape)}")
+        w, out = self.weight.to(x.dtype), []
+        for t in range(x.shape[0]):
+            prev, st = n.model.step(x[t] + F.linear(prev, w), st, params, n.config)
+            out.append(prev)
+        spikes = torch.stack(out)
+        _counting.report(n, "neuron", spikes)
+        return spikes, RecurrentModelState(neuron=st, s=prev)
 
     def extra_repr(self) -> str:
         return f"features={self.features}"
