@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from spikeforge.data.errors import about
+from spikeforge.learn import auto
 from spikeforge.learn.bptt import METHODS
 from spikeforge.learn.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from spikeforge.learn.config import ConfigError, TrainConfig, load_config
@@ -265,6 +266,12 @@ class Trainer:
             self.device = self.dist.device(resolve_device(config.device))
             t0 = time.perf_counter()
             self.dataset, self.config, self.validation = load_training_data(config)
+            # --model auto: family, encoding and size chosen on the validation split (spikeforge.learn.auto);
+            # self.auto is the record of the choice (run.json, metrics.json), None for a named family
+            self.config, self.dataset, self.auto = auto.resolve(
+                self.config, self.dataset, device=self.device, world_size=self.dist.world_size,
+                fixed_encoder=not (isinstance(config.encoder, str) and config.encoder == "default"),
+                log=(lambda line: self.console.print(line, markup=False, highlight=False)) if self.writer else None)
             self.load_seconds = time.perf_counter() - t0
             self.model = self._build_model(model_factory)
             self.optimizer = self._build_optimizer()
@@ -331,6 +338,7 @@ class Trainer:
                 **({"valid_size": len(ds.valid)} if ds.valid is not None else {}),
             },
             "validation": self.validation,
+            **({"auto": self.auto} if self.auto else {}),
             "model": {
                 "repr": repr(self.model),
                 "parameters": parameter_count(self.model),
@@ -424,6 +432,7 @@ class Trainer:
         run_dir = Path(run_dir)
         config = load_config(run_dir / "config.json")
         trainer = cls(config, run_dir, **kwargs)
+        trainer.auto = _recorded_auto(run_dir)  # (config.json holds the chosen model: no search again)
         trainer._clean_temporaries()
         ckpt_path = run_dir / CHECKPOINT
         if not ckpt_path.exists():
@@ -555,6 +564,7 @@ class Trainer:
             "train_accuracy": train.get("train_accuracy"),
             "train_loss": train.get("train_loss"),
             "validation": self.validation,
+            **({"auto": self.auto} if self.auto else {}),
             "optimizer": self.config.optimizer,
             "epochs": self.epoch,
             "parameters": parameter_count(self.model),
@@ -715,3 +725,12 @@ def _recorded_dataset(run_dir: Path) -> dict[str, Any]:
         return {}
     ds = info.get("dataset") if isinstance(info, dict) else None
     return ds if isinstance(ds, dict) else {}
+
+
+def _recorded_auto(run_dir: Path) -> dict[str, Any] | None:
+    """The ``auto`` record (how ``--model auto`` chose) of a run folder's ``run.json``, if any."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return info.get("auto") if isinstance(info, dict) else None

@@ -1,0 +1,195 @@
+"""The search space that ``--model auto`` (:mod:`spikeforge.learn.auto`) and ``spikeforge tune``
+(:mod:`spikeforge.learn.tune`) share: model family, input encoding, size and learning rate.
+
+A point of the space is a :class:`Candidate`; :meth:`Candidate.apply` turns it into a
+:class:`~spikeforge.learn.config.TrainConfig` (family, encoder, hidden sizes, learning rate and the family's
+preferred loss reduction, :func:`spikeforge.learn.models.preferred_loss`); every other field stays the
+caller's. :func:`space` gives the dimensions for a data set's shape (:class:`DataShape`), :func:`candidates`
+the short list auto tries (points of that space, cheapest first), :func:`suggest` the point an Optuna trial
+samples from it.
+
+What depends on the shape: time series get a choice of encoding (level crossing at 0.3 standard deviations,
+the JapaneseVowels default, or the standardised value injected as a current); static data (digits) keep
+their rate code and the MLP; spike data (SHD) are fed as they are. Sizes are three steps (small, medium,
+large) per family: the hidden widths of the MLP and the recurrent families, the channels of the three
+temporal-convolution blocks of ``tcn``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from spikeforge.learn.config import TrainConfig
+
+__all__ = ["ENCODINGS", "FAMILIES", "LR_RANGE", "SIZES", "Candidate", "DataShape", "Space", "candidates", "space",
+           "suggest"]
+
+#: The families the space holds per kind of data (``tcn`` needs a series or spikes over time).
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "series": ("mlp", "recurrent", "tcn", "adlif", "delays"),
+    "spikes": ("mlp", "recurrent", "tcn", "adlif", "delays"),
+    "static": ("mlp",),
+}
+#: The encodings of time series, as ``spikeforge train --encoder`` mappings.
+ENCODINGS: dict[str, dict[str, Any]] = {
+    "delta": {"name": "delta", "threshold": 0.3, "max_per_step": 1, "initial": "zero"},
+    "current": {"name": "current", "steps": None, "gain": 1.0, "bias": 0.0},
+}
+#: Hidden sizes per family: small, medium, large.
+SIZES: dict[str, tuple[tuple[int, ...], ...]] = {
+    "mlp": ((64,), (128,), (256,)),
+    "recurrent": ((64,), (128,), (256,)),
+    "tcn": ((32, 64, 32), (64, 128, 64), (128, 256, 128)),
+    "adlif": ((64,), (128,), (256,)),
+    "delays": ((64,), (128,), (256,)),
+}
+SIZE_NAMES = ("small", "medium", "large")
+#: Peak learning rates tune samples from (log-uniform); auto uses :data:`DEFAULT_LR`.
+LR_RANGE = (1e-3, 3e-2)
+DEFAULT_LR: dict[str, float] = {"mlp": 3e-3, "recurrent": 3e-3, "tcn": 3e-3, "adlif": 3e-3, "delays": 3e-3}
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What the space depends on: ``kind`` (``series``, ``static``, ``spikes``), ``steps`` (T),
+    ``channels`` (C of the raw data, before encoding), ``classes`` and ``train_size`` (the samples trained
+    on)."""
+
+    kind: str
+    steps: int
+    channels: int
+    classes: int
+    train_size: int
+
+    @classmethod
+    def of(cls, dataset: Any, train_size: int | None = None) -> DataShape:
+        """The shape of a :class:`~spikeforge.data.SpikeDataset` (``train_size``: that of the split trained on,
+        default its whole train split)."""
+        split = dataset.train
+        features = 1
+        for s in split.x.shape[2:] if split.kind != "static" else split.x.shape[1:]:
+            features *= int(s)
+        return cls(split.kind, int(split.steps), features, int(dataset.num_classes),
+                   len(split) if train_size is None else int(train_size))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of the space. ``encoder``: the key of :data:`ENCODINGS`, or ``None`` to keep the data
+    set's encoder (static and spike data, or an encoder the user fixed)."""
+
+    family: str
+    size: str
+    lr: float
+    encoder: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.family not in SIZES:
+            raise ValueError(f"Candidate: family expected one of {tuple(SIZES)}, got {self.family!r}")
+        if self.size not in SIZE_NAMES:
+            raise ValueError(f"Candidate: size expected one of {SIZE_NAMES}, got {self.size!r}")
+        if self.encoder is not None and self.encoder not in ENCODINGS:
+            raise ValueError(f"Candidate: encoder expected one of {tuple(ENCODINGS)} or None, got {self.encoder!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"Candidate: lr expected a positive number, got {self.lr!r}")
+
+    @property
+    def hidden(self) -> list[int]:
+        return list(SIZES[self.family][SIZE_NAMES.index(self.size)])
+
+    @property
+    def name(self) -> str:
+        enc = "" if self.encoder is None else f" {self.encoder}"
+        return f"{self.family}{enc} {self.hidden} lr {self.lr:g}"
+
+    def encoder_spec(self) -> dict[str, Any] | None:
+        """The ``TrainConfig.encoder`` mapping of this candidate (``None``: keep the data set's)."""
+        return None if self.encoder is None else dict(ENCODINGS[self.encoder])
+
+    def apply(self, config: TrainConfig) -> TrainConfig:
+        """``config`` with this candidate's family, encoder, hidden sizes, learning rate and loss."""
+        from spikeforge.learn.models import preferred_loss
+
+        changes: dict[str, Any] = {"model": self.family, "hidden": self.hidden, "lr": float(self.lr),
+                                   "loss": preferred_loss(self.family)}
+        if self.encoder is not None:
+            changes["encoder"] = self.encoder_spec()
+        return config.replace(**changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "family": self.family, "size": self.size, "hidden": self.hidden,
+                "lr": float(self.lr), "encoder": self.encoder}
+
+
+@dataclass(frozen=True)
+class Space:
+    """The dimensions for one data shape: families, encodings (empty: the data set's own), sizes, lr range."""
+
+    families: tuple[str, ...]
+    encoders: tuple[str, ...] = ()
+    sizes: tuple[str, ...] = SIZE_NAMES
+    lr_range: tuple[float, float] = LR_RANGE
+    shape: DataShape | None = field(default=None, compare=False)
+
+    def __contains__(self, cand: object) -> bool:
+        return (isinstance(cand, Candidate) and cand.family in self.families and cand.size in self.sizes
+                and (cand.encoder in self.encoders if self.encoders else cand.encoder is None)
+                and self.lr_range[0] <= cand.lr <= self.lr_range[1])
+
+
+def space(shape: DataShape, *, fixed_encoder: bool = False) -> Space:
+    """The search space for data of ``shape`` (``fixed_encoder``: the user chose the encoding)."""
+    if shape.kind not in FAMILIES:
+        raise ValueError(f"space: shape.kind expected one of {tuple(FAMILIES)}, got {shape.kind!r}")
+    encoders = tuple(ENCODINGS) if shape.kind == "series" and not fixed_encoder else ()
+    return Space(FAMILIES[shape.kind], encoders, shape=shape)
+
+
+def candidates(shape: DataShape, *, fixed_encoder: bool = False) -> list[Candidate]:
+    """The short list ``--model auto`` tries for data of ``shape``, cheapest first (points of :func:`space`).
+
+    Series and spikes: the MLP (wide for 4 channels or more, where each step carries much), the MLP of learnable
+    delays, the temporal convolutional network (three FCN blocks) and the recurrent LIF network, each on the
+    level-crossing code and on the injected value (series whose encoding the user did not fix). ``adlif``
+    is in the space (``spikeforge tune`` samples it) but not in this list: on 2 cores it costs 5-10 times an
+    MLP's epoch and did not lead on the development sets within a first rung (docs/tuning.md). Static data:
+    the MLP in two sizes.
+    """
+    sp = space(shape, fixed_encoder=fixed_encoder)
+    encs: Sequence[str | None] = sp.encoders or (None,)
+    out: list[Candidate] = []
+
+    def add(family: str, size: str) -> None:
+        for encoder in encs:
+            cand = Candidate(family, size, DEFAULT_LR[family], encoder)
+            if family in sp.families and cand not in out:
+                out.append(cand)
+
+    if shape.kind == "static":
+        add("mlp", "medium")
+        add("mlp", "large")
+        return out
+    add("mlp", "large" if shape.channels >= 4 else "medium")
+    add("delays", "medium")
+    add("tcn", "medium")
+    add("recurrent", "medium")
+    return out
+
+
+def suggest(trial: Any, shape: DataShape, *, fixed_encoder: bool = False) -> Candidate:
+    """The candidate an Optuna ``trial`` samples from :func:`space` (``family``, ``encoder``, ``size`` as
+    categorical choices, ``lr`` log-uniform)."""
+    sp = space(shape, fixed_encoder=fixed_encoder)
+    family = trial.suggest_categorical("family", list(sp.families))
+    encoder = trial.suggest_categorical("encoder", list(sp.encoders)) if sp.encoders else None
+    size = trial.suggest_categorical("size", list(sp.sizes))
+    lr = trial.suggest_float("lr", sp.lr_range[0], sp.lr_range[1], log=True)
+    return Candidate(family, size, lr, encoder)
+
+
+def candidate_from_params(params: Mapping[str, Any]) -> Candidate:
+    """The candidate of an Optuna trial's ``params`` (what :func:`suggest` sampled)."""
+    return Candidate(params["family"], params["size"], float(params["lr"]), params.get("encoder"))
