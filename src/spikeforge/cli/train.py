@@ -7,7 +7,9 @@ Every option defaults to the tuned JapaneseVowels run, so ``spikeforge train`` a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import sys
 import time
@@ -15,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_config", "describe_error", "energy_table", "print_errors", "print_interrupted", "register", "run",
-           "run_to_end"]
+__all__ = ["build_config", "command_line", "describe_error", "energy_table", "in_process_group", "launch_workers",
+           "print_errors", "print_interrupted", "register", "run", "run_to_end", "run_worker"]
 
 _S = argparse.SUPPRESS
 
@@ -316,11 +318,14 @@ def print_interrupted(verb: str, trainer=None, started: bool = True) -> int:
 
 
 def run_to_end(trainer, args: argparse.Namespace, started: float) -> int:
-    """Fit (honouring ``--stop-after``), then finalize, print the tables, write the report.
+    """Fit (honouring ``--stop-after``), then finalize, print the tables, write the report (the last three on
+    the writing rank alone when distributed).
 
     Ctrl-C propagates (the callers print :func:`print_interrupted`)."""
     console = trainer.console
     status = trainer.fit(stop_after=args.stop_after)
+    if not trainer.writer:  # rank 0 finishes the run folder; the others are done
+        return 0
     if status == "stopped":
         console.print(f"stopped after epoch {trainer.epoch} of {trainer.config.epochs}; continue with "
                       f"'spikeforge resume {trainer.out}'")
@@ -344,32 +349,191 @@ def run_to_end(trainer, args: argparse.Namespace, started: float) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``spikeforge train``: one process, or ``--nproc N`` workers (:func:`launch_workers`), or one worker of
+    a torchrun job (``WORLD_SIZE`` in the environment: see :func:`run_worker`)."""
+    from spikeforge.data import DatasetError
+    from spikeforge.learn.distributed import DistContext, launched
+
+    if launched():
+        return run_worker(args)
+    started = time.perf_counter()
+    try:
+        config = build_config(args)
+    except (*_EXPECTED_ERRORS, DatasetError) as exc:
+        return print_errors("train", exc, vars(args), args.config)
+    out = args.out if args.out is not None else default_out(config.dataset)
+    if config.nproc > 1:
+        return launch_workers("train", args, config.nproc, out=out)
+    return _train(args, config, out, started, DistContext())
+
+
+def _train(args: argparse.Namespace, config, out: Path, started: float, ctx) -> int:
+    """Train ``config`` into ``out`` as this process of ``ctx`` (a :class:`~spikeforge.learn.distributed.DistContext`):
+    every rank trains, rank 0 alone prints and writes."""
     from spikeforge.cli._tables import console as make_console
     from spikeforge.data import DatasetError
     from spikeforge.learn.trainer import Trainer
 
-    started = time.perf_counter()
     given = vars(args)
-    trainer, folder_made = None, False
+    quiet = args.quiet or not ctx.is_writer
+    trainer, folder_made, error = None, False, None
     try:
         try:
-            config = build_config(args)
-            out = args.out if args.out is not None else default_out(config.dataset)
-            console = make_console(quiet=args.quiet)  # as wide as its tables when not a terminal
-            trainer = Trainer(config, out, progress=not (args.no_progress or args.quiet), console=console,
+            console = make_console(quiet=quiet)  # as wide as its tables when not a terminal
+            trainer = Trainer(config, out, progress=not (args.no_progress or quiet), console=console,
                               plots=not args.no_plots)
             folder_made = True  # from here on a Ctrl-C may leave a folder holding config.json
             trainer.start(overwrite=args.overwrite)
         except (*_EXPECTED_ERRORS, DatasetError) as exc:
-            return print_errors("train", exc, given, args.config)
+            error = exc
+        failed = [r for r, ok in enumerate(ctx.gather(error is None)) if not ok]  # every rank goes on, or none
+        if failed:
+            if error is not None and ctx.rank == failed[0]:  # one line, from the first rank that failed
+                if ctx.rank == 0:
+                    return print_errors("train", error, given, args.config)
+                print(f"spikeforge train: error: rank {ctx.rank}: {describe_error(error, given, args.config)}",
+                      file=sys.stderr)
+            return 2
         console.print(f"[bold]spikeforge train[/] -> {out}\n{trainer.dataset.summary()}\nmodel {config.model} "
                       f"{[trainer.dataset.in_channels, *config.hidden, trainer.dataset.num_classes]} "
                       f"{config.neuron}, loss {config.loss}, {config.epochs} epochs, batch {config.batch_size}, "
-                      f"lr {config.lr:g}, seed {config.seed}, device {trainer.device}")
+                      f"lr {config.lr:g}, seed {config.seed}, device {trainer.device}"
+                      + (f", {ctx.world_size} processes ({ctx.backend})" if ctx.distributed else ""))
         return run_to_end(trainer, args, started)
     except KeyboardInterrupt:
+        if not ctx.is_writer:
+            return 130
         if folder_made and args.overwrite and not (trainer.out / "config.json").is_file():
             print(f"spikeforge train: interrupted while replacing the run in {trainer.out}; the old run is gone, "
                   "give the same command again", file=sys.stderr)
             return 130
         return print_interrupted("train", trainer, folder_made and (trainer.out / "config.json").is_file())
+
+
+# ------------------------------------------------------------------------------------ distributed
+def _is_collective_error(exc: BaseException) -> bool:
+    """A collective failed: a peer died or hung (gloo/NCCL errors are RuntimeErrors that name the backend)."""
+    import torch.distributed as dist
+
+    kinds = tuple(k for k in (getattr(dist, "DistError", None),) if k is not None)
+    text = str(exc).lower()
+    return isinstance(exc, kinds) or any(w in text for w in ("gloo", "nccl", "connection closed", "timed out"))
+
+
+def _backend_words(exc: BaseException) -> str:
+    """The gist of a gloo/NCCL error: its first sentence, without the source file in brackets."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = re.sub(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", text)
+    return text.split(". ")[0].rstrip(".")
+
+
+def in_process_group(verb: str, args: argparse.Namespace, device: str, body) -> int:
+    """Run ``body(ctx)`` inside the process group of this torchrun worker
+    (:func:`spikeforge.learn.distributed.process_group`); a failed collective (a peer that died or hangs)
+    ends this worker with one line and exit status 1 instead of a traceback."""
+    from spikeforge.learn.distributed import process_group
+
+    rank, world = os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1")
+    group = contextlib.ExitStack()
+    try:
+        ctx = group.enter_context(process_group(device))
+    except ValueError as exc:  # e.g. fewer CUDA devices than workers on this machine
+        print(f"spikeforge {verb}: error: rank {rank}: {exc}", file=sys.stderr)
+        return 2
+    with group:
+        try:
+            return body(ctx)
+        except RuntimeError as exc:
+            if not _is_collective_error(exc):
+                raise
+            print(f"spikeforge {verb}: error: rank {rank} of {world}: lost the other processes of the job "
+                  f"({_backend_words(exc)})", file=sys.stderr)
+            return 1
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """``spikeforge train`` as one worker of a torchrun job (or of ``--nproc``): the process group is joined
+    for the run (gloo on CPU, NCCL on CUDA); all ranks train the same config into rank 0's ``--out``.
+
+    ``--nproc`` under torchrun: the processes are torchrun's; typed, it must agree with torchrun's
+    ``--nproc_per_node`` (``LOCAL_WORLD_SIZE``); from a config file it is replaced by it."""
+    from spikeforge.data import DatasetError
+    from spikeforge.learn.distributed import check_nproc
+
+    started = time.perf_counter()
+    given = vars(args)
+    writer = os.environ.get("RANK", "0") == "0"
+    try:
+        config = build_config(args)
+        config = config.replace(nproc=check_nproc(config.nproc, "nproc" in given))
+    except (*_EXPECTED_ERRORS, DatasetError) as exc:  # the same on every rank: said once
+        return print_errors("train", exc, given, args.config) if writer else 2
+
+    def body(ctx) -> int:
+        out = Path(ctx.broadcast(str(args.out if args.out is not None else default_out(config.dataset))))
+        return _train(args, config, out, started, ctx)
+
+    return in_process_group("train", args, config.device, body)
+
+
+def command_line(verb: str, args: argparse.Namespace) -> list[str]:
+    """``[verb, options...]`` that parse back to ``args`` (the options given; what the workers of
+    :func:`launch_workers` are started with)."""
+    from spikeforge.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    parser = sub.choices[verb]
+    given = vars(args)
+
+    def text(value: Any) -> str:
+        if isinstance(value, tuple):  # KEY=VALUE
+            return f"{value[0]}={json.dumps(value[1])}"
+        if isinstance(value, list):  # layer sizes
+            return ",".join(str(v) for v in value)
+        return repr(value) if isinstance(value, float) else str(value)
+
+    words: list[str] = [verb]
+    for action in parser._actions:
+        if action.dest not in given or action.dest == "help":
+            continue
+        value = given[action.dest]
+        if not action.option_strings:  # a positional argument
+            words.append(text(value))
+            continue
+        if action.default is not _S and value == action.default:
+            continue
+        opt = action.option_strings[-1] if action.option_strings[-1].startswith("--") else action.option_strings[0]
+        if action.nargs == 0:  # a flag
+            words.append(opt)
+        elif isinstance(action, argparse._AppendAction):
+            words += [f"{opt}={text(v)}" for v in value]
+        else:
+            words.append(f"{opt}={text(value)}")
+    return words
+
+
+def launch_workers(verb: str, args: argparse.Namespace, nproc: int, *, out: Path | None = None) -> int:
+    """``spikeforge VERB --nproc N``: the same command as ``nproc`` workers of one job on this machine
+    (:func:`spikeforge.learn.distributed.launch`, torchrun's agent). ``out``: the run folder, resolved here so
+    that every worker takes the same one.
+
+    A worker that dies (or fails a collective) ends the job: its peers are stopped and one line says which
+    rank ended how, exit status 1. Input errors and Ctrl-C are reported by rank 0 itself (status 2, 130)."""
+    from spikeforge.learn.distributed import WorkerFailed, launch
+
+    if out is not None:
+        args = argparse.Namespace(**{**vars(args), "out": out})
+    try:
+        launch(["-m", "spikeforge", *command_line(verb, args)], nproc)
+    except WorkerFailed as exc:
+        if exc.exitcode in (2, 130):  # rank 0 said why (bad input, interrupted)
+            return exc.exitcode
+        line = f"spikeforge {verb}: error: {exc.message}"
+        folder = out if out is not None else getattr(args, "run_dir", None)
+        if folder is not None and (Path(folder) / "checkpoint.safetensors").is_file():
+            line += f"; {folder} holds the last finished epoch: continue with 'spikeforge resume {folder}'"
+        print(line, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130  # the workers got the Ctrl-C too; rank 0 has said what the run folder holds
+    return 0

@@ -73,7 +73,9 @@ def _env_int(name: str, default: int) -> int:
 
 
 def backend_for(device: torch.device | str) -> str:
-    """``"nccl"`` for a CUDA device, ``"gloo"`` otherwise."""
+    """``"nccl"`` for a CUDA device (``"auto"``: where CUDA is available), ``"gloo"`` otherwise."""
+    if device == "auto":
+        return "nccl" if torch.cuda.is_available() else "gloo"
     return "nccl" if torch.device(device).type == "cuda" else "gloo"
 
 
@@ -295,6 +297,19 @@ def _how(exitcode: int) -> str:
     return f"exited with status {exitcode}"
 
 
+def _root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
+    """The failure that ended the job: a worker killed by a signal other than the agent's SIGTERM first (its
+    peers then fail on their next collective, in the same second of the agent's timestamps), then the
+    earliest; those the agent stopped (SIGTERM) last."""
+    def key(item: tuple[int, Any]) -> tuple[int, int, int]:
+        rank, f = item
+        code = int(f.exitcode)
+        kind = 2 if code == -signal.SIGTERM else 0 if code < 0 else 1
+        return kind, int(f.timestamp), rank
+
+    return min(failures.items(), key=key)
+
+
 _SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
 
 
@@ -344,7 +359,7 @@ def launch(args: Sequence[str], nproc: int, *, monitor_interval: float = 0.2, sh
         try:
             elastic_launch(config, sys.executable)(*args)
         except ChildFailedError as exc:
-            rank, failure = exc.get_first_failure()
+            rank, failure = _root_failure(exc.failures)
             pid = getattr(failure, "pid", None)
             others = "the other worker was stopped" if nproc == 2 else "the other workers were stopped"
             message = (f"rank {rank} of {nproc}{'' if pid is None else f' (pid {pid})'} "
