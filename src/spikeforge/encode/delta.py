@@ -10,7 +10,7 @@ from torch import Tensor
 
 from spikeforge.encode._checks import as_float, check_lengths, check_ndim, thresholds_tuple, time_mask
 
-__all__ = ["Delta", "delta_decode"]
+__all__ = ["Delta", "MultiDelta", "delta_decode"]
 
 _EXPECTED = "time-major [T, B, C] (time, batch, channels)"
 # Crossings are counted with this tolerance (in units of the threshold) so that a change of exactly
@@ -132,3 +132,46 @@ def delta_decode(
             )
         level = level + initial.to(level.dtype)
     return level
+
+
+@dataclass(frozen=True)
+class MultiDelta:
+    """Level crossing at several thresholds at once: one :class:`Delta` per threshold, side by side.
+
+    Input: a time-major series ``[T, B, C]`` (optional ``lengths``). Output ``[T, B, 2·K·C]`` for ``K``
+    thresholds: the ``2C`` channels of ``Delta(thresholds[k])`` (up channels, then down) for ``k = 0, 1, …`` in
+    turn, so ``out[..., 2Ck : 2C(k+1)]`` is the code at threshold ``k``. Small thresholds code fine detail
+    (and noise), large ones the big moves; the network weighs them. ``max_per_step`` and ``initial`` as
+    :class:`Delta`, for every threshold. Default ``(0.1, 0.3, 1.0)`` standard deviations of the
+    standardised series the loaders give.
+    """
+
+    thresholds: tuple[float, ...] = (0.1, 0.3, 1.0)
+    max_per_step: int | None = 1
+    initial: Literal["first", "zero"] = "zero"
+
+    def __post_init__(self) -> None:
+        thr = thresholds_tuple(self.thresholds, "MultiDelta")
+        object.__setattr__(self, "thresholds", thr if isinstance(thr, tuple) else (thr,))
+        self.deltas()  # checks max_per_step and initial
+
+    def deltas(self) -> tuple[Delta, ...]:
+        """The :class:`Delta` of each threshold, in output order."""
+        return tuple(Delta(t, max_per_step=self.max_per_step, initial=self.initial) for t in self.thresholds)
+
+    @property
+    def deterministic(self) -> bool:
+        return True
+
+    @property
+    def input_kind(self) -> str:
+        return "series"
+
+    def out_channels(self, channels: int) -> int:
+        """``2 · K · channels``."""
+        return 2 * len(self.thresholds) * channels
+
+    def __call__(self, x: Tensor, *, lengths: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        x = as_float(x, "MultiDelta", _EXPECTED)
+        check_ndim(x, "MultiDelta", _EXPECTED, exact=3)
+        return torch.cat([d(x, lengths=lengths) for d in self.deltas()], -1)

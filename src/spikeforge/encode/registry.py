@@ -7,7 +7,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from spikeforge.encode.delta import Delta
+from spikeforge.encode.delta import Delta, MultiDelta
+from spikeforge.encode.population import Population
 from spikeforge.encode.static import Current, Latency, Rate
 
 __all__ = ["ENCODERS", "Encoder", "encoder_config", "make_encoder"]
@@ -32,6 +33,8 @@ class Encoder(Protocol):
 
 ENCODERS: dict[str, type] = {
     "delta": Delta,
+    "multidelta": MultiDelta,
+    "population": Population,
     "rate": Rate,
     "latency": Latency,
     "current": Current,
@@ -39,7 +42,8 @@ ENCODERS: dict[str, type] = {
 
 
 def make_encoder(name: str | Encoder, **params: Any) -> Encoder:
-    """Build an encoder from its name (``delta``, ``rate``, ``latency``, ``current``) and parameters.
+    """Build an encoder from its name (``delta``, ``multidelta``, ``population``, ``rate``, ``latency``,
+    ``current``) and parameters.
 
     An encoder instance is returned unchanged (``params`` must then be empty).
     """
