@@ -233,7 +233,12 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
     shape = DataShape.of(dataset, train_size=len(train))
     cands = candidates(shape, fixed_encoder=fixed_encoder)
     base = config.replace(model="mlp")  # a buildable placeholder; each candidate sets its family
-    record = select(cands, base, dataset, train, valid, budget=budget, device=device, log=log, clock=clock)
+    before = torch.get_num_threads()
+    torch.set_num_threads(config.threads)  # as the Trainer computes (restored after)
+    try:
+        record = select(cands, base, dataset, train, valid, budget=budget, device=device, log=log, clock=clock)
+    finally:
+        torch.set_num_threads(before)
     chosen = cands[record["chosen"]["index"]]
     batches = math.ceil(len(train) / config.batch_size)
     wanted = max(config.epochs, math.ceil(FINAL_STEPS / batches))

@@ -1,0 +1,200 @@
+"""--model auto: chosen on the validation split (never the test split), within the budget, recorded, deterministic."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from spikeforge.data import load_dataset
+from spikeforge.learn import auto, loop
+from spikeforge.learn.config import ConfigError, TrainConfig
+from spikeforge.learn.models import preferred_loss
+from spikeforge.learn.search import Candidate, DataShape, candidates, space, suggest
+from spikeforge.learn.trainer import load_training_data
+
+DATASET = "ucr:ItalyPowerDemand"  # 67 train cases of 24 steps: a search over it takes seconds
+
+
+@pytest.fixture(scope="module")
+def ipd():
+    return load_dataset(DATASET)
+
+
+def _config(**kw) -> TrainConfig:
+    return TrainConfig(**{"dataset": DATASET, "model": "auto", "epochs": 2, "batch_size": 16, **kw})
+
+
+def test_candidates_are_points_of_the_space_and_apply_their_family(ipd):
+    shape = DataShape.of(ipd)
+    assert (shape.kind, shape.steps, shape.channels, shape.classes, shape.train_size) == ("series", 24, 1, 2, 67)
+    sp = space(shape)
+    cands = candidates(shape)
+    assert len(cands) >= 4 and len(set(cands)) == len(cands)
+    assert all(c in sp for c in cands)
+    assert {c.family for c in cands} >= {"mlp", "tcn"} and {c.encoder for c in cands} == set(sp.encoders)
+    cfg = cands[0].apply(TrainConfig(dataset=DATASET, model="auto"))
+    assert (cfg.model, cfg.hidden, cfg.loss) == (cands[0].family, cands[0].hidden, preferred_loss(cands[0].family))
+    assert cfg.encoder == cands[0].encoder_spec()
+    # a fixed encoder: every candidate keeps the data set's
+    assert all(c.encoder is None for c in candidates(shape, fixed_encoder=True))
+    # static data: the MLP only
+    assert {c.family for c in candidates(DataShape("static", 25, 64, 10, 100))} == {"mlp"}
+    with pytest.raises(ValueError, match="family expected one of"):
+        Candidate("gru", "small", 1e-3)
+
+
+def test_suggest_samples_the_same_space():
+    import optuna
+
+    shape = DataShape("series", 24, 1, 2, 67)
+    trial = optuna.trial.FixedTrial({"family": "tcn", "encoder": "current", "size": "small", "lr": 0.01})
+    cand = suggest(trial, shape)
+    assert cand == Candidate("tcn", "small", 0.01, "current") and cand in space(shape)
+    outside = Candidate("tcn", "small", 0.5, "current")
+    assert outside not in space(shape)
+
+
+class _Scripted:
+    """Replaces the training of a candidate: validation accuracy by family (and a test accuracy that would
+    choose otherwise), costing ``cost`` seconds of a fake clock."""
+
+    def __init__(self, valid: dict[str, float], cost: float = 1.0) -> None:
+        self.valid, self.cost, self.now, self.trained = valid, cost, 0.0, []
+
+    def clock(self) -> float:
+        return self.now
+
+    def train_to(self, run, epochs, device):
+        self.now += self.cost
+        self.trained.append((run.cand.family, run.cand.encoder, epochs))
+        acc = self.valid.get(run.cand.family, 0.5) + (0.01 if run.cand.encoder == "delta" else 0.0)
+        run.state.epoch = epochs
+        run.seconds += self.cost
+        return acc, 1.0 - acc, self.cost
+
+
+def test_best_on_validation_is_chosen_even_when_another_is_better_on_test(ipd, monkeypatch):
+    # The real loop: the candidates train on the carved split. evaluate() is scripted by family: the recurrent
+    # network is best on validation, the MLP would be best on the test split.
+    shape = DataShape.of(ipd)
+    cands = [c for c in candidates(shape) if c.family in ("mlp", "recurrent")]
+    monkeypatch.setattr(auto, "candidates", lambda shape, fixed_encoder=False: cands)
+    config = _config()
+    dataset, _, _ = load_training_data(config)
+    real = loop.evaluate
+    seen = []
+
+    def scripted(model, split, objective=None, **kw):
+        out = real(model, split, objective, **kw)
+        family = "recurrent" if any(type(m).__name__ == "Recurrent" for m in model.modules()) else "mlp"
+        seen.append(split.name)
+        on_test = split is dataset.test
+        out["accuracy"] = {("recurrent", False): 0.9, ("mlp", False): 0.6, ("recurrent", True): 0.5,
+                           ("mlp", True): 1.0}[family, on_test]
+        return out
+
+    monkeypatch.setattr(loop, "evaluate", scripted)
+    final, new_ds, record = auto.resolve(config, dataset, budget=1e9)
+    assert final.model == "recurrent" and record["chosen"]["family"] == "recurrent"
+    assert record["chosen"]["valid_accuracy"] == 0.9
+    assert seen and set(seen) == {dataset.valid.name} != {dataset.test.name}
+    assert len(new_ds.test) == len(dataset.test) and len(new_ds.valid) == len(dataset.valid)
+
+
+def test_budget_stops_new_trainings(ipd, monkeypatch):
+    script = _Scripted({"tcn": 0.9}, cost=10.0)
+    monkeypatch.setattr(auto, "_train_to", script.train_to)
+    config = _config(epochs=30).replace(model="mlp")
+    train, valid, _ = auto.validation_split(config, ipd)
+    cands = candidates(DataShape.of(ipd))
+    rec = auto.select(cands, config, ipd, train, valid, budget=25.0, clock=script.clock)
+    # 10 s each: the third training starts at 20 s < 25 s, none after 30 s
+    assert len(script.trained) == 3 and rec["stopped"].startswith("budget")
+    assert [len(c["rungs"]) for c in rec["candidates"]] == [1, 1, 1] + [0] * (len(cands) - 3)
+    assert rec["chosen"]["index"] in (0, 1, 2)
+    # a rung whose estimated cost ends past the budget is not started: rung 1 (8 candidates) costs 80 s
+    script2 = _Scripted({"tcn": 0.9}, cost=10.0)
+    monkeypatch.setattr(auto, "_train_to", script2.train_to)
+    rec2 = auto.select(cands, config, ipd, train, valid, budget=100.0, clock=script2.clock)
+    assert len(script2.trained) == len(cands) and "rung 2" in rec2["stopped"]
+    assert rec2["chosen"]["family"] == "tcn" and rec2["chosen"]["encoder"] == "delta"
+
+
+def test_halving_keeps_the_better_half_and_decides_on_the_last_full_rung(ipd, monkeypatch):
+    script = _Scripted({"tcn": 0.9, "recurrent": 0.8, "delays": 0.7, "mlp": 0.6}, cost=1.0)
+    monkeypatch.setattr(auto, "_train_to", script.train_to)
+    config = _config(epochs=30).replace(model="mlp")
+    train, valid, _ = auto.validation_split(config, ipd)
+    cands = candidates(DataShape.of(ipd))
+    rec = auto.select(cands, config, ipd, train, valid, budget=1e9, clock=script.clock)
+    rungs = rec["rung_epochs"]
+    assert rungs[0] == 10 and rungs[1] == 20  # ceil(40 steps / 4 batches), doubled
+    second = [(f, e) for f, e, ep in script.trained if ep == rungs[1]]
+    assert sorted(second) == sorted([("tcn", "delta"), ("tcn", "current"), ("recurrent", "delta"),
+                                     ("recurrent", "current")])
+    assert rec["stopped"] is None and rec["chosen"]["rung"] == len(rungs)
+    assert (rec["chosen"]["family"], rec["chosen"]["encoder"]) == ("tcn", "delta")
+    assert "highest validation accuracy" in rec["chosen"]["why"]
+
+
+def test_resolve_is_deterministic_and_records_everything(ipd, monkeypatch):
+    monkeypatch.setattr(auto, "candidates", lambda shape, fixed_encoder=False: [
+        Candidate("mlp", "small", 3e-3, "delta"), Candidate("delays", "small", 3e-3, "current")])
+    config = _config(seed=3)
+    a = auto.resolve(config, ipd, budget=1e9)
+    b = auto.resolve(config, ipd, budget=1e9)
+    assert a[0] == b[0]
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for c in a[2]["candidates"] for r in c["rungs"]]
+    strip_b = [{k: v for k, v in r.items() if k != "seconds"} for c in b[2]["candidates"] for r in c["rungs"]]
+    assert strip == strip_b and len(strip) >= len(a[2]["candidates"])
+    rec = a[2]
+    assert rec["validation"]["source"] == "carved" and rec["validation"]["valid_size"] == 14
+    assert rec["chosen"]["name"] in [c["name"] for c in rec["candidates"]]
+    assert rec["final_epochs"]["epochs"] == a[0].epochs >= rec["chosen"]["epochs"]
+    json.dumps(rec)  # JSON-friendly (metrics.json, run.json)
+    assert a[0].model == rec["chosen"]["family"] and a[0].model != "auto"
+
+
+def test_refusals_and_non_auto_passes_through(ipd):
+    cfg = TrainConfig(dataset=DATASET)
+    assert auto.resolve(cfg, ipd) == (cfg, ipd, None)
+    with pytest.raises(ConfigError, match="valid_fraction"):
+        auto.resolve(_config(valid_fraction=0.0), ipd)
+    with pytest.raises(ConfigError, match="processes"):
+        auto.resolve(_config(), ipd, world_size=2)
+
+
+def test_trainer_run_folder_touches_the_test_split_once(tmp_path, monkeypatch):
+    from spikeforge.learn import trainer as trainer_mod
+    from spikeforge.learn.trainer import Trainer
+
+    calls = []
+    real_loop, real_trainer = loop.evaluate, trainer_mod.evaluate
+
+    def spy(real):
+        def wrapped(model, split, *args, **kw):
+            calls.append(split.name)
+            return real(model, split, *args, **kw)
+        return wrapped
+
+    monkeypatch.setattr(loop, "evaluate", spy(real_loop))
+    monkeypatch.setattr(trainer_mod, "evaluate", spy(real_trainer))
+    monkeypatch.setattr(auto, "FINAL_STEPS", 1)  # the winner trains config.epochs (2)
+    monkeypatch.setattr(auto, "candidates", lambda shape, fixed_encoder=False: [
+        Candidate("mlp", "small", 3e-3, "delta"), Candidate("delays", "small", 3e-3, "current")])
+    t = Trainer(_config(budget=60.0), tmp_path / "run", progress=False, plots=False, hardware=False,
+                console=Console(quiet=True))
+    assert "test" not in calls and calls  # the search evaluated the validation split only
+    t.start()
+    t.fit()
+    assert "test" not in calls
+    metrics = t.finalize()
+    assert calls.count("test") == 1
+    assert metrics["auto"]["chosen"]["family"] in ("mlp", "delays")
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["auto"]["candidates"] == metrics["auto"]["candidates"]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model"] == metrics["auto"]["chosen"]["family"]
+    assert t.config.epochs == 2 and 0.0 <= metrics["test_accuracy"] <= 1.0
