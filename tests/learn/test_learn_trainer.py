@@ -192,3 +192,4 @@ def test_errors_say_which_config_field_they_are_about(tmp_path):
     with pytest.raises(FileExistsError, match="is a file") as e:
         _trainer(TrainConfig(**TINY), afile)
     assert e.value.argument == "out_dir"
+

@@ -23,6 +23,7 @@ global batch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -129,55 +130,59 @@ def spiking_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 class SpikeMeter:
-    """Counts spike events (non-zero outputs) of every spiking population (:func:`spiking_modules`) over the
-    valid steps.
+    """Counts spike events (non-zero outputs) of every spiking population of a model over the valid steps.
 
+    The populations are those that report spikes to the counting context (:mod:`spikeforge._counting`, what
+    :func:`spikeforge.hardware.count_ops` reads): the general neuron and the declared models (AdEx, Izhikevich,
+    ...), also when another layer runs them (a :class:`~spikeforge.synapse.Recurrent` population).
     ``with meter.watching(mask):`` around a forward pass, ``mask [T, B]`` (1 on valid steps). Totals per
     layer accumulate until :meth:`reset`; ``per_sample()`` divides by the samples seen.
     """
 
     def __init__(self, model: nn.Module) -> None:
+        self._all = {id(m): n for n, m in model.named_modules()}
         found = spiking_modules(model)
         self.names = [n for n, _ in found]
-        self._modules = [m for _, m in found]
+        self._index = {id(m): k for k, (_, m) in enumerate(found)}
         self.sizes: list[int | None] = [None] * len(self.names)
         self.reset()
         self._mask: torch.Tensor | None = None
-        self._handles: list[Any] = []
 
     def reset(self) -> None:
         self.totals = [0.0] * len(self.names)
         self.samples = 0
         self.steps = 0.0  # valid sample-steps seen
 
-    def _hook(self, k: int) -> Callable:
-        def hook(_module, _args, output) -> None:
-            spikes = output[0] if isinstance(output, tuple) else output
-            nz = (spikes.detach() != 0).to(torch.float32)
-            if self._mask is not None and self._mask.shape == nz.shape[:2]:
-                nz = nz * self._mask.reshape(self._mask.shape + (1,) * (nz.dim() - 2))
-            self.totals[k] += float(nz.sum())
-            self.sizes[k] = int(spikes[0, 0].numel())
+    def record(self, module: nn.Module, role: str, tensor: torch.Tensor, spiking: bool) -> None:
+        """The counting context's call (:class:`spikeforge._counting.Counter`)."""
+        if role != "neuron" or not spiking:
+            return
+        k = self._index.get(id(module))
+        if k is None:  # a spiking layer of this model that is neither kind of neuron module
+            if id(module) not in self._all:
+                return
+            k = self._index[id(module)] = len(self.names)
+            self.names.append(self._all[id(module)])
+            self.sizes.append(None)
+            self.totals.append(0.0)
+        nz = (tensor != 0).to(torch.float32)
+        if self._mask is not None and self._mask.shape == nz.shape[:2]:
+            nz = nz * self._mask.reshape(self._mask.shape + (1,) * (nz.dim() - 2))
+        self.totals[k] += float(nz.sum())
+        self.sizes[k] = int(tensor[0, 0].numel())
 
-        return hook
-
+    @contextlib.contextmanager
     def watching(self, mask: torch.Tensor):
-        meter = self
+        from spikeforge._counting import counting
 
-        class _Ctx:
-            def __enter__(self_inner):
-                meter._mask = mask.to(torch.float32)
-                meter._handles = [m.register_forward_hook(meter._hook(k)) for k, m in enumerate(meter._modules)]
-                meter.samples += int(mask.shape[1])
-                meter.steps += float(mask.sum())
-                return meter
-
-            def __exit__(self_inner, *exc) -> None:
-                for h in meter._handles:
-                    h.remove()
-                meter._handles, meter._mask = [], None
-
-        return _Ctx()
+        self._mask = mask.to(torch.float32)
+        self.samples += int(mask.shape[1])
+        self.steps += float(mask.sum())
+        try:
+            with counting(self):
+                yield self
+        finally:
+            self._mask = None
 
     def per_sample(self) -> float:
         return sum(self.totals) / max(self.samples, 1)

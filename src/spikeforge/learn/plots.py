@@ -68,11 +68,38 @@ def learning_curves(history: Sequence[Mapping[str, float]], path: Path) -> Path:
     return _save(fig, path)
 
 
+class _Spikes:
+    """A counter of the counting context (:mod:`spikeforge._counting`) keeping each spiking population's output,
+    in the order the populations report."""
+
+    def __init__(self) -> None:
+        self.out: dict[int, tuple[nn.Module, torch.Tensor]] = {}
+
+    def record(self, module: nn.Module, role: str, tensor: torch.Tensor, spiking: bool) -> None:
+        if role == "neuron" and spiking:
+            self.out[id(module)] = (module, tensor)
+
+
+def _potentials(model: nn.Module, state: Any) -> dict[int, torch.Tensor]:
+    """``{id(neuron module): v [B, ...]}`` from a network's per-layer state (a population's own state, or the
+    ``neuron`` part of a recurrent population's)."""
+    out: dict[int, torch.Tensor] = {}
+    layers = list(model.children()) if isinstance(model, nn.Sequential) else []
+    for layer, st in zip(layers, state if isinstance(state, tuple) else ()):
+        neuron = getattr(layer, "neuron", layer)
+        inner = getattr(st, "neuron", st) if neuron is not layer else st
+        v = getattr(inner, "v", None)
+        if isinstance(v, torch.Tensor):
+            out[id(neuron)] = v
+    return out
+
+
 @torch.no_grad()
 def record_sample(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
-    """Run ``x [T, 1, C]`` one step at a time and record, per spiking layer, spikes ``[T, N]`` and the
-    membrane potential after each step ``[T, N]``, and the readout ``[T, classes]``."""
-    from spikeforge.neuron import NeuronState
+    """Run ``x [T, 1, C]`` one step at a time and record, per spiking layer (every population that reports
+    spikes to the counting context: the general neuron and the declared models, AdEx, Izhikevich, ...), spikes
+    ``[T, N]`` and the membrane potential after each step ``[T, N]``, and the readout ``[T, classes]``."""
+    from spikeforge._counting import counting
 
     was_training = model.training
     model.eval()
@@ -80,19 +107,26 @@ def record_sample(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
     spikes: dict[int, list[torch.Tensor]] = {}
     volts: dict[int, list[torch.Tensor]] = {}
     readout = []
-    for t in range(x.shape[0]):
-        out, state = model(x[t:t + 1], state, return_state=True)
-        for k, st in enumerate(state):
-            if isinstance(st, NeuronState):
-                v = st.v.real if st.v.is_complex() else st.v
-                s = st.s.abs() if st.s.is_complex() else st.s
-                spikes.setdefault(k, []).append(s[0].float().cpu())
-                volts.setdefault(k, []).append(v[0].float().cpu())
-        readout.append(out[0, 0].float().cpu())
-    model.train(was_training)
+    try:
+        for t in range(x.shape[0]):
+            seen = _Spikes()
+            with counting(seen):
+                out, state = model(x[t:t + 1], state, return_state=True)
+            v_of = _potentials(model, state)
+            for key, (_module, s) in seen.out.items():
+                s = s[0, 0]
+                v = v_of.get(key)
+                v = s if v is None else v[0]  # (a population whose potential is not found: its output)
+                v = v.real if v.is_complex() else v
+                s = s.abs() if s.is_complex() else s
+                spikes.setdefault(key, []).append(s.reshape(-1).float().cpu())
+                volts.setdefault(key, []).append(v.reshape(-1).float().cpu())
+            readout.append(out[0, 0].float().cpu())
+    finally:
+        model.train(was_training)
     return {
-        "spikes": [torch.stack(spikes[k]) for k in sorted(spikes)],
-        "v": [torch.stack(volts[k]) for k in sorted(volts)],
+        "spikes": [torch.stack(v) for v in spikes.values()],
+        "v": [torch.stack(v) for v in volts.values()],
         "readout": torch.stack(readout),
     }
 
@@ -176,24 +210,15 @@ def raster_figure(model: nn.Module, x: torch.Tensor, label: int, classes: Sequen
 
 @torch.no_grad()
 def neuron_rates(model: nn.Module, split, device: torch.device | str = "cpu", batch_size: int = 256):
-    """Spikes per step of every neuron of every spiking layer over a split's valid steps, and of the
-    input channels: ``({layer name: rates [N]}, input rates [C])``."""
+    """Spikes per step of every neuron of every spiking layer (each population that reports spikes to the
+    counting context) over a split's valid steps, and of the input channels: ``({layer name: rates [N]},
+    input rates [C])``."""
+    from spikeforge._counting import counting
     from spikeforge.data import batches
     from spikeforge.learn.losses import valid_mask
-    from spikeforge.neuron import Neuron
 
-    modules = [(n, m) for n, m in model.named_modules() if isinstance(m, Neuron)]
+    names = {id(m): n for n, m in model.named_modules()}
     totals: dict[str, torch.Tensor] = {}
-    mask_now: list[torch.Tensor] = []
-
-    def hook_for(name):
-        def hook(_m, _a, output):
-            s = output[0] if isinstance(output, tuple) else output
-            nz = (s != 0).to(torch.float32) * mask_now[0].unsqueeze(-1)
-            totals[name] = totals.get(name, 0) + nz.sum((0, 1)).cpu()
-        return hook
-
-    handles = [m.register_forward_hook(hook_for(n)) for n, m in modules]
     steps = 0.0
     inp: torch.Tensor | float = 0.0
     was_training = model.training
@@ -203,13 +228,17 @@ def neuron_rates(model: nn.Module, split, device: torch.device | str = "cpu", ba
             for batch in batches(split, batch_size, generator=torch.Generator().manual_seed(0)):
                 x = batch.x.to(device)
                 mask = valid_mask(batch.lengths.to(device), x.shape[0], x.shape[1], x.device)
-                mask_now[:] = [mask]
-                model(x)
+                seen = _Spikes()
+                with counting(seen):
+                    model(x)
+                for key, (_module, s) in seen.out.items():
+                    if key in names:
+                        nz = (s != 0).to(torch.float32) * mask.reshape(mask.shape + (1,) * (s.dim() - 2))
+                        name = names[key]
+                        totals[name] = totals.get(name, 0) + nz.sum((0, 1)).reshape(-1).cpu()
                 steps += float(mask.sum())
                 inp = inp + ((x != 0).to(torch.float32) * mask.unsqueeze(-1)).sum((0, 1)).cpu()
     finally:
-        for h in handles:
-            h.remove()
         model.train(was_training)
     return {n: t / max(steps, 1.0) for n, t in totals.items()}, torch.as_tensor(inp) / max(steps, 1.0)
 
