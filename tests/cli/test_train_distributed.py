@@ -30,13 +30,18 @@ def _spikeforge(*words, env=None, timeout=120):
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
-def test_two_workers_train_the_one_process_weights_and_the_run_evaluates_in_one_process(tmp_path, capsys):
+def test_two_workers_train_and_resume_to_the_one_process_weights_and_the_run_evaluates_in_one_process(tmp_path,
+                                                                                                         capsys):
     two, one = tmp_path / "two", tmp_path / "one"
-    res = _spikeforge(*ARGS, "--epochs", "2", "--nproc", "2", "--out", str(two))
+    res = _spikeforge(*ARGS, "--epochs", "2", "--nproc", "2", "--stop-after", "1", "--out", str(two))
     assert res.returncode == 0, res.stderr
     # rank 0 alone printed: one header, each epoch line once
-    assert res.stdout.count("spikeforge train ->") == 1 and res.stdout.count("epoch 2/2") == 1, res.stdout
-    assert "2 processes (gloo)" in res.stdout
+    assert res.stdout.count("spikeforge train ->") == 1 and res.stdout.count("epoch 1/2") == 1, res.stdout
+    assert "2 processes (gloo)" in res.stdout and "stopped after epoch 1 of 2" in res.stdout
+    # resume relaunches the run's two workers; every rank loads the same checkpoint
+    res = _spikeforge("resume", str(two), "--no-progress", "--no-plots", "--no-report")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("from epoch 1 of 2") == 1 and res.stdout.count("epoch 2/2") == 1, res.stdout
     assert main([*ARGS, "--epochs", "2", "--quiet", "--out", str(one)]) == 0
     capsys.readouterr()
 

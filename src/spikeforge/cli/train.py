@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["build_config", "command_line", "describe_error", "energy_table", "in_process_group", "launch_workers",
-           "print_errors", "print_interrupted", "register", "run", "run_to_end", "run_worker"]
+           "print_errors", "print_interrupted", "register", "resume_processes", "run", "run_to_end", "run_worker"]
 
 _S = argparse.SUPPRESS
 
@@ -474,6 +474,24 @@ def run_worker(args: argparse.Namespace) -> int:
         return _train(args, config, out, started, ctx)
 
     return in_process_group("train", args, config.device, body)
+
+
+def resume_processes(args: argparse.Namespace, body) -> int:
+    """``spikeforge resume RUN`` as the run was trained: ``body(args, ctx)`` in one process, or as the run's
+    ``nproc`` workers (:func:`launch_workers`), or inside the process group of a torchrun worker. Every rank
+    loads the same checkpoint (each its own random stream, :meth:`~spikeforge.learn.trainer.Trainer.resume`)."""
+    from spikeforge.learn.config import load_config
+    from spikeforge.learn.distributed import DistContext, launched
+
+    try:
+        config = load_config(Path(args.run_dir) / "config.json")
+    except _EXPECTED_ERRORS:  # the body reports a missing or broken run folder in its own words
+        config = None
+    if launched():
+        return in_process_group("resume", args, config.device if config else "cpu", lambda ctx: body(args, ctx))
+    if config is not None and config.nproc > 1:
+        return launch_workers("resume", args, config.nproc)
+    return body(args, DistContext())
 
 
 def command_line(verb: str, args: argparse.Namespace) -> list[str]:
