@@ -193,3 +193,38 @@ def test_errors_say_which_config_field_they_are_about(tmp_path):
         _trainer(TrainConfig(**TINY), afile)
     assert e.value.argument == "out_dir"
 
+
+
+def test_optimizer_from_config_validation_recorded_and_test_split_evaluated_once(tmp_path, monkeypatch):
+    import csv
+
+    import spikeforge.learn.loop as loop
+
+    evaluated = []
+    real = loop.evaluate
+
+    def counting(model, split, *args, **kwargs):
+        evaluated.append(split)
+        return real(model, split, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "evaluate", counting)
+    monkeypatch.setattr("spikeforge.learn.trainer.evaluate", counting)
+    cfg = TrainConfig(epochs=3, optimizer="sgd", lr=0.05, valid_fraction=0.25, **TINY)
+    tr = _trainer(cfg, tmp_path, hardware=False)
+    assert isinstance(tr.optimizer, torch.optim.SGD) and tr.optimizer.param_groups[0]["nesterov"]
+    tr.start()
+    tr.fit()
+    metrics = tr.finalize()
+    assert sum(s is tr.dataset.test for s in evaluated) == 1  # at the end, once
+    assert sum(s is tr.dataset.valid for s in evaluated) == 3 + 1  # every epoch, and the end
+    info = json.loads((tmp_path / "run.json").read_text())
+    v = info["validation"]
+    assert (v["source"], v["fraction"], v["seed"], v["from_train_size"]) == ("carved", 0.25, 0, 270)
+    assert v["valid_size"] == len(tr.dataset.valid) == 9 * round(0.25 * 30) and info["optimizer"] == "sgd"
+    assert info["dataset"]["splits"] == ["train", "test", "valid"]
+    with (tmp_path / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["epoch", "lr", "train_loss", "train_accuracy", "train_spikes_per_sample", "valid_loss",
+                             "valid_accuracy", "valid_spikes_per_sample", "seconds"]
+    assert float(rows[-1]["valid_accuracy"]) == metrics["valid_accuracy"] == tr.history[-1]["valid_accuracy"]
+    assert metrics["validation"] == v and evaluate_run(tmp_path, "valid")["accuracy"] == metrics["valid_accuracy"]
