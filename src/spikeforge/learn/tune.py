@@ -1,0 +1,368 @@
+"""``spikeforge tune``: an Optuna study over the space of ``--model auto``, kept in a folder so that it resumes.
+
+A study folder ``DIR`` holds ``tune.json`` (the study's settings: the base training config, the number of
+trials, the time budget, the seeds), ``study.db`` (the Optuna study, SQLite), ``study.json`` (every trial:
+state, validation accuracy, parameters, seconds; the best), ``plots/optimization_history.png`` and
+``plots/param_importances.png``, and ``best/``, an ordinary run folder of the best configuration.
+
+Each trial samples a :class:`~spikeforge.learn.search.Candidate` (:func:`spikeforge.learn.search.suggest`:
+family, encoding, size, learning rate), trains it with :func:`spikeforge.learn.fit` on the training split
+less a validation split carved from it (stratified, ``config.valid_fraction``, ``config.seed``; the test
+split is never used), for ``config.epochs`` epochs with the run's cosine schedule, exactly as ``spikeforge
+train`` would (same initial weights, data order and schedule). After every epoch the validation accuracy is
+reported to the study; the median pruner (``MedianPruner``) stops a trial whose accuracy is below the
+median of the earlier trials at the same epoch. The trial's value is its last validation accuracy. The TPE
+sampler is seeded (``config.seed``; a resumed session continues with ``seed + trials already in the study``,
+so it does not draw the first trials' parameters again).
+
+Resuming (:func:`open_study`): trials left ``RUNNING`` by a killed process, or failed by a Ctrl-C, are marked
+failed and their parameters queued again (once), so no trial is lost; finished (complete or pruned) trials
+count towards ``trials``, so none is done twice. The budget is the seconds of all sessions together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spikeforge.data.errors import about
+from spikeforge.learn import loop
+from spikeforge.learn.checkpoint import atomic_write_text
+from spikeforge.learn.config import TrainConfig
+from spikeforge.learn.search import DataShape, candidate_from_params, suggest
+
+__all__ = ["SETTINGS", "STUDY_DB", "STUDY_NAME", "Study", "TuneSettings", "create_study", "is_study", "open_study"]
+
+SETTINGS = "tune.json"
+STUDY_DB = "study.db"
+STUDY_NAME = "spikeforge"
+SETTINGS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """What decides a study (``tune.json``): the base training ``config`` (a dict), ``trials`` (finished trials
+    wanted), ``budget`` (seconds of all sessions, None: no limit), ``startup_trials`` / ``warmup_epochs`` of the
+    median pruner, ``random_trials`` (TPE's random start)."""
+
+    config: dict[str, Any]
+    trials: int
+    budget: float | None = None
+    startup_trials: int = 2
+    warmup_epochs: int = 1
+    random_trials: int = 4
+    version: int = SETTINGS_VERSION
+
+    def __post_init__(self) -> None:
+        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
+            raise about("trials", ValueError(f"trials: expected an integer >= 1, got {self.trials!r}"),
+                        f"expected an integer >= 1, got {self.trials!r}")
+        b = self.budget
+        if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b)
+                              or b <= 0):
+            raise about("budget", ValueError(f"budget: expected a number of seconds > 0, got {b!r}"),
+                        f"expected a number of seconds > 0, got {b!r}")
+
+    @classmethod
+    def for_config(cls, config: TrainConfig, trials: int, budget: float | None = None) -> TuneSettings:
+        return cls(config.to_dict(), trials, None if budget is None else float(budget),
+                   warmup_epochs=max(1, config.epochs // 5), random_trials=min(10, max(2, trials // 3)))
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.config)
+
+
+def is_study(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a study written by :func:`create_study` (``tune.json`` and ``study.db``)."""
+    folder = Path(folder)
+    return (folder / SETTINGS).is_file() and (folder / STUDY_DB).is_file()
+
+
+@contextlib.contextmanager
+def _quiet_optuna():
+    """Optuna's own log lines and experimental-feature warnings off while a study runs (restored after)."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield optuna
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+class _Report:
+    """fit() callback: the epoch's validation accuracy to the trial; prune (raise TrialPruned) when it says so."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def on_epoch_end(self, state: loop.LoopState, row: dict[str, float]) -> None:
+        import optuna
+
+        self.trial.report(float(row["valid_accuracy"]), state.epoch)
+        if self.trial.should_prune():
+            self.trial.set_user_attr("pruned_at_epoch", state.epoch)
+            raise optuna.TrialPruned(f"validation accuracy {row['valid_accuracy']:.4f} at epoch {state.epoch} "
+                                     "below the median of the earlier trials")
+
+
+class Study:
+    """A study folder: its :class:`TuneSettings`, the base config, the training data (with the carved validation
+    split) and the Optuna study. Build it with :func:`create_study` or :func:`open_study`."""
+
+    def __init__(self, out: Path, settings: TuneSettings, study: Any, dataset: Any, validation: dict[str, Any],
+                 sampler_seed: int) -> None:
+        self.out, self.settings, self.study, self.dataset, self.validation = out, settings, study, dataset, validation
+        self.config = settings.train_config()
+        self.sampler_seed = sampler_seed
+        self.shape = DataShape.of(dataset, train_size=len(dataset.train))
+        self.fixed_encoder = not (isinstance(self.config.encoder, str) and self.config.encoder == "default")
+
+    # ------------------------------------------------------------------------------------------- trials
+    def finished(self) -> list[Any]:
+        """The trials that count towards ``settings.trials``: complete and pruned ones."""
+        from optuna.trial import TrialState
+
+        return [t for t in self.study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+    def seconds(self) -> float:
+        """Seconds spent in trials over all sessions."""
+        return float(self.study.user_attrs.get("seconds", 0.0))
+
+    def trial_config(self, params: dict[str, Any]) -> TrainConfig:
+        """The training config of a trial's parameters (the base config with the candidate applied)."""
+        return candidate_from_params(params).apply(self.config)
+
+    def _objective(self, trial: Any) -> float:
+        import optuna
+
+        from spikeforge.encode import make_encoder
+        from spikeforge.learn.models import build_model
+        from spikeforge.learn.trainer import lr_at
+
+        cand = suggest(trial, self.shape, fixed_encoder=self.fixed_encoder)
+        cfg = cand.apply(self.config)
+        trial.set_user_attr("candidate", cand.name)
+        spec = cand.encoder_spec()
+        enc = self.dataset.encoder if spec is None else make_encoder(spec.pop("name"), **spec)
+        train, valid = self.dataset.train.with_encoder(enc), self.dataset.valid.with_encoder(enc)
+        t0 = time.perf_counter()
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)  # the initial weights of `spikeforge train` with this config
+            model = build_model(cfg, train.in_channels, self.dataset.num_classes)
+            optimizer = loop.make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
+            total = math.ceil(len(train) / cfg.batch_size) * cfg.epochs
+            try:
+                state = loop.fit(model, cfg.method, train, optimizer, [_Report(trial)], epochs=cfg.epochs,
+                                 batch_size=cfg.batch_size, valid=valid, objective=cfg,
+                                 lr_schedule=lambda step: lr_at(cfg, step, total),
+                                 generator=torch.Generator().manual_seed(cfg.seed), eval_batch_size=cfg.eval_batch_size)
+            except FloatingPointError as exc:  # a diverged training is a result (the worst), not a failure
+                trial.set_user_attr("diverged", str(exc))
+                raise optuna.TrialPruned(f"diverged: {exc}") from None
+            finally:
+                trial.set_user_attr("seconds", time.perf_counter() - t0)
+        return float(state.history[-1]["valid_accuracy"])
+
+    def run(self, *, log: Callable[[str], None] | None = None, threads: int | None = None) -> str:
+        """Run trials until ``settings.trials`` are finished or the budget is spent; returns ``"finished"``
+        (all trials done) or ``"budget"``. Ctrl-C propagates (the study stays resumable)."""
+        remaining = self.settings.trials - len(self.finished())
+        if remaining <= 0:
+            return "finished"
+        budget = self.settings.budget
+        left = None if budget is None else budget - self.seconds()
+        if left is not None and left <= 0:
+            return "budget"
+        spent_before, t0 = self.seconds(), time.perf_counter()
+
+        def after_trial(study: Any, trial: Any) -> None:
+            study.set_user_attr("seconds", spent_before + time.perf_counter() - t0)
+            if log is not None:
+                log(self._trial_line(trial))
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads or self.config.threads)
+        try:
+            with _quiet_optuna():
+                self.study.optimize(self._objective, n_trials=remaining, timeout=left, callbacks=[after_trial],
+                                    catch=(), gc_after_trial=False)
+        finally:
+            torch.set_num_threads(before)
+            self.write_summary()
+        return "finished" if len(self.finished()) >= self.settings.trials else "budget"
+
+    def _trial_line(self, trial: Any) -> str:
+        from optuna.trial import TrialState
+
+        done = len(self.finished())
+        state = trial.state.name.lower()
+        value = (f"valid {trial.value:.4f}" if trial.state == TrialState.COMPLETE else
+                 f"pruned at epoch {trial.user_attrs.get('pruned_at_epoch', '?')}"
+                 if "diverged" not in trial.user_attrs else "diverged")
+        best = self.best_trial()
+        best_text = "" if best is None else f"  best {best.value:.4f} (trial {best.number})"
+        return (f"trial {done}/{self.settings.trials}  #{trial.number} {state:<8} {value:<22}"
+                f"{trial.user_attrs.get('candidate', '')}  {trial.user_attrs.get('seconds', 0.0):.1f} s{best_text}")
+
+    # -------------------------------------------------------------------------------------------- results
+    def best_trial(self) -> Any | None:
+        """The complete trial of the highest validation accuracy (the earliest of equals), or None."""
+        from optuna.trial import TrialState
+
+        done = [t for t in self.study.trials if t.state == TrialState.COMPLETE]
+        return min(done, key=lambda t: (-t.value, t.number)) if done else None
+
+    def best_config(self) -> TrainConfig:
+        best = self.best_trial()
+        if best is None:
+            detail = f"no trial of {self.out} completed (all pruned or failed); run more trials with --resume"
+            raise about("trials", ValueError(f"trials: {detail}"), detail)
+        return self.trial_config(best.params)
+
+    def summary(self) -> dict[str, Any]:
+        best = self.best_trial()
+        trials = [{"number": t.number, "state": t.state.name.lower(), "valid_accuracy": t.value,
+                   "params": t.params, "candidate": t.user_attrs.get("candidate"),
+                   "seconds": t.user_attrs.get("seconds"), "pruned_at_epoch": t.user_attrs.get("pruned_at_epoch"),
+                   "epochs_reported": len(t.intermediate_values)} for t in self.study.trials]
+        return {"trials_wanted": self.settings.trials, "trials_finished": len(self.finished()),
+                "budget_seconds": self.settings.budget, "seconds": self.seconds(), "validation": self.validation,
+                "sampler": f"TPESampler(seed={self.sampler_seed}, n_startup_trials={self.settings.random_trials})",
+                "pruner": f"MedianPruner(n_startup_trials={self.settings.startup_trials}, "
+                          f"n_warmup_steps={self.settings.warmup_epochs})",
+                "best": None if best is None else {"number": best.number, "valid_accuracy": best.value,
+                                                   "params": best.params,
+                                                   "config": self.trial_config(best.params).to_dict()},
+                "trials": trials}
+
+    def write_summary(self) -> Path:
+        path = self.out / "study.json"
+        atomic_write_text(path, json.dumps(self.summary(), indent=2) + "\n")
+        return path
+
+    def plot(self) -> list[Path]:
+        """``plots/optimization_history.png`` and ``plots/param_importances.png`` (optuna.visualization.matplotlib;
+        with fewer than two complete trials the importances picture says why there are none)."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)  # as spikeforge.learn.plots draws (files only)
+        import matplotlib.pyplot as plt
+
+        folder = self.out / "plots"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        with _quiet_optuna() as optuna:
+            vis = optuna.visualization.matplotlib
+            for name, draw in (("optimization_history", vis.plot_optimization_history),
+                               ("param_importances", vis.plot_param_importances)):
+                try:
+                    ax = draw(self.study)
+                    fig = ax.figure
+                except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+                    fig, ax = plt.subplots(figsize=(6, 2.5))
+                    ax.axis("off")
+                    ax.text(0.5, 0.5, f"{name.replace('_', ' ')}: not available\n({exc})", ha="center",
+                            va="center", wrap=True)
+                fig.tight_layout()
+                path = folder / f"{name}.png"
+                tmp = path.with_name(path.name + ".tmp")
+                fig.savefig(tmp, format="png", dpi=110)
+                tmp.replace(path)  # atomic: a reader sees the old picture or the new one
+                plt.close(fig)
+                paths.append(path)
+        return paths
+
+
+def _settings_path(out: Path) -> Path:
+    return out / SETTINGS
+
+
+def _load(out: Path, settings: TuneSettings, *, create: bool) -> Study:
+    from spikeforge.learn.trainer import load_training_data
+
+    with _quiet_optuna() as optuna:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{(out / STUDY_DB).resolve()}")
+        config = settings.train_config()
+        dataset, _, validation = load_training_data(config)
+        if dataset.valid is None:
+            detail = "tune chooses on a validation split carved from the training data: expected a number in (0, 1)"
+            raise about("valid_fraction", ValueError(f"valid_fraction: {detail}, got 0"), f"{detail}, got 0")
+        if create:
+            study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction="maximize")
+            study.set_user_attr("seconds", 0.0)
+            study.set_user_attr("requeued", [])
+        else:
+            study = optuna.load_study(storage=storage, study_name=STUDY_NAME)
+            _requeue_interrupted(study)
+        seed = config.seed + len(study.trials)  # a resumed session draws on, not the first trials again
+        study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=settings.random_trials)
+        study.pruner = optuna.pruners.MedianPruner(n_startup_trials=settings.startup_trials,
+                                                   n_warmup_steps=settings.warmup_epochs)
+    return Study(out, settings, study, dataset, validation, seed)
+
+
+def _requeue_interrupted(study: Any) -> None:
+    """Trials a killed process left RUNNING become FAIL; those and the ones failed by an interruption get their
+    parameters queued again, once each (``requeued`` in the study's user attributes)."""
+    from optuna.trial import TrialState
+
+    requeued = list(study.user_attrs.get("requeued", []))
+    for t in study.trials:
+        if t.state == TrialState.RUNNING:  # its process is gone (this session has not started one yet)
+            study.tell(t.number, state=TrialState.FAIL)
+        if t.state in (TrialState.RUNNING, TrialState.FAIL) and t.number not in requeued and t.params:
+            study.enqueue_trial(t.params, skip_if_exists=False)
+            requeued.append(t.number)
+    study.set_user_attr("requeued", requeued)
+
+
+def create_study(out: str | Path, config: TrainConfig, trials: int, budget: float | None = None, *,
+                 overwrite: bool = False) -> Study:
+    """A new study in ``out`` (refuses a folder that holds one, unless ``overwrite``)."""
+    out = Path(out)
+    settings = TuneSettings.for_config(config, trials, budget)
+    if out.exists() and not out.is_dir():
+        detail = f"{out} is a file; expected a folder for the study (new, or empty)"
+        raise about("out", FileExistsError(f"out: {detail}"), detail)
+    if (_settings_path(out).exists() or (out / STUDY_DB).exists()) and not overwrite:
+        detail = (f"{out} already holds a study; continue it with 'spikeforge tune --resume {out}', or pass "
+                  "--overwrite to replace it")
+        raise about("out", FileExistsError(f"out: {detail}"), detail)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (STUDY_DB, SETTINGS, "study.json"):
+        (out / name).unlink(missing_ok=True)
+    study = _load(out, settings, create=True)
+    atomic_write_text(_settings_path(out), json.dumps(asdict(settings), indent=2) + "\n")
+    return study
+
+
+def open_study(out: str | Path) -> Study:
+    """The study of folder ``out`` as it was left (its own settings), ready to :meth:`Study.run` on."""
+    out = Path(out)
+    if not is_study(out):
+        what = "does not exist" if not out.exists() else f"has no {SETTINGS} and {STUDY_DB}"
+        detail = f"{out} {what}; expected a study folder written by 'spikeforge tune --out DIR'"
+        raise about("resume", FileNotFoundError(f"resume: {detail}"), detail)
+    try:
+        data = json.loads(_settings_path(out).read_text())
+        settings = TuneSettings(**data)
+    except (json.JSONDecodeError, TypeError) as exc:
+        detail = f"{_settings_path(out)} is not a study's settings ({exc})"
+        raise about("resume", ValueError(f"resume: {detail}"), detail) from None
+    if settings.version != SETTINGS_VERSION:
+        detail = f"{_settings_path(out)}: version {settings.version}, expected {SETTINGS_VERSION}"
+        raise about("resume", ValueError(f"resume: {detail}"), detail)
+    return _load(out, settings, create=False)

@@ -1,0 +1,70 @@
+"""``spikeforge tune`` end to end on a small set (2 trials of 2 epochs), its resume and its errors."""
+
+import json
+
+import pytest
+
+from spikeforge.cli.main import main
+
+SMALL = ["--dataset", "ucr:ItalyPowerDemand", "--epochs", "2", "--batch-size", "32", "--threads", "1"]
+
+
+def test_tune_study_pictures_and_best_run_that_the_verbs_read(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["tune", *SMALL, "--trials", "2", "--budget", "600", "--out", str(out), "--no-report"]) == 0
+    text = capsys.readouterr().out
+    # not a terminal: one line per trial
+    assert "trial 1/2" in text and "trial 2/2" in text and "best trial #" in text
+    for name in ("study.db", "tune.json", "study.json", "plots/optimization_history.png",
+                 "plots/param_importances.png", "best/config.json", "best/metrics.json", "best/model.safetensors"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "study.json").read_text())
+    assert summary["trials_finished"] == 2 and summary["budget_seconds"] == 600.0
+    best_cfg = json.loads((out / "best" / "config.json").read_text())
+    assert best_cfg["model"] == summary["best"]["params"]["family"] and best_cfg["epochs"] == 2
+    metrics = json.loads((out / "best" / "metrics.json").read_text())
+    assert metrics["valid_accuracy"] == pytest.approx(summary["best"]["valid_accuracy"], abs=1e-12)
+    assert main(["evaluate", str(out / "best"), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert main(["report", str(out / "best")]) == 0
+    assert (out / "best" / "report.html").is_file()
+    capsys.readouterr()
+    # resuming a finished study: nothing to run, the best run is there
+    assert main(["tune", "--resume", str(out), "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    assert "resuming: 2 of 2 trials" in text and "already trained" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--trials", "0"], "argument --trials: expected an integer >= 1"),
+    (["--budget", "-5"], "argument --budget: expected a number of seconds > 0"),
+    (["--resume", "{tmp}/nothing"], "--resume: {tmp}/nothing does not exist; expected a study folder"),
+    (["--resume", "{tmp}"], "expected a study folder"),
+    (["--epochs", "0", "--out", "{tmp}/x"], "--epochs: expected an integer >= 1"),
+    (["--valid-fraction", "0", "--out", "{tmp}/x"], "--valid-fraction: tune chooses on a validation split"),
+])
+def test_tune_errors_name_the_option(tmp_path, capsys, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    try:
+        code = main(["tune", "--dataset", "ucr:ItalyPowerDemand", *args] if "--resume" not in args
+                    else ["tune", *args])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # (argparse prints its usage before)
+    assert last.startswith("spikeforge tune: error: ") and message.replace("{tmp}", str(tmp_path)) in last
+
+
+def test_resume_refuses_other_settings_and_out_refuses_a_study(tmp_path, capsys):
+    out = tmp_path / "s"
+    (out).mkdir()
+    (out / "tune.json").write_text("{}")
+    (out / "study.db").write_text("")
+    assert main(["tune", "--resume", str(out), "--trials", "3"]) == 2
+    assert "--resume: the study's settings are read back" in capsys.readouterr().err
+    assert main(["tune", *SMALL, "--trials", "1", "--out", str(out)]) == 2
+    assert f"--out: {out} already holds a study" in capsys.readouterr().err
+    assert main(["tune", "--resume", str(out)]) == 2
+    assert f"--resume: {out}/tune.json is not a study's settings" in capsys.readouterr().err

@@ -1,0 +1,186 @@
+"""spikeforge.learn.tune: the study samples the space, prunes on validation accuracy per epoch, keeps to its
+budget, resumes without losing or doubling a trial, and its best trial is what `spikeforge train` reproduces."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import ClassVar
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from spikeforge.learn import loop, tune
+from spikeforge.learn.config import TrainConfig
+from spikeforge.learn.search import space, suggest
+
+DATASET = "ucr:ItalyPowerDemand"
+
+
+def _config(**kw) -> TrainConfig:
+    return TrainConfig(**{"dataset": DATASET, "model": "auto", "epochs": 3, **kw})
+
+
+class FakeFit:
+    """loop.fit replaced: validation accuracy per epoch scripted by family (rising with the epoch), reported to
+    the callbacks as the real loop does; counts the trainings."""
+
+    ACC: ClassVar[dict[str, float]] = {"tcn": 0.9, "recurrent": 0.8, "delays": 0.7, "mlp": 0.6, "adlif": 0.3}
+
+    def __init__(self, sleep: float = 0.0) -> None:
+        self.calls, self.sleep = [], sleep
+
+    def __call__(self, model, method, data, optimizer, callbacks=(), *, epochs=1, **kw):
+        family = self.family_of(model)
+        self.calls.append(family)
+        state = loop.LoopState()
+        for e in range(1, epochs + 1):
+            time.sleep(self.sleep)
+            row = {"epoch": e, "valid_accuracy": self.ACC[family] * e / epochs}
+            state.epoch = e
+            state.history.append(row)
+            for cb in callbacks:
+                cb.on_epoch_end(state, row)
+        return state
+
+    @staticmethod
+    def family_of(model) -> str:
+        names = {type(m).__name__ for m in model.modules()}
+        for family, marks in (("tcn", ("TemporalConv",)), ("delays", ("DelayedLinear",)),
+                              ("adlif", ("AdLIF",)), ("recurrent", ("Recurrent",))):
+            if names & set(marks):
+                return family
+        return "mlp"
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    f = FakeFit()
+    monkeypatch.setattr(loop, "fit", f)
+    return f
+
+
+def test_study_runs_the_trials_in_the_space_and_records_them(tmp_path, fake):
+    study = tune.create_study(tmp_path / "s", _config(), trials=4)
+    assert study.run() == "finished"
+    done = study.finished()
+    assert len(done) == 4 == len(fake.calls)
+    sp = space(study.shape)
+    for t in done:
+        assert t.params["family"] in sp.families and t.params["encoder"] in sp.encoders
+        assert sp.lr_range[0] <= t.params["lr"] <= sp.lr_range[1]
+    best = study.best_trial()
+    assert best.value == max(t.value for t in done if t.state == TrialState.COMPLETE)
+    cfg = study.best_config()
+    assert cfg.model == best.params["family"] and cfg.lr == best.params["lr"] and cfg.epochs == 3
+    summary = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert summary["trials_finished"] == 4 and summary["best"]["number"] == best.number
+    assert summary["validation"]["source"] == "carved"
+    settings = json.loads((tmp_path / "s" / tune.SETTINGS).read_text())
+    assert settings["trials"] == 4 and settings["config"]["dataset"] == DATASET
+    paths = study.plot()
+    assert [p.name for p in paths] == ["optimization_history.png", "param_importances.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+
+
+def test_median_pruning_stops_a_trial_below_the_median(tmp_path, fake):
+    study = tune.create_study(tmp_path / "s", _config(epochs=5), trials=2)
+    study.run()  # the pruner's start-up trials: never pruned
+    assert all(t.state == TrialState.COMPLETE for t in study.finished()) and study.settings.startup_trials == 2
+    # the next trial reports far below the median of the first ones at the same epoch: pruned at the first
+    # epoch after the warm-up
+    trial = study.study.ask()
+    report = tune._Report(trial)
+    state = loop.LoopState(epoch=study.settings.warmup_epochs + 1)
+    with pytest.raises(optuna.TrialPruned, match="below the median"):
+        report.on_epoch_end(state, {"valid_accuracy": 0.0})
+    assert trial.user_attrs["pruned_at_epoch"] == state.epoch
+
+
+def test_budget_stops_new_trials_and_counts_all_sessions(tmp_path, monkeypatch):
+    slow = FakeFit(sleep=0.15)
+    monkeypatch.setattr(loop, "fit", slow)
+    study = tune.create_study(tmp_path / "s", _config(epochs=2), trials=10, budget=0.5)
+    assert study.run() == "budget"
+    n = len(study.finished())
+    assert 1 <= n < 10 and study.seconds() >= 0.5
+    again = tune.open_study(tmp_path / "s")
+    assert again.run() == "budget" and len(again.finished()) == n  # nothing left to spend
+
+
+def test_interrupted_study_resumes_to_n_trials_none_lost_or_doubled(tmp_path, fake, monkeypatch):
+    n_total, k = 5, 2
+    study = tune.create_study(tmp_path / "s", _config(), trials=n_total)
+    real = tune.Study._objective
+    calls = {"n": 0}
+
+    def interrupting(self, trial):
+        calls["n"] += 1
+        if calls["n"] == k + 1:
+            suggest(trial, self.shape)  # (a Ctrl-C during its training)
+            raise KeyboardInterrupt
+        return real(self, trial)
+
+    monkeypatch.setattr(tune.Study, "_objective", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        study.run()
+    before = [(t.number, t.params) for t in study.finished()]
+    assert len(before) == k
+    monkeypatch.setattr(tune.Study, "_objective", real)
+    # a process killed in a trial leaves it RUNNING: resume fails it and queues its parameters again too
+    killed = study.study.ask()
+    suggest(killed, study.shape)
+    lost = [study.study.trials[k].params, killed.params]
+    resumed = tune.open_study(tmp_path / "s")
+    states = {t.number: t.state for t in resumed.study.trials}
+    assert states[killed.number] == TrialState.FAIL and states[k] == TrialState.FAIL
+    assert resumed.run() == "finished"
+    done = resumed.finished()
+    assert len(done) == n_total
+    assert [(t.number, t.params) for t in done][:k] == before  # the first trials kept as they were
+    assert len({t.number for t in done}) == n_total
+    # the interrupted and the killed trials' parameters ran again
+    assert all(p in [t.params for t in done[k:]] for p in lost)
+    assert resumed.study.user_attrs["requeued"] == sorted([k, killed.number])
+    # resuming a finished study runs nothing
+    assert tune.open_study(tmp_path / "s").run() == "finished"
+    assert len(fake.calls) == n_total
+
+
+def test_refusals_name_the_argument(tmp_path, fake):
+    with pytest.raises(ValueError, match="expected an integer >= 1") as e:
+        tune.create_study(tmp_path / "a", _config(), trials=0)
+    assert e.value.argument == "trials"
+    with pytest.raises(ValueError) as e:
+        tune.create_study(tmp_path / "a", _config(), trials=2, budget=0)
+    assert e.value.argument == "budget"
+    with pytest.raises(FileNotFoundError, match="expected a study folder") as e:
+        tune.open_study(tmp_path / "nothing")
+    assert e.value.argument == "resume"
+    tune.create_study(tmp_path / "b", _config(), trials=1)
+    with pytest.raises(FileExistsError, match="already holds a study") as e:
+        tune.create_study(tmp_path / "b", _config(), trials=1)
+    assert e.value.argument == "out"
+    with pytest.raises(ValueError, match="validation split") as e:
+        tune.create_study(tmp_path / "c", _config(valid_fraction=0.0), trials=1)
+    assert e.value.argument == "valid_fraction"
+
+
+def test_a_trial_trains_as_spikeforge_train_does(tmp_path):
+    # the real loop: the best trial's validation accuracy is what a Trainer run of its config ends with
+    from rich.console import Console
+
+    from spikeforge.learn.trainer import Trainer
+
+    study = tune.create_study(tmp_path / "s", _config(epochs=2, batch_size=32), trials=1)
+    study.study.enqueue_trial({"family": "mlp", "encoder": "delta", "size": "small", "lr": 0.01})
+    study.run()
+    best = study.best_trial()
+    t = Trainer(study.best_config(), tmp_path / "run", progress=False, plots=False, hardware=False,
+                console=Console(quiet=True))
+    t.start()
+    t.fit()
+    assert t.history[-1]["valid_accuracy"] == pytest.approx(best.value, abs=1e-12)
+    assert [r["valid_accuracy"] for r in t.history] == pytest.approx(
+        [best.intermediate_values[e] for e in sorted(best.intermediate_values)], abs=1e-12)
