@@ -1,16 +1,20 @@
 """NIR export asks the neuron's declaration (its features) what it can export."""
 
 import dataclasses
+from typing import NamedTuple
 
+import numpy as np
 import pytest
+import torch
 
 import spikeforge as sf
-from spikeforge.interop import to_nir
+from spikeforge.interop import from_nir, to_nir
 from spikeforge.nets import Sequential
-from spikeforge.neuron.dynamics import NeuronSpec
+from spikeforge.neuron.dynamics import NeuronSpec, hard_reset
+from spikeforge.neuron.models import ModelNeuron, NeuronModel, Param, fire
 from spikeforge.synapse import Linear
 
-pytest.importorskip("nir")
+nir = pytest.importorskip("nir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,3 +57,87 @@ def test_the_features_decide_what_needs_extensions():
         to_nir(Sequential(Linear(3, 2), ClaimsAdaptive(tau=5.0, reset="hard")))
     with pytest.raises(ValueError, match=r"NIR cannot express reset='soft'"):
         to_nir(Sequential(Linear(3, 2), sf.LIF(tau=5.0)))
+
+
+# -- a declared model exports as its declaration says (NeuronModel.to_nir) ------------------------------------
+class _LeakyState(NamedTuple):
+    v: torch.Tensor
+
+
+def _leaky_step(I_t, state, p, config):
+    """A hard-reset LIF written as a plug-in: v* = λ·v + I, λ = exp(−dt/τ); s = H(v* − θ); v = (1 − s)·v*."""
+    v_star = torch.exp(-config.dt / p.tau) * state.v + I_t
+    s = fire(v_star, p.theta, config.firing)
+    return s, _LeakyState(v=hard_reset(v_star, s, 0.0))
+
+
+def _leaky_rest(p, zeros):
+    return _LeakyState(v=zeros)
+
+
+def _leaky_to_nir(m, context):
+    """NIR's LIF with R = 1/(1 − λ): unit input gain, the same discrete dynamics (docs/nir.md)."""
+    def full(a):
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(a, np.float32), context.shape))
+
+    lam = np.exp(-context.dt / m.tau.detach().double().numpy())
+    zeros = full(0.0)
+    return nir.LIF(tau=full(m.tau.detach().numpy()), r=full(1 / (1 - lam)), v_leak=zeros,
+                   v_threshold=full(m.theta.detach().numpy()), v_reset=zeros)
+
+
+_PARAMS = (Param("tau", 5.0, "positive", unit="ms"), Param("theta", 0.6, "positive"))
+
+
+def _leaky(to_nir):
+    decl = NeuronModel("Leaky", _LeakyState, _PARAMS, frozenset({"real", "binary", "reset:hard"}), "LIF",
+                       _leaky_step, _leaky_rest, to_nir=to_nir)
+    return type("Leaky", (ModelNeuron,), {"model": decl})
+
+
+@pytest.mark.parametrize("hook", ["callable", "reference"])
+def test_a_declared_model_with_a_to_nir_hook_exports(hook):
+    Leaky = _leaky(_leaky_to_nir if hook == "callable" else f"{__name__}:_leaky_to_nir")
+    torch.manual_seed(0)
+    model = Sequential(Linear(3, 4), Leaky(dt=1.0))
+    graph = to_nir(model)
+    assert type(graph.nodes["1"]).__name__ == "LIF" and graph.metadata["dt"] == 1.0  # the layer's dt
+    # spikeforge's importer reads it back as a LIF: the plug-in's spikes, step for step
+    back = from_nir(graph)
+    x = torch.rand(30, 5, 3, generator=torch.Generator().manual_seed(1)) * 3.0
+    with torch.no_grad():
+        want, got = model(x), back(x)
+    assert want.sum() > 10 and torch.equal(want, got)
+
+
+def test_a_declared_model_without_a_hook_is_a_one_line_error():
+    with pytest.raises(TypeError) as err:
+        to_nir(Sequential(Linear(3, 2), _leaky(None)(dt=1.0)))
+    msg = str(err.value)
+    assert msg == "layer '1' (Leaky): no NIR primitive for this layer (its model 'Leaky' declares no to_nir export)"
+    with pytest.raises(TypeError, match=r"^layer '1' \(Leaky\): the NIR export 'spikeforge\.nowhere:f' of its "
+                                        r"model 'Leaky' cannot be found: ModuleNotFoundError: .*nowhere"):
+        to_nir(Sequential(Linear(3, 2), _leaky("spikeforge.nowhere:f")(dt=1.0)))
+
+
+def test_the_general_neuron_exports_through_its_declaration(monkeypatch):
+    import dataclasses
+
+    from spikeforge.interop import nir_export
+    from spikeforge.neuron.general import GENERAL
+
+    seen = []
+
+    def spy(n, context):
+        seen.append((type(n).__name__, context))
+        return nir_export.neuron_to_nir(n, context)
+
+    monkeypatch.setattr(sf.Neuron, "model", dataclasses.replace(GENERAL, to_nir=spy))
+    graph = to_nir(Sequential(Linear(3, 2), sf.LIF(tau=5.0, reset="hard", dt=0.5)), discretization="euler")
+    assert type(graph.nodes["1"]).__name__ == "LIF"
+    assert seen == [("LIF", nir_export.NIRContext(name="1", shape=(2,), dt=0.5, discretization="euler",
+                                                  extensions=False))]
+    monkeypatch.setattr(sf.Neuron, "model", dataclasses.replace(GENERAL, to_nir=None))
+    with pytest.raises(TypeError, match=r"^layer '1' \(LIF\): no NIR primitive for this layer \(its model "
+                                        r"'general' declares no to_nir export\)$"):
+        to_nir(Sequential(Linear(3, 2), sf.LIF(tau=5.0, reset="hard")))

@@ -2,6 +2,7 @@
 state checks, step == scan, pickling / state_dict / .to(), surrogate gradients, training, hardware fit."""
 
 import inspect
+import math
 import pickle
 from typing import NamedTuple
 
@@ -362,3 +363,102 @@ def test_hardware_mlp_builds_declared_models():
 def test_a_parameter_may_not_shadow_the_modules_own_attributes(name):
     with pytest.raises(ValueError, match=r"Param\.name"):
         Param(name, 1.0)
+
+
+# -- optional parts of a declaration: its own scan, rest with the config, params_type, to_nir, record_fields ----
+class _LeakState(NamedTuple):
+    v: torch.Tensor
+
+
+def _leak_step(I_t, state, p, config):
+    v_star = math.exp(-config.dt / 10.0) * state.v + I_t
+    s = sf.neuron.models.fire(v_star, p.theta, config.firing)
+    return s, _LeakState(v=(1 - s) * v_star)
+
+
+def _leak_rest(p, zeros):
+    return _LeakState(v=zeros)
+
+
+class _ScanCalls:
+    n = 0
+
+
+def _leak_scan(x, state, p, config):
+    """The same dynamics as _leak_step, written as its own sequence function (as a fused scan would be)."""
+    _ScanCalls.n += 1
+    out, v = [], state.v
+    lam = math.exp(-config.dt / 10.0)
+    for t in range(x.shape[0]):
+        v_star = lam * v + x[t]
+        s = sf.neuron.models.fire(v_star, p.theta, config.firing)
+        v = (1 - s) * v_star
+        out.append(s)
+    return torch.stack(out), _LeakState(v=v)
+
+
+def test_a_declared_scan_is_what_the_module_runs():
+    from spikeforge.hardware.counts import count_ops
+
+    params = (Param("theta", 1.0, "positive"),)
+    looped = NeuronModel("Leak", _LeakState, params, frozenset({"real"}), "LIF", _leak_step, _leak_rest)
+    fused = NeuronModel("Leak", _LeakState, params, frozenset({"real"}), "LIF", _leak_step, _leak_rest,
+                        scan=_leak_scan)
+    A = type("LeakLoop", (ModelNeuron,), {"model": looped})
+    B = type("LeakFused", (ModelNeuron,), {"model": fused})
+    x = (torch.rand(40, 2, 3, dtype=torch.float64) * 0.5).requires_grad_()
+    a, b = A(dt=1.0, firing=Gaussian(0.3), dtype=torch.float64), B(dt=1.0, firing=Gaussian(0.3), dtype=torch.float64)
+    before = _ScanCalls.n
+    (sa, st_a), (sb, st_b) = a.scan(x), b.scan(x)
+    assert _ScanCalls.n == before + 1 and torch.equal(sa, sb) and torch.equal(st_a.v, st_b.v)
+    ga, = torch.autograd.grad(sa.sum(), x)
+    gb, = torch.autograd.grad(sb.sum(), x)
+    assert torch.equal(ga, gb)
+    # per sample: T·N updates, reported by the scan either way
+    assert count_ops(b, x.detach()).neuron_updates == count_ops(a, x.detach()).neuron_updates == 40 * 3
+
+
+def test_optional_fields_checks_and_pickling():
+    import pickle
+
+    base = dict(name="Leak", state=_LeakState, params=(Param("theta", 1.0),), features=frozenset({"real"}),
+                neuron_type="LIF", step=_leak_step, rest=_leak_rest)
+    d = NeuronModel(**base)
+    assert d.scan is None and d.to_nir is None and not d.rest_takes_config and d.record_fields == ()
+    assert d.params_type._fields == ("theta",)
+    with pytest.raises(TypeError, match=r"NeuronModel\.to_nir: expected a callable, a 'package\.module:function'"):
+        NeuronModel(**base, to_nir="not a reference")
+    with pytest.raises(TypeError, match=r"NeuronModel\.scan: expected a callable or None"):
+        NeuronModel(**base, scan=3)
+    with pytest.raises(TypeError, match=r"NeuronModel\.params_type: expected a NamedTuple type"):
+        NeuronModel(**base, params_type=dict)
+    with pytest.raises(TypeError, match=r"NeuronModel\.record_fields: expected field names"):
+        NeuronModel(**base, record_fields=("a b",))
+    with pytest.raises(TypeError, match=r"NeuronModel\.rest_takes_config: expected True or False"):
+        NeuronModel(**base, rest_takes_config=1)
+    full = NeuronModel(**base, params_type=_LeakState, rest_takes_config=True, scan=_leak_scan,
+                       to_nir="spikeforge.interop.nir_export:neuron_to_nir", record_fields=("v_star",))
+    assert full.params_type is _LeakState  # a named type is kept, not rebuilt
+    for decl in (d, full):
+        clone = pickle.loads(pickle.dumps(decl))
+        assert clone == decl and clone.params_type._fields == decl.params_type._fields
+        assert clone.scan is decl.scan and clone.to_nir == decl.to_nir and clone.record_fields == decl.record_fields
+    assert pickle.loads(pickle.dumps(full)).params_type is _LeakState
+
+
+def test_rest_takes_the_config_when_declared():
+    seen = []
+
+    def rest(p, zeros, config):
+        seen.append(config)
+        return _LeakState(v=zeros + config.dt)
+
+    decl = NeuronModel("Leak", _LeakState, (Param("theta", 1.0),), frozenset({"real"}), "LIF", _leak_step, rest,
+                       rest_takes_config=True)
+    M = type("LeakRest", (ModelNeuron,), {"model": decl})
+    m = M(dt=0.25)
+    x = torch.zeros(3, 1, 2)
+    assert torch.equal(m.initial_state(x).v, torch.full((1, 2), 0.25)) and seen == [m.config]
+    m.scan(x)
+    m.step(x[0])
+    assert seen == [m.config] * 3

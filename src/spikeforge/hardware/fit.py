@@ -9,7 +9,8 @@ Requirements are read from the model:
 * fan-in: the largest number of non-zero inputs of one neuron;
 * neuron model: asked of every neuron module, whatever its class -- one with the attributes ``features``,
   ``neuron_type`` and ``runs_on`` (:class:`spikeforge.Neuron` answers from its declaration
-  :mod:`spikeforge.neuron.general`, a declared model from its :class:`~spikeforge.neuron.models.NeuronModel`).
+  :data:`spikeforge.neuron.general.GENERAL`, a declared model from its
+  :class:`~spikeforge.neuron.models.NeuronModel`).
   The hardware words among its ``features``: graded spikes, complex (resonate-and-fire) state, adaptive
   threshold and stochastic firing need *programmable* neurons; current-based (``"CuBa"``) synapses need a
   chip listing CuBa (or programmable synapses); the general neuron (``"LIF"``: plain IF/LIF) runs on any
@@ -44,7 +45,7 @@ from torch import nn
 
 from spikeforge.hardware.catalog import Platform, platform, platforms
 from spikeforge.hardware.counts import SYNAPSE_TYPES, _render, count_ops
-from spikeforge.neuron.general import LIF_TYPES, NEURON_TYPE, PROGRAMMABLE_ONLY
+from spikeforge.neuron.general import GENERAL, PROGRAMMABLE_ONLY
 
 __all__ = [
     "HARD_LIMITS",
@@ -58,9 +59,9 @@ __all__ = [
     "model_needs",
 ]
 
-# the general neuron's declaration (spikeforge.neuron.general): its catalog type, the types that run it, and
-# the hardware words a neuron module's ``features`` may name
-_LIF, _LIF_TYPES, _PROGRAMMABLE_ONLY = NEURON_TYPE, LIF_TYPES, PROGRAMMABLE_ONLY
+# the general neuron's declaration (spikeforge.neuron.general.GENERAL): its catalog type, the types that run it,
+# and the hardware words a neuron module's ``features`` may name
+_LIF, _LIF_TYPES, _PROGRAMMABLE_ONLY = GENERAL.neuron_type, GENERAL.runs_on, PROGRAMMABLE_ONLY
 _WORDS = frozenset({_LIF, "CuBa", *_PROGRAMMABLE_ONLY})
 #: Checks that decide a verdict.
 HARD_LIMITS: tuple[str, ...] = ("neurons", "synapses", "neuron model", "learning rule")

@@ -1,9 +1,17 @@
-"""spikeforge model -> NIR graph (:func:`to_nir`) and ``.nir`` files (:func:`write_nir`). See docs/nir.md."""
+"""spikeforge model -> NIR graph (:func:`to_nir`) and ``.nir`` files (:func:`write_nir`). See docs/nir.md.
+
+A neuron layer exports as its declaration says (:attr:`spikeforge.neuron.models.NeuronModel.to_nir`): the
+exporter calls the declaration's hook with the module and a :class:`NIRContext`. The general neuron's hook is
+:func:`neuron_to_nir`; a declaration without one is not exportable (a one-line error naming the layer and its
+model).
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +21,52 @@ from torch import nn
 from spikeforge._io import atomic_path, check_output_file
 from spikeforge.interop import _discrete as D
 from spikeforge.interop import layers as L
-from spikeforge.neuron.features import KNOWN_FEATURES
-from spikeforge.neuron.general import hardware_features
+from spikeforge.neuron.general import GENERAL
+from spikeforge.neuron.models.base import NeuronModel, declaration
 from spikeforge.neuron.modules import LI, Neuron
 from spikeforge.synapse.layers import Conv1d, Conv2d, Flatten, Recurrent
 
-__all__ = ["EXT", "to_nir", "write_nir"]
+__all__ = ["EXT", "NIRContext", "neuron_to_nir", "to_nir", "write_nir"]
 
 EXT = "spikeforge."  # prefix of spikeforge's metadata keys
 _DEFAULT_ORDER = ("integrate", "fire", "reset")
 _ORDER_FEATURE = "order:" + "-".join(_DEFAULT_ORDER)
-# the features of the general neuron (its declared features and hardware words) that export as NIR nodes,
-# exactly (the defaults) or with extensions=True (the rest, as spikeforge.* metadata)
-_EXPORTABLE = KNOWN_FEATURES | hardware_features(KNOWN_FEATURES)
+# the features of the general neuron (its declaration's: its features and their hardware words) that export as
+# NIR nodes, exactly (the defaults) or with extensions=True (the rest, as spikeforge.* metadata)
+_EXPORTABLE = GENERAL.features - {f"model:{GENERAL.name}"}
+
+
+@dataclass(frozen=True)
+class NIRContext:
+    """What a declaration's ``to_nir(module, context)`` hook is told about the layer it exports: its ``name``
+    in the graph (for error messages: ``layer 'name' (Class)``), the feature ``shape`` of its input and output
+    (without time and batch; per-neuron arrays of the node have this shape), the graph's time step ``dt`` (the
+    unit of exported time constants), the ``discretization`` (``"exact"`` or ``"euler"``, see :func:`to_nir`)
+    and whether ``extensions`` (``spikeforge.*`` metadata) are allowed."""
+
+    name: str
+    shape: tuple[int, ...]
+    dt: float
+    discretization: str = "exact"
+    extensions: bool = False
+
+
+def _hook(decl: NeuronModel) -> Callable | None:
+    """The declaration's NIR export hook, a ``"package.module:function"`` reference resolved now."""
+    hook = decl.to_nir
+    if not isinstance(hook, str):
+        return hook
+    module, _, attr = hook.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _exportable(m: nn.Module) -> bool:
+    """A neuron module whose declaration says how it exports."""
+    decl = declaration(m)
+    return decl is not None and decl.to_nir is not None
 
 
 def _f32(t) -> np.ndarray:
@@ -52,7 +93,7 @@ def _infer_input_shape(first: nn.Module) -> tuple[int, ...] | None:
         return (first.in_features,)
     if isinstance(first, Recurrent):
         return (first.features,)
-    if isinstance(first, Neuron) and first.shape:
+    if declaration(first) is not None and getattr(first, "shape", None):
         return tuple(first.shape)
     for attr in ("decay", "scale", "threshold", "steps"):
         t = getattr(first, attr, None)
@@ -66,7 +107,7 @@ def _layer_dt(layers: list[tuple[str, nn.Module]]) -> float | None:
     dts = {}
     for name, m in layers:
         n = m.neuron if isinstance(m, Recurrent) else m
-        if isinstance(n, (Neuron, LI)):
+        if _exportable(n) or isinstance(n, LI):
             dts[name] = float(n.dt)
     values = set(dts.values())
     if len(values) > 1:
@@ -210,16 +251,31 @@ def _node(key: str, layer: nn.Module, shape: tuple[int, ...], dt: float, mode: s
                           w_in=_gain_r(syn), metadata={**meta, **meta_syn})
     if isinstance(layer, Recurrent):
         n = layer.features
-        cell = _neuron(f"{key}.lif", layer.neuron, (n,), dt, mode, extensions)
+        cell = _neuron_node(f"{key}.lif", layer.neuron, (n,), dt, mode, extensions)
         sub = {"input": nir.Input(input_type=np.array([n])), "lif": cell,
                "w_rec": nir.Linear(weight=_f32(layer.weight)), "output": nir.Output(output_type=np.array([n]))}
         sub_edges = [("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")]
         return nir.NIRGraph(nodes=sub, edges=sub_edges, metadata={EXT + "layer": "Recurrent"})
-    if isinstance(layer, Neuron):
-        return _neuron(key, layer, shape, dt, mode, extensions)
+    if declaration(layer) is not None:
+        return _neuron_node(key, layer, shape, dt, mode, extensions)
     raise TypeError(f"{who}: no NIR primitive for this layer; supported: Linear, Conv1d, Conv2d, Flatten, "
-                    f"Recurrent, Neuron (IF, LIF, CuBaLIF), LI and spikeforge.interop.layers "
-                    f"({', '.join(L.__all__)})")
+                    f"Recurrent, Neuron (IF, LIF, CuBaLIF), LI, spikeforge.interop.layers "
+                    f"({', '.join(L.__all__)}) and neuron models that declare to_nir")
+
+
+def _neuron_node(key: str, layer: nn.Module, shape: tuple[int, ...], dt: float, mode: str, extensions: bool):
+    """A neuron layer's node, as its declaration's ``to_nir`` hook builds it."""
+    decl = declaration(layer)
+    who = f"layer {key!r} ({type(layer).__name__})"
+    if decl is None or decl.to_nir is None:
+        model = f"its model {decl.name!r} declares no to_nir export" if decl is not None else "not a neuron model"
+        raise TypeError(f"{who}: no NIR primitive for this layer ({model})")
+    try:
+        hook = _hook(decl)
+    except (ImportError, AttributeError) as e:
+        raise TypeError(f"{who}: the NIR export {decl.to_nir!r} of its model {decl.name!r} cannot be found: "
+                        f"{type(e).__name__}: {e}") from None
+    return hook(layer, NIRContext(name=key, shape=tuple(shape), dt=dt, discretization=mode, extensions=extensions))
 
 
 _LEAKY = ("LIF", "LI", "CubaLIF", "CubaLI")  # the nodes whose r (and w_in) fold_r moves into the weights
@@ -289,9 +345,14 @@ def _tau(lam: np.ndarray, dt: float, mode: str, name: str) -> tuple[np.ndarray, 
     return tau, meta
 
 
-def _neuron(key: str, n: Neuron, shape: tuple[int, ...], dt: float, mode: str, extensions: bool):
+def neuron_to_nir(n: Neuron, context: NIRContext):
+    """The general neuron's NIR export (:data:`spikeforge.neuron.general.GENERAL`'s ``to_nir``): an ``IF``,
+    ``LIF`` or ``CubaLIF`` node (``spikeforge.*`` metadata for what NIR cannot express, with
+    ``context.extensions``); a feature this exporter does not know is refused."""
     import nir
 
+    key, shape, dt, mode, extensions = context.name, context.shape, context.dt, context.discretization, \
+        context.extensions
     who = f"layer {key!r} ({type(n).__name__})"
     spec = n.spec
     feats = n.features  # what the neuron is, from its declaration (spikeforge.neuron.general)

@@ -97,7 +97,8 @@ def parse_order(order: str | tuple[str, ...]) -> tuple[str, str, str] | str:
 
 @dataclass(frozen=True)
 class NeuronSpec:
-    """The discrete (non-tensor) configuration of a neuron: immutable and picklable."""
+    """The discrete (non-tensor) configuration of a neuron: immutable and picklable. It computes the features
+    its calls require once, when made (:func:`spikeforge.neuron.features.spec_features`)."""
 
     firing: FiringModel = Heaviside()
     stochastic: bool = False
@@ -125,6 +126,23 @@ class NeuronSpec:
             )
         if self.stochastic and not self.firing.is_noisy:
             raise ValueError("stochastic=True needs a noisy firing model (Gaussian, Cauchy, Logistic), got Heaviside")
+        self._derive()
+
+    def _derive(self) -> None:
+        # the features every call of this configuration requires, once (a spec is immutable); not a field
+        from spikeforge.neuron.features import _compute_spec_features  # (features imports this module)
+
+        object.__setattr__(self, "_features", _compute_spec_features(self))
+
+    def __getstate__(self) -> dict:
+        # the fields only: the features are derived again when loaded (and a model file holds no frozenset,
+        # which torch.load(weights_only=True) refuses)
+        return {k: v for k, v in self.__dict__.items() if k != "_features"}
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        self._derive()
 
 
 class NeuronParams(NamedTuple):

@@ -23,7 +23,7 @@ import torch
 from spikeforge.neuron.dynamics import ORDERS, NeuronParams, NeuronSpec, NeuronState
 from spikeforge.neuron.firing import Cauchy, Gaussian, Heaviside, Logistic
 
-__all__ = ["BUILTIN_FIRING", "KNOWN_FEATURES", "required_features"]
+__all__ = ["BUILTIN_FIRING", "KNOWN_FEATURES", "required_features", "spec_features"]
 
 BUILTIN_FIRING = (Heaviside, Gaussian, Cauchy, Logistic)
 
@@ -37,6 +37,36 @@ def _order_name(order) -> str:
     return "order:" + (order if isinstance(order, str) else "-".join(order))
 
 
+def spec_features(spec: NeuronSpec) -> tuple[frozenset[str], frozenset[str]]:
+    """The features every call of a neuron with this ``spec`` requires, for a real and for a complex potential
+    (``(real, complex)``): all of :func:`required_features` but what depends on the call's tensors and draws.
+
+    Computed once per spec, when it is made (:class:`~spikeforge.neuron.dynamics.NeuronSpec` keeps the pair,
+    which this returns): a spec is immutable, so its features never change."""
+    known = spec.__dict__.get("_features")
+    return known if known is not None else _compute_spec_features(spec)
+
+
+def _compute_spec_features(spec: NeuronSpec) -> tuple[frozenset[str], frozenset[str]]:
+    f = {"binary" if spec.max_spikes == 1 else "graded", "stochastic" if spec.stochastic else "deterministic",
+         f"reset:{spec.reset}", _order_name(spec.order),
+         f"firing:{type(spec.firing).__name__}" if type(spec.firing) in BUILTIN_FIRING else "firing:custom"}
+    if spec.detach_reset:
+        f.add("detach-reset")
+    if spec.cuba:
+        f.add("cuba")
+    if spec.adaptive:
+        f.add("adaptive")
+    for field in dataclasses.fields(spec):
+        if field.name in _MAPPED or field.name in _VALUES:
+            continue
+        value = getattr(spec, field.name)
+        default = field.default if field.default is not dataclasses.MISSING else None
+        if value != default:
+            f.add(f"{field.name}={value!r}")
+    return frozenset(f | {"real"}), frozenset(f | {"complex"})
+
+
 def required_features(
     x: torch.Tensor,
     state: NeuronState,
@@ -46,31 +76,21 @@ def required_features(
     orders,
     recurrent_weight: torch.Tensor | None,
 ) -> frozenset[str]:
-    """The features a scan must implement to compute this call exactly."""
-    complex_ = x.is_complex() or state.v.is_complex() or params.decay.is_complex()
-    f = {"complex" if complex_ else "real", "binary" if spec.max_spikes == 1 else "graded",
-         "stochastic" if (spec.stochastic or noise is not None) else "deterministic", f"reset:{spec.reset}"}
+    """The features a scan must implement to compute this call exactly: the spec's (:func:`spec_features`)
+    and the call's (a complex input, potential or decay; noise given to a deterministic spec; orders other
+    than the spec's; a recurrent weight)."""
+    f = spec_features(spec)[x.is_complex() or state.v.is_complex() or params.decay.is_complex()]
+    extra = []
     if x.is_complex():
-        f.add("complex-input")
-    if spec.detach_reset:
-        f.add("detach-reset")
-    f.add(_order_name(spec.order))
-    f.update(_order_name(o) for o in set(map(tuple, orders)))
-    f.add(f"firing:{type(spec.firing).__name__}" if type(spec.firing) in BUILTIN_FIRING else "firing:custom")
-    if spec.cuba:
-        f.add("cuba")
-    if spec.adaptive:
-        f.add("adaptive")
+        extra.append("complex-input")
     if recurrent_weight is not None:
-        f.add("recurrent")
-    for field in dataclasses.fields(spec):
-        if field.name in _MAPPED or field.name in _VALUES:
-            continue
-        value = getattr(spec, field.name)
-        default = field.default if field.default is not dataclasses.MISSING else None
-        if value != default:
-            f.add(f"{field.name}={value!r}")
-    return frozenset(f)
+        extra.append("recurrent")
+    # list.count is one C loop (identity first): the common case of every step in the spec's own order
+    if orders.count(spec.order) != len(orders):
+        extra.extend(_order_name(o) for o in set(map(tuple, orders)))
+    if noise is not None and not spec.stochastic:
+        return (f - {"deterministic"}).union(extra, ("stochastic",))
+    return f.union(extra) if extra else f
 
 
 KNOWN_FEATURES: frozenset[str] = frozenset(

@@ -1,12 +1,31 @@
 r"""The declaration of the general neuron (:class:`spikeforge.Neuron`, equations in :mod:`spikeforge.neuron.dynamics`).
 
-As a declared model (:mod:`spikeforge.neuron.models.base`) names its parameters once, so does the general
-neuron: :data:`PARAMS` gives each parameter's name, default, constraint, whether it may be learned, its unit
-and meaning. ``Neuron.__init__`` checks its arguments against it (which names may be learned, which must be
-positive or non-negative); the hardware words below say what the neuron asks of a chip, and
-``Neuron.features``/``Neuron.neuron_type``/``Neuron.runs_on`` answer from them as a declared model's module
-answers from its :class:`~spikeforge.neuron.models.NeuronModel` (:mod:`spikeforge.hardware.fit` asks any
-neuron module the same three questions).
+The general neuron of the seed -- decay, fire with a firing model, reset, in any order, real or complex,
+binary or graded, CuBa, adaptive -- is the first declared model: :data:`GENERAL` is a
+:class:`~spikeforge.neuron.models.NeuronModel` like ``EXPIF``, ``ADEX`` or ``IZHIKEVICH``, and
+``Neuron.model`` (any preset's too) is it. It declares
+
+* ``state``: :class:`~spikeforge.neuron.dynamics.NeuronState` (``v, s, h`` and, where the configuration has
+  them, ``i``, ``a``, ``ref``; the others are ``None``);
+* ``params``: :data:`PARAMS`, the module's parameters; the step takes the quantities derived from them,
+  :class:`~spikeforge.neuron.dynamics.NeuronParams` (``params_type``; ``Neuron.params`` builds them);
+* ``features``: every feature the general neuron has (:data:`spikeforge.neuron.features.KNOWN_FEATURES` and
+  their hardware words); a configured module's ``features`` are the subset its calls require
+  (:func:`spikeforge.neuron.features.spec_features`, computed once when its spec is made);
+* ``step``: :func:`spikeforge.neuron.dynamics.neuron_step` (``config`` is the module's
+  :class:`~spikeforge.neuron.dynamics.NeuronSpec`), ``rest``: :func:`rest` (it takes the spec too:
+  ``rest_takes_config``), and ``record_fields``: the derived quantities of
+  :class:`~spikeforge.neuron.dynamics.StepTrace`;
+* ``scan``: :func:`scan`, the registered scan backends (:mod:`spikeforge.neuron.backends`, the fused scans of
+  :mod:`spikeforge.kernels`) -- the general neuron's hand-written backward is theirs;
+* ``neuron_type`` ``"LIF"`` and ``runs_on`` :data:`LIF_TYPES` (a configured module narrows it to none when it
+  needs programmable neurons), and ``to_nir``: the exporter of :mod:`spikeforge.interop.nir_export`.
+
+:data:`PARAMS` gives each parameter's name, default, constraint, whether it may be learned, its unit and
+meaning. ``Neuron.__init__`` checks its arguments against it (which names may be learned, which must be
+positive or non-negative); ``Neuron.features``/``Neuron.neuron_type``/``Neuron.runs_on`` answer from the
+declaration as a declared model's module does (:mod:`spikeforge.hardware.fit` asks any neuron module the
+same three questions, :func:`spikeforge.interop.to_nir` asks its declaration how it exports).
 
 A parameter whose default is ``None`` switches its process off unless given (no ``tau``: ``λ = 1``, IF; no
 ``tau_syn``: no synaptic current; no ``tau_adapt``: no adaptation).
@@ -17,10 +36,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from spikeforge.neuron.models.base import Param
+import torch
 
-__all__ = ["HARDWARE_WORDS", "LEARNABLE", "LIF_TYPES", "NEURON_TYPE", "PARAMS", "PROGRAMMABLE_ONLY", "OptionalParam",
-           "hardware_features", "param"]
+from spikeforge.neuron import backends as _backends
+from spikeforge.neuron.dynamics import (
+    NeuronParams,
+    NeuronSpec,
+    NeuronState,
+    StepTrace,
+    draw_orders,
+    fresh_state,
+    neuron_step,
+)
+from spikeforge.neuron.features import KNOWN_FEATURES, required_features
+from spikeforge.neuron.models.base import NeuronModel, Param
+
+__all__ = ["GENERAL", "HARDWARE_WORDS", "LEARNABLE", "LIF_TYPES", "NEURON_TYPE", "PARAMS", "PROGRAMMABLE_ONLY",
+           "OptionalParam", "hardware_features", "param", "rest", "scan"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +116,57 @@ def hardware_features(features: frozenset[str]) -> frozenset[str]:
     :data:`NEURON_TYPE` (``"LIF"``), plus ``"CuBa"``, ``"graded spikes"``, ``"complex state"``, ``"adaptive
     threshold"``, ``"stochastic firing"`` for the features that ask for them."""
     return frozenset({NEURON_TYPE} | {HARDWARE_WORDS[f] for f in features if f in HARDWARE_WORDS})
+
+
+def rest(params: NeuronParams, zeros: torch.Tensor, spec: NeuronSpec) -> NeuronState:
+    """The resting state (all zeros) for input steps like ``zeros: [B, *features]``; the potential is complex
+    when the decay or the input is; ``i``, ``a`` and ``ref`` exist as ``spec`` asks (CuBa, adaptive,
+    refractory). The same as ``Neuron.initial_state``."""
+    real = zeros.real.dtype if zeros.is_complex() else zeros.dtype
+    return fresh_state(tuple(zeros.shape), spec, dtype=real, device=zeros.device,
+                       complex_=params.decay.is_complex() or zeros.is_complex())
+
+
+def scan(
+    x: torch.Tensor,
+    state: NeuronState,
+    params: NeuronParams,
+    spec: NeuronSpec,
+    *,
+    backend: str = "auto",
+    noise: torch.Tensor | None = None,
+    orders: list | None = None,
+    recurrent_weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, NeuronState]:
+    """The general neuron over ``x: [T, B, ...]`` on the scan backend ``backend``
+    (:mod:`spikeforge.neuron.backends`; the fused scans of :mod:`spikeforge.kernels`, whose hand-written
+    backward is the neuron's): a call that requires a feature the backend did not declare runs on the generic
+    fused scan (``"torch"``), which implements every feature. ``orders`` default: :func:`draw_orders`
+    without a generator."""
+    if orders is None:
+        orders = draw_orders(spec, x.shape[0], None)
+    fn = _backends.get_backend(backend)
+    declared = _backends.backend_features(backend)
+    if declared is not None and not required_features(x, state, params, spec, noise, orders,
+                                                      recurrent_weight) <= declared:
+        fn = _backends.get_backend("torch")
+    return fn(x, state, params, spec, noise=noise, orders=orders, recurrent_weight=recurrent_weight)
+
+
+#: The general neuron as a declared model (see the module docstring).
+GENERAL = NeuronModel(
+    name="general",
+    state=NeuronState,
+    params=PARAMS,
+    features=KNOWN_FEATURES | hardware_features(KNOWN_FEATURES),
+    neuron_type=NEURON_TYPE,
+    step=neuron_step,
+    rest=rest,
+    runs_on=LIF_TYPES,
+    input_unit="potential (added to v at each step)",
+    params_type=NeuronParams,
+    rest_takes_config=True,
+    scan=scan,
+    to_nir="spikeforge.interop.nir_export:neuron_to_nir",
+    record_fields=StepTrace._fields,
+)

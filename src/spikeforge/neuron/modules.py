@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -29,6 +29,7 @@ from spikeforge.neuron.dynamics import (
     fresh_state,
 )
 from spikeforge.neuron.firing import FiringModel, Heaviside
+from spikeforge.neuron.models.base import NeuronModel
 
 __all__ = ["IF", "LI", "LIF", "AdaptiveLIF", "CuBaLIF", "GradedLIF", "LIState", "Neuron", "ResonateAndFire",
            "check_named_state", "check_sequence"]
@@ -79,7 +80,8 @@ class ScanInputs(NamedTuple):
 
 
 class Neuron(nn.Module):
-    """The general spiking neuron of :mod:`spikeforge.neuron.dynamics`.
+    """The general spiking neuron of :mod:`spikeforge.neuron.dynamics`, the declared model
+    :data:`spikeforge.neuron.general.GENERAL` (:attr:`model`, as every neuron module's declaration).
 
     Args:
         tau: membrane time constant; ``λ = exp(-dt/τ)``. ``None`` (and no ``decay``) gives ``λ = 1`` (IF).
@@ -103,6 +105,9 @@ class Neuron(nn.Module):
             fused scan) or ``"reference"`` (per-step autograd). See :mod:`spikeforge.kernels`.
         dtype: dtype of the parameters (default: torch's default dtype).
     """
+
+    #: The declaration this module answers from (its parameters, state, features, step, scans, NIR export).
+    model: ClassVar[NeuronModel] = _general.GENERAL
 
     def __init__(
         self,
@@ -195,27 +200,22 @@ class Neuron(nn.Module):
         do not depend on the input: no ``complex-input``, ``recurrent`` or the orders a random order draws), and
         its hardware words (:func:`spikeforge.neuron.general.hardware_features`: ``"LIF"``, ``"CuBa"``,
         ``"graded spikes"``, ``"complex state"``, ``"adaptive threshold"``, ``"stochastic firing"``)."""
-        complex_ = self.is_complex
-        real = self.threshold.dtype
-        state = fresh_state((1,), self.spec, dtype=real, device=torch.device("cpu"), complex_=complex_)
-        params = NeuronParams(decay=state.v.new_zeros(()), threshold=torch.ones((), dtype=real))
-        feats = _features.required_features(torch.zeros((1, 1), dtype=real), state, params, self.spec, None, [],
-                                            None)
+        feats = _features.spec_features(self.spec)[self.is_complex]  # computed once, when the spec was made
         return feats | _general.hardware_features(feats)
 
     @property
     def neuron_type(self) -> str:
-        """The chip catalog's neuron type of the general neuron (:data:`spikeforge.neuron.general.NEURON_TYPE`)."""
-        return _general.NEURON_TYPE
+        """The chip catalog's neuron type of the general neuron (its declaration's: ``"LIF"``)."""
+        return self.model.neuron_type
 
     @property
     def runs_on(self) -> frozenset[str]:
-        """The catalog neuron types that run this neuron: the LIF-like ones
-        (:data:`spikeforge.neuron.general.LIF_TYPES`), none (programmable neurons only) when it has graded
+        """The catalog neuron types that run this neuron: its declaration's, the LIF-like ones
+        (:data:`spikeforge.neuron.general.LIF_TYPES`), or none (programmable neurons only) when it has graded
         spikes, a complex state, an adaptive threshold or stochastic firing."""
         if self.features & set(_general.PROGRAMMABLE_ONLY):
             return frozenset()
-        return _general.LIF_TYPES
+        return self.model.runs_on
 
     def lam(self) -> torch.Tensor:
         """``λ`` as a (differentiable) tensor."""
@@ -297,13 +297,9 @@ class Neuron(nn.Module):
     ) -> tuple[torch.Tensor, NeuronState]:
         """Run over a whole sequence ``x: [T, B, ...]``; always returns ``(spikes, state)``."""
         state, params, noise, orders, recurrent_weight = self.prepare(x, state, generator, recurrent_weight)
-        fn = _backends.get_backend(self.backend)
-        declared = _backends.backend_features(self.backend)
-        if declared is not None and not _features.required_features(
-                x, state, params, self.spec, noise, orders, recurrent_weight) <= declared:
-            fn = _backends.get_backend("torch")  # the generic fused scan implements every feature
-        spikes, new_state = fn(x, state, params, self.spec, noise=noise, orders=orders,
-                               recurrent_weight=recurrent_weight)
+        # the declaration's scan: the backend's, or the generic fused scan for a feature it does not declare
+        spikes, new_state = self.model.scan(x, state, params, self.spec, backend=self.backend, noise=noise,
+                                            orders=orders, recurrent_weight=recurrent_weight)
         _counting.report(self, "neuron", spikes)  # in scan, so that users' loops of spikeforge.step count too
         return spikes, new_state
 

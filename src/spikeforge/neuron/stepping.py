@@ -52,13 +52,14 @@ import torch
 
 from spikeforge import _counting
 from spikeforge.neuron.dynamics import neuron_step, traced_step
+from spikeforge.neuron.general import GENERAL
 from spikeforge.neuron.modules import Neuron, check_sequence
 
 __all__ = ["DERIVED_FIELDS", "Recording", "record", "step"]
 
-#: Derived quantities :func:`record` computes for a :class:`~spikeforge.neuron.Neuron` (see
-#: :class:`spikeforge.neuron.dynamics.StepTrace`).
-DERIVED_FIELDS = ("v_star", "psi", "current")
+#: Derived quantities :func:`record` computes for a :class:`~spikeforge.neuron.Neuron`: its declaration's
+#: ``record_fields`` (:data:`spikeforge.neuron.general.GENERAL`; see :class:`spikeforge.neuron.dynamics.StepTrace`).
+DERIVED_FIELDS = GENERAL.record_fields
 
 
 class Recording(NamedTuple):

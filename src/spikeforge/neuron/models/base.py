@@ -20,7 +20,28 @@ The declaration gives:
   ``NamedTuple`` of the parameter tensors (:attr:`NeuronModel.params_type`), ``config`` the
   :class:`StepConfig` (``dt``, firing model, ``detach_reset``);
 * ``rest(params, zeros) -> state`` -- the resting state, ``zeros`` a zero tensor ``[B, *features]`` of the
-  input's dtype and device.
+  input's dtype and device (``rest(params, zeros, config)`` when the declaration sets ``rest_takes_config``:
+  :meth:`NeuronModel.resting` passes it);
+
+and optionally
+
+* ``scan(x, state, params, config, **options) -> (spikes, state)`` -- the model's own sequence function,
+  e.g. a fused scan with a hand-written backward; without one (``None``) the module loops ``step`` under
+  autograd;
+* ``to_nir(module, context) -> node`` -- how a module of the model exports to NIR
+  (:func:`spikeforge.interop.to_nir` calls it with a :class:`spikeforge.interop.NIRContext`: the layer's
+  ``name``, feature ``shape``, the graph's ``dt``, ``discretization`` and ``extensions``), or a
+  ``"package.module:function"`` string naming it, resolved when a graph is exported (so that a model of this
+  layer may name an exporter of the interop layer above it). ``None``: not exportable, a one-line error
+  naming the layer and its model;
+* ``params_type`` -- the ``NamedTuple`` type of the parameters the step takes; by default one of the
+  declared parameters, by name (a declaration that derives other quantities from its parameters, as the
+  general neuron does, names its own type and its module builds them);
+* ``record_fields`` -- names of derived quantities a module's ``record_step`` gives besides the state.
+
+The general neuron (:class:`spikeforge.Neuron` and its presets) is a declaration like these:
+:data:`spikeforge.neuron.general.GENERAL`. Every neuron module answers ``module.model`` with its
+declaration (:func:`declaration`).
 
 Every step follows the seed's three processes (:mod:`spikeforge.neuron.dynamics`): **integrate** the
 model's differential equations over one ``dt`` by forward Euler to ``v*``; **fire** ``s = n``,
@@ -28,7 +49,8 @@ model's differential equations over one ``dt`` by forward Euler to ``v*``; **fir
 firing model's density ``f(v* − θ)`` backward -- the surrogate gradient, see
 :mod:`spikeforge.neuron.firing`); **reset** ``v = r(v*, s)`` (a hard reset: ``(1 − s)·v* + s·v_reset``;
 with ``detach_reset`` the reset takes ``s`` without its gradient).
-Training runs plain autograd through the loop of steps (no hand-written backward).
+Training runs plain autograd through the loop of steps, unless the declaration gives its own ``scan`` (with
+its hand-written backward; the general neuron's are the fused scans of :mod:`spikeforge.kernels`).
 
 Units: ``dt`` is in milliseconds; each :class:`Param` states its unit (``unit``), the input current's
 unit is the model's ``input_unit``.
@@ -39,6 +61,7 @@ from __future__ import annotations
 import collections
 import inspect
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -50,10 +73,13 @@ from spikeforge import _counting
 from spikeforge._checks import sum_to
 from spikeforge.neuron.firing import FiringModel, Heaviside, spike_count
 
-__all__ = ["CONSTRAINTS", "ModelNeuron", "NeuronModel", "Param", "StepConfig", "check_model_state", "fire"]
+__all__ = ["CONSTRAINTS", "ModelNeuron", "NeuronModel", "Param", "StepConfig", "check_model_state", "declaration",
+           "fire"]
 
 #: Parameter constraints a declaration may name.
 CONSTRAINTS = ("real", "positive", "nonnegative")
+# A "package.module:function" reference (NeuronModel.to_nir).
+_REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 # Constructor arguments and attributes of every ModelNeuron: no parameter may take these names.
 _RESERVED = frozenset({"dt", "firing", "detach_reset", "learnable", "shape", "dtype", "config", "model",
                        "features", "neuron_type", "runs_on", "stateful"})
@@ -127,7 +153,11 @@ class NeuronModel:
     rest: Callable[..., Any]
     runs_on: frozenset[str] | None = None
     input_unit: str = ""
-    params_type: type = field(init=False, repr=False, compare=False)
+    params_type: type | None = field(default=None, repr=False, compare=False)
+    rest_takes_config: bool = False
+    scan: Callable[..., tuple[torch.Tensor, Any]] | None = None
+    to_nir: Callable[..., Any] | str | None = None
+    record_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -146,13 +176,32 @@ class NeuronModel:
             raise TypeError(f"NeuronModel.features: expected strings, got {sorted(map(repr, feats))}")
         if not callable(self.step) or not callable(self.rest):
             raise TypeError("NeuronModel.step and NeuronModel.rest: expected callables")
+        if self.scan is not None and not callable(self.scan):
+            raise TypeError(f"NeuronModel.scan: expected a callable or None, got {self.scan!r}")
+        hook = self.to_nir
+        if not (hook is None or callable(hook) or (isinstance(hook, str) and _REFERENCE.fullmatch(hook))):
+            raise TypeError(f"NeuronModel.to_nir: expected a callable, a 'package.module:function' string or None, "
+                            f"got {hook!r}")
+        if not isinstance(self.rest_takes_config, bool):
+            raise TypeError(f"NeuronModel.rest_takes_config: expected True or False, got {self.rest_takes_config!r}")
+        record = tuple(self.record_fields)
+        if not all(isinstance(f, str) and f.isidentifier() for f in record):
+            raise TypeError(f"NeuronModel.record_fields: expected field names, got {record!r}")
+        object.__setattr__(self, "record_fields", record)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "features", feats | {f"model:{self.name}"})
         object.__setattr__(self, "runs_on", frozenset(self.runs_on or {self.neuron_type}))
+        given = self.params_type
+        if given is not None:
+            if not (isinstance(given, type) and issubclass(given, tuple) and getattr(given, "_fields", None)):
+                raise TypeError(f"NeuronModel.params_type: expected a NamedTuple type or None, got {given!r}")
+            object.__setattr__(self, "_own_params_type", True)
+            return
         # named after the model and placed in the step's module, so that its values pickle when the model
         # file binds it to that name (``AdExParams = ADEX.params_type``)
         ptype = collections.namedtuple(f"{self.name}Params", names, module=self.step.__module__)
         object.__setattr__(self, "params_type", ptype)
+        object.__setattr__(self, "_own_params_type", False)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -160,10 +209,28 @@ class NeuronModel:
                 return p
         raise KeyError(name)
 
+    def resting(self, params: Any, zeros: torch.Tensor, config: Any) -> Any:
+        """The resting state: ``rest(params, zeros)``, or ``rest(params, zeros, config)`` when the declaration
+        sets ``rest_takes_config``."""
+        if self.rest_takes_config:
+            return self.rest(params, zeros, config)
+        return self.rest(params, zeros)
+
     def __reduce__(self):
-        # the step and rest functions pickle by reference; params_type is rebuilt by __post_init__
+        # the functions pickle by reference; a params_type the declaration did not name is rebuilt
         return (NeuronModel, (self.name, self.state, self.params, self.features - {f"model:{self.name}"},
-                              self.neuron_type, self.step, self.rest, self.runs_on, self.input_unit))
+                              self.neuron_type, self.step, self.rest, self.runs_on, self.input_unit,
+                              self.params_type if self._own_params_type else None, self.rest_takes_config,
+                              self.scan, self.to_nir, self.record_fields))
+
+
+def declaration(module: object) -> NeuronModel | None:
+    """The declaration of a neuron module or class (its ``model``: :class:`spikeforge.Neuron` answers
+    :data:`spikeforge.neuron.general.GENERAL`, a :class:`ModelNeuron` its model's); ``None`` for anything
+    else."""
+    cls = module if isinstance(module, type) else type(module)
+    decl = getattr(cls, "model", None)
+    return decl if isinstance(decl, NeuronModel) else None
 
 
 class _Fire(torch.autograd.Function):
@@ -364,7 +431,7 @@ class ModelNeuron(nn.Module):
         _check_input(x, "x", 2, "[T, B, ...]")
         self._check_features(x, 2)
         params = self.params(x.dtype, x.device)
-        return self.model.rest(params, x.new_zeros(x.shape[1:]))
+        return self.model.resting(params, x.new_zeros(x.shape[1:]), self.config)
 
     def _start(self, x: torch.Tensor, state: Any, lead: int, name: str, form: str):
         """The checks, parameters and state a step (``lead=1``, ``x: [B, ...]``) or a scan (``lead=2``) starts
@@ -374,7 +441,7 @@ class ModelNeuron(nn.Module):
         one_step = x if lead == 1 else x[0]
         params = self.params(x.dtype, x.device)
         if state is None:
-            return params, self.model.rest(params, torch.zeros_like(one_step))
+            return params, self.model.resting(params, torch.zeros_like(one_step), self.config)
         check_model_state(self.model, state, one_step)
         return params, state
 
@@ -387,8 +454,13 @@ class ModelNeuron(nn.Module):
         return s_t, state
 
     def scan(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        """Run over ``x: [T, B, ...]`` (time-major); always returns ``(spikes [T, B, ...], state)``."""
+        """Run over ``x: [T, B, ...]`` (time-major); always returns ``(spikes [T, B, ...], state)``: the
+        declaration's own ``scan`` where it has one, else a loop of its ``step`` under autograd."""
         params, state = self._start(x, state, 2, "x", "[T, B, ...]")
+        if self.model.scan is not None:
+            spikes, state = self.model.scan(x, state, params, self.config)
+            _counting.report(self, "neuron", spikes)
+            return spikes, state
         step, config = self.model.step, self.config
         out = []
         for t in range(x.shape[0]):
