@@ -245,6 +245,7 @@ def test_evaluate_valid_where_the_data_set_has_one_and_a_clear_error_where_not(t
     result = json.loads(capsys.readouterr().out)
     assert result["samples"] == carve["valid_size"]
     assert result["accuracy"] == json.loads((jv / "metrics.json").read_text())["valid_accuracy"]
+    assert result["recorded_valid_accuracy"] == result["accuracy"]
     # With --valid-fraction 0 there is none: the error says which splits there are, and why
     none = tmp_path / "none"
     assert _train(none, "--no-plots", "--no-report", "--epochs", "1", "--valid-fraction", "0") == 0

@@ -131,7 +131,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
                                 delay=rng.uniform(0.05, 1.6))
             if result[0] == "exited":  # the run came to its end before this kill: it is checked, and another begins
                 assert result[1] == 0, helper.log.read_text()
-                assert len(runs) < 12
+                assert len(runs) < 60, "runs keep finishing before their kill"
                 runs.append(tmp_path / f"killed{len(runs)}")
                 continue
             kills += 1

@@ -44,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
     out["split"] = args.split
     recorded = None
     metrics_path = args.run_dir / "metrics.json"
-    if args.split == "test" and args.checkpoint == "final" and metrics_path.is_file():
-        recorded = json.loads(metrics_path.read_text()).get("test_accuracy")
-        out["recorded_test_accuracy"] = recorded
+    if args.split in ("test", "valid") and args.checkpoint == "final" and metrics_path.is_file():
+        recorded = json.loads(metrics_path.read_text()).get(f"{args.split}_accuracy")
+        if recorded is not None:
+            out[f"recorded_{args.split}_accuracy"] = recorded
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
