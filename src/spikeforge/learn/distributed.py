@@ -201,7 +201,7 @@ class DistContext:
         return box[0]
 
     def _collective_device(self) -> torch.device:
-        return torch.device("cuda", torch.cuda.current_device()) if self.backend == "nccl" else torch.device("cpu")
+        return torch.device("cuda", self.local_rank) if self.backend == "nccl" else torch.device("cpu")
 
 
 class _GlobalTrainFigures:
@@ -261,11 +261,20 @@ def process_group(device: torch.device | str = "cpu", *, backend: str | None = N
             raise ValueError(f"device: {_env_int('LOCAL_WORLD_SIZE', 1)} processes on this machine need one CUDA "
                              f"device each (NCCL), torch sees {count}; use --device cpu (gloo) or fewer processes")
         kwargs["device_id"] = torch.device("cuda", local_rank)
-    dist.init_process_group(backend=backend, init_method="env://", timeout=timeout, **kwargs)
+    # NCCL's object collectives (gather, broadcast) use the current CUDA device: this rank's, while the group
+    # lives; the caller's afterwards.
+    before = torch.cuda.current_device() if backend == "nccl" else None
+    if before is not None:
+        torch.cuda.set_device(local_rank)
     try:
-        yield context()
+        dist.init_process_group(backend=backend, init_method="env://", timeout=timeout, **kwargs)
+        try:
+            yield context()
+        finally:
+            dist.destroy_process_group()
     finally:
-        dist.destroy_process_group()
+        if before is not None:
+            torch.cuda.set_device(before)
 
 
 def check_nproc(nproc: int, given: bool) -> int:
