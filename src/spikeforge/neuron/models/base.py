@@ -2,7 +2,8 @@ r"""Neuron models as plug-ins: a model declares its state, parameters, features 
 
 A model is one :class:`NeuronModel` value in its own file (see :mod:`.expif`, :mod:`.adex`,
 :mod:`.izhikevich`); :class:`ModelNeuron` turns any declaration into an ``nn.Module``. Everything else
-(the module's constructor and its checks, ``state_dict``, ``.to()``, hardware fit) asks the declaration.
+(the module's constructor and its checks, ``state_dict``, ``.to()``, hardware fit, NIR export) asks the
+declaration.
 
 The declaration gives:
 
@@ -29,7 +30,7 @@ and optionally
   e.g. a fused scan with a hand-written backward; without one (``None``) the module loops ``step`` under
   autograd;
 * ``to_nir(module, context) -> node`` -- how a module of the model exports to NIR
-  (:func:`spikeforge.interop.to_nir` calls it with a :class:`spikeforge.interop.NIRContext`: the layer's
+  (:func:`spikeforge.interop.to_nir` calls it with a :class:`spikeforge.interop.nir_export.NIRContext`: the layer's
   ``name``, feature ``shape``, the graph's ``dt``, ``discretization`` and ``extensions``), or a
   ``"package.module:function"`` string naming it, resolved when a graph is exported (so that a model of this
   layer may name an exporter of the interop layer above it). ``None``: not exportable, a one-line error
@@ -37,7 +38,9 @@ and optionally
 * ``params_type`` -- the ``NamedTuple`` type of the parameters the step takes; by default one of the
   declared parameters, by name (a declaration that derives other quantities from its parameters, as the
   general neuron does, names its own type and its module builds them);
-* ``record_fields`` -- names of derived quantities a module's ``record_step`` gives besides the state.
+* ``record_fields`` -- names of derived quantities :func:`spikeforge.record` can give besides the state
+  fields (the general neuron's ``v_star``, ``psi``, ``current``; for another model its module's
+  ``record_step`` gives them).
 
 The general neuron (:class:`spikeforge.Neuron` and its presets) is a declaration like these:
 :data:`spikeforge.neuron.general.GENERAL`. Every neuron module answers ``module.model`` with its
