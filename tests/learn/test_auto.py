@@ -15,6 +15,7 @@ from spikeforge.learn.search import Candidate, DataShape, candidates, space, sug
 from spikeforge.learn.trainer import load_training_data
 
 DATASET = "ucr:ItalyPowerDemand"  # 67 train cases of 24 steps: a search over it takes seconds
+EIGHT = [Candidate(f, "medium", 3e-3, e) for f in ("mlp", "delays", "tcn", "recurrent") for e in ("delta", "current")]
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,7 @@ def test_budget_stops_new_trainings(ipd, monkeypatch):
     monkeypatch.setattr(auto, "_train_to", script.train_to)
     config = _config(epochs=30).replace(model="mlp")
     train, valid, _ = auto.validation_split(config, ipd)
-    cands = candidates(DataShape.of(ipd))
+    cands = EIGHT
     rec = auto.select(cands, config, ipd, train, valid, budget=25.0, clock=script.clock)
     # 10 s each: the third training starts at 20 s < 25 s, none after 30 s
     assert len(script.trained) == 3 and rec["stopped"].startswith("budget")
@@ -127,7 +128,7 @@ def test_halving_keeps_the_better_half_and_decides_on_the_last_full_rung(ipd, mo
     monkeypatch.setattr(auto, "_train_to", script.train_to)
     config = _config(epochs=30).replace(model="mlp")
     train, valid, _ = auto.validation_split(config, ipd)
-    cands = candidates(DataShape.of(ipd))
+    cands = EIGHT
     rec = auto.select(cands, config, ipd, train, valid, budget=1e9, clock=script.clock)
     rungs = rec["rung_epochs"]
     assert rungs[0] == 10 and rungs[1] == 20  # ceil(40 steps / 4 batches), doubled

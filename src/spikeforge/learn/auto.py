@@ -9,16 +9,18 @@
    length, channels, kind), points of the space ``spikeforge tune`` searches.
 3. **Successive halving.** Every candidate trains for a first rung of epochs (at least
    :data:`RUNG_STEPS` optimisation steps, constant learning rate, the config's optimizer, batch size and
-   seed); the better half (by validation accuracy) trains on, twice the epochs in all, and so on until two
-   are left or the epochs reach ``config.epochs``. Between two trainings the clock is read: once
+   seed), validated after every epoch; the better half (by the best validation accuracy reached so far: a
+   snapshot at a constant learning rate is noisy, and the winner is trained again to the end of a decaying
+   schedule) trains on, twice the epochs in all, and so on until two are left or the epochs reach
+   ``config.epochs``. Between two trainings the clock is read: once
    ``budget`` seconds are spent no new one starts, nor does a rung whose cost (estimated from the rung before)
    would end past the budget.
 4. **Choice.** The highest validation accuracy at the last rung that all its candidates finished (a tie goes
    to the lower validation loss, then to the earlier, cheaper candidate of the list). The winner is then
    trained **from scratch by the Trainer on the same carved training split** (the validation split stays held
    out and gives the per-epoch ``valid_*`` figures), with the cosine schedule for ``max(config.epochs,
-   ceil(FINAL_STEPS / batches per epoch))`` epochs, cut to what fits in ``budget`` seconds at the winner's
-   measured speed (but not below the epochs it was chosen at).
+   ceil(FINAL_STEPS / batches per epoch))`` epochs, cut to what fits in ``FINAL_SHARE * budget`` seconds at
+   the winner's measured speed (but not below the epochs it was chosen at).
 
 Everything is recorded: the validation accuracy and seconds of every candidate at every rung, the rule, the
 winner and why, and the seconds spent (``metrics.json`` / ``run.json`` key ``auto``).
@@ -38,19 +40,23 @@ from spikeforge.learn import loop
 from spikeforge.learn.config import ConfigError, TrainConfig
 from spikeforge.learn.search import Candidate, DataShape, candidates
 
-__all__ = ["DEFAULT_BUDGET", "FINAL_STEPS", "RULE", "RUNG_STEPS", "resolve", "select", "validation_split"]
+__all__ = ["DEFAULT_BUDGET", "FINAL_SHARE", "FINAL_STEPS", "RULE", "RUNG_STEPS", "resolve", "select",
+           "validation_split"]
 
 #: Seconds of search when ``config.budget`` is None (with the winner's training, a default run stays within
 #: about 5 minutes on 2 cores: see docs/training.md).
-DEFAULT_BUDGET = 120.0
+DEFAULT_BUDGET = 100.0
+#: The winner's training is cut to ``FINAL_SHARE * budget`` seconds (at its measured speed).
+FINAL_SHARE = 1.2
 #: Optimisation steps of the first rung (so that tiny training sets get more than a couple of epochs).
 RUNG_STEPS = 40
 #: Optimisation steps the winner's training gets at least (when they fit in the budget).
 FINAL_STEPS = 400
 RULE = ("successive halving on validation accuracy: every candidate trains a first rung of epochs, the better "
-        "half goes on with twice the epochs, until two are left or the epochs reach config.epochs; the winner is "
-        "the highest validation accuracy at the last rung all its candidates finished (ties: the lower validation "
-        "loss, then the earlier, cheaper candidate); no new training starts once the budget is spent")
+        "half (best validation accuracy reached so far) goes on with twice the epochs, until two are left or the "
+        "epochs reach config.epochs; the winner is the highest validation accuracy at the last rung all its "
+        "candidates finished (ties: the lower validation loss, then the earlier candidate of the list); no new "
+        "training starts once the budget is spent")
 
 
 @dataclass
@@ -73,8 +79,8 @@ def validation_split(config: TrainConfig, dataset: Any) -> tuple[Any, Any, str]:
     from its training split (``"carved"``) with ``config.valid_fraction`` and ``config.seed``."""
     from spikeforge.data.split import carve_validation
 
-    if dataset.valid is not None:
-        return dataset.train, dataset.valid, "dataset"
+    if dataset.valid is not None:  # (the Trainer's carve, or the data set's own split)
+        return dataset.train, dataset.valid, "carved" if "validation_carve" in dataset.valid.meta else "dataset"
     if config.valid_fraction <= 0:
         raise ConfigError("valid_fraction", "--model auto chooses on a validation split carved from the training "
                                             "data: expected a number in (0, 1), got 0")
@@ -106,17 +112,17 @@ def _start(cand: Candidate, config: TrainConfig, train: Any, valid: Any, dataset
 
 
 def _train_to(run: _Run, epochs: int, device: torch.device) -> tuple[float, float, float]:
-    """Train ``run`` until ``epochs`` epochs are done; returns validation accuracy and loss, and the seconds."""
+    """Train ``run`` until ``epochs`` epochs are done, validating after each; returns the best validation
+    accuracy reached so far (its lowest loss among equals) and the seconds of this call."""
     t0 = time.perf_counter()
     cfg = run.config
     loop.fit(run.model, cfg.method, run.train, run.optimizer, epochs=epochs, batch_size=cfg.batch_size,
-             objective=cfg, generator=run.generator, state=run.state, device=device,
+             valid=run.valid, objective=cfg, generator=run.generator, state=run.state, device=device,
              eval_batch_size=cfg.eval_batch_size)
-    # looked up on the module at call time (tests count the calls)
-    v = loop.evaluate(run.model, run.valid, cfg, device=device, batch_size=cfg.eval_batch_size, seed=cfg.seed + 1)
     seconds = time.perf_counter() - t0
     run.seconds += seconds
-    return float(v["accuracy"]), float(v["loss"]), seconds
+    acc, loss = max((r["valid_accuracy"], -r["valid_loss"]) for r in run.state.history)
+    return float(acc), float(-loss), seconds
 
 
 def _rungs(batches: int, max_epochs: int) -> list[int]:
@@ -242,7 +248,7 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
     chosen = cands[record["chosen"]["index"]]
     batches = math.ceil(len(train) / config.batch_size)
     wanted = max(config.epochs, math.ceil(FINAL_STEPS / batches))
-    fits = int(budget // max(record["seconds_per_epoch"], 1e-9))
+    fits = int(FINAL_SHARE * budget // max(record["seconds_per_epoch"], 1e-9))
     epochs = max(min(wanted, fits), record["chosen"]["epochs"], 1)
     final = chosen.apply(base).replace(epochs=epochs)
     enc = _encoder_of(chosen, dataset)
@@ -253,7 +259,8 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
                             "seed": config.seed, "train_size": len(train), "valid_size": len(valid)}
     record["final_epochs"] = {"epochs": epochs, "rule": (
         f"max(config.epochs={config.epochs}, ceil({FINAL_STEPS} steps / {batches} batches)) = {wanted}, cut to "
-        f"{fits} epochs that fit in the budget at {record['seconds_per_epoch']:.2f} s per epoch, not below the "
+        f"{fits} epochs that fit in {FINAL_SHARE:g} x the budget at {record['seconds_per_epoch']:.2f} s per epoch, "
+        "not below the "
         f"{record['chosen']['epochs']} epochs of the choice"),
         "trained_on": "the carved training split (the validation split stays held out)" if source == "carved"
         else "the training split"}
