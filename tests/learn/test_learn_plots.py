@@ -144,3 +144,27 @@ def test_raster_names_one_class_both_true_and_predicted():
     assert f"{'xyz'[predicted]} (true, predicted)" in labels
     assert fig.axes[0].get_title().endswith("(correct)")
     matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.parametrize("held", ["valid", None, "test"])
+def test_learning_curves_draw_train_and_validation_rows(tmp_path, monkeypatch, held):
+    # fit()'s rows (valid_*), rows without a validation split (valid_fraction 0: empty cells, read as nan),
+    # and an older run folder's test_* rows.
+    labels = []
+    real_legend = matplotlib.axes.Axes.legend
+
+    def legend(ax, *args, **kwargs):
+        labels.append(tuple(line.get_label() for line in ax.get_lines()))
+        return real_legend(ax, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "legend", legend)
+    rows = []
+    for e in range(1, 4):
+        row = {"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5 + 0.1 * e, "train_spikes_per_sample": 10.0}
+        for what, value in (("loss", 1.2 / e), ("accuracy", 0.4 + 0.1 * e), ("spikes_per_sample", 9.0)):
+            row[f"{held or 'valid'}_{what}"] = value if held else float("nan")
+        rows.append(row)
+    path = plots.learning_curves(rows, tmp_path / "curves.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    expected = {"valid": ("train", "validation"), None: ("train",), "test": ("train", "test")}[held]
+    assert labels == [expected] * 3
