@@ -394,6 +394,7 @@ def _train(args: argparse.Namespace, config, out: Path, started: float, ctx) -> 
                 print(f"spikeforge train: error: rank {ctx.rank}: {describe_error(error, given, args.config)}",
                       file=sys.stderr)
             return 2
+        config = trainer.config  # resolved: --model auto has chosen the family, size, lr, loss, epochs
         console.print(f"[bold]spikeforge train[/] -> {out}\n{trainer.dataset.summary()}\nmodel {config.model} "
                       f"{[trainer.dataset.in_channels, *config.hidden, trainer.dataset.num_classes]} "
                       f"{config.neuron}, loss {config.loss}, {config.epochs} epochs, batch {config.batch_size}, "
