@@ -182,30 +182,35 @@ with D.process_group('cpu') as ctx:
 
 CASE = """
 import torch
-from spikeforge.data import load_dataset
+from spikeforge.data import Split
+from spikeforge.encode import Rate
+from spikeforge.learn.bptt import bptt_step
 from spikeforge.learn.config import TrainConfig
-from spikeforge.learn.distributed import DistContext
+from spikeforge.learn.distributed import DistContext, rank_seed
 from spikeforge.learn.loop import fit, make_optimizer
 from spikeforge.learn.models import build_model
 
 
+def split(n, seed):
+    # series of 5 channels, 6 to 12 valid steps, spike probabilities coded by a random (Rate) encoder
+    g = torch.Generator().manual_seed(seed)
+    return Split(x=torch.rand(n, 12, 5, generator=g), y=torch.randint(0, 3, (n,), generator=g),
+                 lengths=torch.randint(6, 13, (n,), generator=g), classes=('a', 'b', 'c'), kind='series',
+                 encoder=Rate(steps=None))
+
+
 def train(ctx=DistContext(), model_name='mlp', rows=70, batch_size=24, epochs=2):
-    ds = load_dataset('digits', encoder='current', steps=6)
-    train = ds.train.take(torch.arange(rows))  # 3 global batches per epoch, the last of 22 rows
-    config = TrainConfig(dataset='digits', model=model_name, hidden=[12], lr=1e-2)
+    train, valid = split(rows, 1), split(40, 2)  # 3 global batches per epoch, the last of 22 rows
+    config = TrainConfig(model=model_name, hidden=[12], lr=1e-2)
     torch.manual_seed(0)
-    model = build_model(config, ds.in_channels, ds.num_classes)
+    model = build_model(config, 5, 3)
     opt = make_optimizer('adam', model.parameters(), config.lr)
     if ctx.distributed:
-        torch.manual_seed(D_rank_seed(0, ctx.rank))
-    state = fit(model, ctx.step_method(__import__('spikeforge.learn.bptt', fromlist=['x']).bptt_step, model), train,
-                opt, [ctx.epoch_callback(len(train), batch_size)], epochs=epochs, batch_size=batch_size,
-                valid=ds.test.take(torch.arange(40)), objective=config, generator=torch.Generator().manual_seed(0),
-                shard=ctx.shard)
+        torch.manual_seed(rank_seed(0, ctx.rank))
+    state = fit(model, ctx.step_method(bptt_step, model), train, opt, [ctx.epoch_callback(len(train), batch_size)],
+                epochs=epochs, batch_size=batch_size, valid=valid, objective=config,
+                generator=torch.Generator().manual_seed(0), shard=ctx.shard)
     return model, state
-
-
-from spikeforge.learn.distributed import rank_seed as D_rank_seed
 """
 
 
