@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from rich.console import Console
 
 from spikeforge.data import load_dataset
@@ -199,3 +200,25 @@ def test_trainer_run_folder_touches_the_test_split_once(tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["model"] == metrics["auto"]["chosen"]["family"]
     assert t.config.epochs == 2 and 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+def test_spike_data_keep_their_form(monkeypatch):
+    from spikeforge.data import SpikeDataset, Split
+
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(24) % 2
+    x = (torch.rand(24, 20, 8, generator=gen) < 0.1 + 0.3 * y[:, None, None]).float()  # class 1 fires more
+
+    def split(rows, name):
+        return Split(x[rows], y[rows], torch.full((len(rows),), 20), ("a", "b"), "spikes", None, name)
+
+    ds = SpikeDataset("toy", split(list(range(16)), "train"), split(list(range(16, 24)), "test"))
+    shape = DataShape.of(ds)
+    assert (shape.kind, shape.steps, shape.channels) == ("spikes", 20, 8)
+    assert all(c.encoder is None for c in candidates(shape))
+    monkeypatch.setattr(auto, "candidates", lambda shape, fixed_encoder=False: [
+        Candidate("mlp", "small", 1e-2), Candidate("delays", "small", 1e-2)])
+    final, new_ds, rec = auto.resolve(TrainConfig(dataset="toy", model="auto", epochs=2, encoder=None), ds,
+                                      budget=1e9)
+    assert final.encoder is None and new_ds is ds and final.model in ("mlp", "delays")
+    assert rec["validation"]["train_size"] + rec["validation"]["valid_size"] == 16

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from spikeforge.learn.config import TrainConfig
 
 __all__ = ["ENCODINGS", "FAMILIES", "LR_RANGE", "SIZES", "Candidate", "DataShape", "Space", "candidates", "space",
@@ -69,8 +71,9 @@ class DataShape:
         """The shape of a :class:`~spikeforge.data.SpikeDataset` (``train_size``: that of the split trained on,
         default its whole train split)."""
         split = dataset.train
+        one = split.raw(torch.arange(1))  # [T, 1, ...] (static: [1, ...]); also for event tensors
         features = 1
-        for s in split.x.shape[2:] if split.kind != "static" else split.x.shape[1:]:
+        for s in one.shape[2:] if split.kind != "static" else one.shape[1:]:
             features *= int(s)
         return cls(split.kind, int(split.steps), features, int(dataset.num_classes),
                    len(split) if train_size is None else int(train_size))
