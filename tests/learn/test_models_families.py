@@ -123,3 +123,15 @@ def test_the_trainer_trains_every_new_family(family, tmp_path):
     moved = [k for k, v in tr.model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])]
     assert {n for n, _ in tr.model.named_parameters()} <= set(moved)
     assert metrics["test_accuracy"] > 0.4, metrics["test_accuracy"]
+
+
+def test_adlif_takes_the_neurons_own_parameters_when_the_neuron_is_adlif():
+    torch.manual_seed(0)
+    cfg = TrainConfig(model="adlif", hidden=[5], neuron="AdLIF", neuron_params={"theta": 0.5, "tau_u": 7.0},
+                      model_params={"q": 30.0})
+    n = build_model(cfg, 3, 2)[1].neuron
+    assert torch.equal(n.theta, torch.full((5,), 0.5)) and torch.equal(n.q, torch.full((5,), 30.0))
+    assert torch.equal(n.tau_u.detach(), torch.full((5,), 7.0))
+    with pytest.raises(ConfigError, match="theta: expected positive") as e:
+        build_model(TrainConfig(model="adlif", hidden=[5], model_params={"theta": -1.0}), 3, 2)
+    assert e.value.key == "theta"

@@ -136,8 +136,10 @@ def build_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.M
       ``dilations``, ``norm`` (``"batch"``/``"none"``), ``readout`` (``"li"``/``"linear"``);
     * ``adlif`` -- :func:`spikeforge.nets.adlif`: (recurrent) layers of SE-adLIF neurons; ``recurrent``, the
       initial ranges ``tau_u_range``, ``tau_w_range``, ``a_range``, ``b_range``, and ``q``, ``theta``. The
-      neuron is always :class:`~spikeforge.neuron.models.adlif.AdLIF` (``neuron_params`` are used only when
-      ``config.neuron`` is ``"AdLIF"``); ``firing``/``sigma`` give its surrogate gradient;
+      neuron is always :class:`~spikeforge.neuron.models.adlif.AdLIF`, its ``tau_u``, ``tau_w``, ``a``, ``b``
+      learned per neuron (``learnable``/``per_neuron`` do not apply); ``neuron_params`` are used only when
+      ``config.neuron`` is ``"AdLIF"`` (a value given there is fixed instead of drawn); ``firing``/``sigma``
+      give its surrogate gradient;
     * ``delays`` -- :func:`spikeforge.nets.delayed_mlp`: hidden layers of
       :class:`~spikeforge.synapse.DelayedLinear` and the config's neuron; ``max_delay`` (steps),
       ``interpolation``, ``sigma``, ``delayed_readout``.
@@ -153,11 +155,12 @@ def build_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.M
     family = config.model
     sizes = [in_channels, *config.hidden, num_classes]
     if family == "adlif":
+        fixed = {"q": options["q"], "theta": options["theta"],
+                 **(dict(config.neuron_params) if config.neuron == "AdLIF" else {})}
         return _built(lambda: nets.adlif(
             sizes, recurrent=_flag("recurrent", options["recurrent"]), firing=make_firing(config.firing, config.sigma),
             ranges={k: options[f"{k}_range"] for k in ("tau_u", "tau_w", "a", "b")}, readout_tau=config.readout_tau,
-            q=options["q"], theta=options["theta"],
-            **(dict(config.neuron_params) if config.neuron == "AdLIF" else {})))
+            **fixed))
     make = make_neuron_factory(config)
     hidden = iter(config.hidden)
 
