@@ -11,7 +11,7 @@ SMALL = ["--dataset", "ucr:ItalyPowerDemand", "--epochs", "2", "--batch-size", "
 
 def test_tune_study_pictures_and_best_run_that_the_verbs_read(tmp_path, capsys):
     out = tmp_path / "study"
-    assert main(["tune", *SMALL, "--trials", "2", "--budget", "600", "--out", str(out), "--no-report"]) == 0
+    assert main(["tune", *SMALL, "--trials", "2", "--budget", "600", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     # not a terminal: one line per trial
     assert "trial 1/2" in text and "trial 2/2" in text and "best trial #" in text
@@ -27,8 +27,10 @@ def test_tune_study_pictures_and_best_run_that_the_verbs_read(tmp_path, capsys):
     assert main(["evaluate", str(out / "best"), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    page = (out / "report.html").read_text()  # the study's page: pictures embedded, every trial
+    assert page.count("data:image/png;base64,") == 2 and page.count("<tr><td>") == 2
+    assert 'href="best/report.html"' in page and (out / "best" / "report.html").is_file()
     assert main(["report", str(out / "best")]) == 0
-    assert (out / "best" / "report.html").is_file()
     capsys.readouterr()
     # resuming a finished study: nothing to run, the best run is there
     assert main(["tune", "--resume", str(out), "--no-plots"]) == 0

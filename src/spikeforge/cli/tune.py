@@ -87,7 +87,7 @@ def register(subparsers) -> None:
     d.add_argument("--no-progress", action="store_true", help="no live progress: one line per trial and epoch")
     d.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     d.add_argument("--no-plots", action="store_true", help="do not draw the pictures")
-    d.add_argument("--no-report", action="store_true", help="do not write the best run's report.html")
+    d.add_argument("--no-report", action="store_true", help="do not write report.html (the study's and the best run's)")
     p.set_defaults(func=run)
 
 
@@ -194,6 +194,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_plots:
             for path in study.plot():
                 console.print(f"picture: {path}")
+        if not args.no_report:
+            from spikeforge.learn.tune import write_report
+
+            console.print(f"study report: {write_report(study)}")
         finished = len(study.finished())
         if status == "budget":
             console.print(f"budget of {budget:g} s spent after {finished} of {wanted} trials")

@@ -3,7 +3,8 @@
 A study folder ``DIR`` holds ``tune.json`` (the study's settings: the base training config, the number of
 trials, the time budget, the seeds), ``study.db`` (the Optuna study, SQLite), ``study.json`` (every trial:
 state, validation accuracy, parameters, seconds; the best), ``plots/optimization_history.png`` and
-``plots/param_importances.png``, and ``best/``, an ordinary run folder of the best configuration.
+``plots/param_importances.png``, ``report.html`` (the study on one page: :func:`write_report`), and
+``best/``, an ordinary run folder of the best configuration.
 
 Each trial samples a :class:`~spikeforge.learn.search.Candidate` (:func:`spikeforge.learn.search.suggest`:
 family, encoding, size, learning rate), trains it with :func:`spikeforge.learn.fit` on the training split
@@ -40,7 +41,8 @@ from spikeforge.learn.checkpoint import atomic_write_text
 from spikeforge.learn.config import TrainConfig
 from spikeforge.learn.search import DataShape, candidate_from_params, suggest
 
-__all__ = ["SETTINGS", "STUDY_DB", "STUDY_NAME", "Study", "TuneSettings", "create_study", "is_study", "open_study"]
+__all__ = ["SETTINGS", "STUDY_DB", "STUDY_NAME", "Study", "TuneSettings", "create_study", "is_study", "open_study",
+           "write_report"]
 
 SETTINGS = "tune.json"
 STUDY_DB = "study.db"
@@ -284,6 +286,45 @@ class Study:
                 plt.close(fig)
                 paths.append(path)
         return paths
+
+
+def write_report(study: Study, out: str | Path | None = None) -> Path:
+    """``DIR/report.html``: one self-contained page of the study (the two pictures embedded, every trial, the
+    best configuration, a link to the best run's own report)."""
+    import base64
+    import html
+
+    out = study.out / "report.html" if out is None else Path(out)
+    s = study.summary()
+    e = html.escape
+    figures = []
+    for name in ("optimization_history", "param_importances"):
+        path = study.out / "plots" / f"{name}.png"
+        if path.is_file():
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            figures.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}"></figure>')
+    rows = "".join(
+        f"<tr><td>{t['number']}</td><td>{e(t['state'])}</td><td>"
+        f"{'' if t['valid_accuracy'] is None else format(t['valid_accuracy'], '.4f')}</td>"
+        f"<td>{e(str(t['candidate'] or ''))}</td><td>{t['epochs_reported']}</td>"
+        f"<td>{'' if t['seconds'] is None else format(t['seconds'], '.1f')}</td></tr>" for t in s["trials"])
+    best = s["best"]
+    best_html = ("<p>No trial completed.</p>" if best is None else
+                 f"<p>Best: trial {best['number']}, validation accuracy {best['valid_accuracy']:.4f}; trained in "
+                 f'<a href="best/report.html">best/</a>.</p><pre>{e(json.dumps(best["params"], indent=2))}</pre>')
+    budget = "none" if s["budget_seconds"] is None else f"{s['budget_seconds']:g} s"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>spikeforge tune {e(str(study.out))}</title>"
+            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:0 .6em;"
+            "text-align:right}img{max-width:100%}</style></head><body>"
+            f"<h1>spikeforge tune: {e(study.dataset.name)}</h1>"
+            f"<p>{s['trials_finished']} of {s['trials_wanted']} trials finished, {s['seconds']:.0f} s (budget "
+            f"{budget}); {e(s['sampler'])}, {e(s['pruner'])}; chosen on a validation split of "
+            f"{s['validation'].get('valid_size')} samples carved from the training data (the test split is "
+            f"evaluated once, in the best run).</p>{best_html}{''.join(figures)}"
+            "<table><tr><th>trial</th><th>state</th><th>valid accuracy</th><th>candidate</th><th>epochs</th>"
+            f"<th>seconds</th></tr>{rows}</table></body></html>\n")
+    atomic_write_text(out, page)
+    return out
 
 
 def _settings_path(out: Path) -> Path:
