@@ -98,7 +98,10 @@ class LoopState:
 
 
 class Callback(Protocol):
-    """Any object with some of these methods (all optional)."""
+    """Any object with some of these methods (all optional): ``on_batch`` after every optimisation step (the
+    epoch's running ``loss``, ``accuracy``, ``spikes`` per sample); ``on_epoch_end`` after the epoch's row is
+    in ``state.history`` (return ``True`` to stop; an exception raised here, e.g. Optuna's ``TrialPruned``,
+    leaves :func:`fit` with the state as it is); ``on_fit_end`` when :func:`fit` returns."""
 
     def on_batch(self, state: LoopState, metrics: dict[str, float]) -> None: ...
 
