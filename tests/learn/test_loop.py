@@ -172,10 +172,10 @@ def test_make_optimizer_and_objective():
     assert Objective.of(None) == Objective()
     with pytest.raises(ValueError, match="Objective loss"):
         Objective(loss="median")
+    digits = load_dataset("digits", steps=4).train
     with pytest.raises(TypeError, match=r"optimizer: expected a torch\.optim\.Optimizer"):
-        fit(torch.nn.Linear(1, 1), "bptt", load_dataset("digits", steps=4).train, None)
+        fit(torch.nn.Linear(1, 1), "bptt", digits, None)
     with pytest.raises(ValueError, match="shard: expected"):
-        train_epoch(torch.nn.Linear(1, 1), "bptt", load_dataset("digits", steps=4).train,
-                    make_optimizer("sgd", params, 0.1), shard=(2, 2))
+        train_epoch(torch.nn.Linear(1, 1), "bptt", digits, make_optimizer("sgd", params, 0.1), shard=(2, 2))
     with pytest.raises(ValueError, match="method: expected one of"):
-        fit(torch.nn.Linear(1, 1), "nope", load_dataset("digits", steps=4).train, make_optimizer("sgd", params, 0.1))
+        fit(torch.nn.Linear(1, 1), "nope", digits, make_optimizer("sgd", params, 0.1))
