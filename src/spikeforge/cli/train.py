@@ -110,8 +110,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="allow non-deterministic kernels (resume then no longer reproduces the run exactly)")
     r.add_argument("--eval-batch-size", type=int, default=_S)
     r.add_argument("--nproc", type=int, default=_S, metavar="N",
-                   help="train with N processes on this machine (DistributedDataParallel, gloo on CPU); under "
-                        "torchrun the launcher's world size is used")
+                   help="train with N processes on this machine (DistributedDataParallel: gloo on CPU, NCCL on "
+                        "CUDA; docs/distributed.md); under torchrun its processes are used")
 
 
 def _positive(text: str) -> int:
