@@ -129,6 +129,26 @@ def table(results: dict, rocket: dict) -> str:
     return "\n".join(lines)
 
 
+def targets(results: dict, rocket: dict) -> str:
+    """One sentence: how many sets meet issue 12's targets (default run within 5 minutes, test accuracy within
+    5 points of ROCKET), and which miss."""
+    done = {name: r["default"] for name, r in results.get("sets", {}).items()
+            if r.get("default", {}).get("rc") == 0 and name in rocket.get("results", {})}
+    if not done:
+        return "No default run measured yet."
+    close = {n for n, d in done.items() if d["test_accuracy"] >= rocket["results"][n]["accuracy"] - 0.05}
+    fast = {n for n, d in done.items() if d["wall_s"] <= 300}
+    above = {n for n, d in done.items() if d["test_accuracy"] >= rocket["results"][n]["accuracy"]}
+    tuned = {n: r["tuned"] for n, r in results.get("sets", {}).items() if r.get("tuned", {}).get("rc") == 0
+             and n in rocket.get("results", {})}
+    tuned_close = {n for n, t in tuned.items() if t["test_accuracy"] >= rocket["results"][n]["accuracy"] - 0.05}
+    misses = sorted(set(done) - (close & fast))
+    return (f"Targets of issue 12 over the {len(done)} sets measured: default run within 5 points of ROCKET on "
+            f"{len(close)}, at or above it on {len(above)}, within 5 minutes on {len(fast)}, both on "
+            f"{len(close & fast)}" + (f" (misses: {', '.join(misses)})" if misses else "") + "; tuned within 5 points "
+            f"on {len(tuned_close)} of {len(tuned)}.")
+
+
 def write_docs(results: dict, rocket: dict) -> None:
     text = DOCS.read_text()
     loads = [row.get(col, {}).get("other_cores") for row in results.get("sets", {}).values()
@@ -141,6 +161,8 @@ def write_docs(results: dict, rocket: dict) -> None:
     body = "\n".join([
         BEGIN,
         table(results, rocket),
+        "",
+        *textwrap.wrap(targets(results, rocket), width=115, break_on_hyphens=False),
         "",
         *textwrap.wrap(
         f"Measured by `python benchmarks/aeon_table.py` (last on {info.get('date', '?')}), {info.get('cpus', '?')} "

@@ -9,7 +9,8 @@ the short list auto tries (points of that space, cheapest first), :func:`suggest
 samples from it.
 
 What depends on the shape: time series get a choice of encoding (level crossing at 0.3 standard deviations,
-the JapaneseVowels default, or the standardised value injected as a current); static data (digits) keep
+the JapaneseVowels default; the standardised value injected as a current; level crossing at 0.1, 0.3 and 1
+standard deviations side by side; 8 Gaussian receptive fields per channel); static data (digits) keep
 their rate code and the MLP; spike data (SHD) are fed as they are. Sizes are three steps (small, medium,
 large) per family: the hidden widths of the MLP and the recurrent families, the channels of the three
 temporal-convolution blocks of ``tcn``.
@@ -39,6 +40,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 ENCODINGS: dict[str, dict[str, Any]] = {
     "delta": {"name": "delta", "threshold": 0.3, "max_per_step": 1, "initial": "zero"},
     "current": {"name": "current", "steps": None, "gain": 1.0, "bias": 0.0},
+    "multidelta": {"name": "multidelta", "thresholds": [0.1, 0.3, 1.0], "max_per_step": 1, "initial": "zero"},
+    "population": {"name": "population", "neurons": 8, "low": -2.0, "high": 2.0, "width": 1.0, "output": "current"},
 }
 #: Hidden sizes per family: small, medium, large.
 SIZES: dict[str, tuple[tuple[int, ...], ...]] = {
