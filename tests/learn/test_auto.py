@@ -35,7 +35,8 @@ def test_candidates_are_points_of_the_space_and_apply_their_family(ipd):
     cands = candidates(shape)
     assert len(cands) >= 4 and len(set(cands)) == len(cands)
     assert all(c in sp for c in cands)
-    assert {c.family for c in cands} >= {"mlp", "tcn"} and {c.encoder for c in cands} == {"delta", "current"} < set(sp.encoders)
+    assert {c.family for c in cands} >= {"mlp", "tcn"}
+    assert {c.encoder for c in cands} == {"delta", "current"} < set(sp.encoders)
     cfg = cands[0].apply(TrainConfig(dataset=DATASET, model="auto"))
     assert (cfg.model, cfg.hidden, cfg.loss) == (cands[0].family, cands[0].hidden, preferred_loss(cands[0].family))
     assert cfg.encoder == cands[0].encoder_spec()
