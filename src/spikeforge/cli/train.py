@@ -47,7 +47,8 @@ def _hidden(text: str) -> list[int]:
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """The options of ``spikeforge train`` (all default to SUPPRESS: absent means 'config or default')."""
     from spikeforge.learn.config import FIRINGS, MODELS, OPTIMIZERS, SCHEDULES
-    from spikeforge.learn.losses import REDUCTIONS
+    from spikeforge.learn.losses import LOSSES
+    from spikeforge.learn.methods import methods
     from spikeforge.neuron.catalog import neuron_classes
 
     d = p.add_argument_group("data")
@@ -85,10 +86,20 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--per-neuron", action="store_true", default=_S, help="one tau/threshold per neuron")
     m.add_argument("--readout-tau", type=float, default=_S, help="time constant of the LI readout (default 20)")
     o = p.add_argument_group("training")
-    o.add_argument("--loss", choices=REDUCTIONS, default=_S,
-                   help="cross-entropy on this reduction of the readout over time (default last)")
+    o.add_argument("--loss", choices=LOSSES, default=_S,
+                   help="the loss on the readout (default last: cross-entropy on the readout at the last step)")
+    o.add_argument("--rate-reg", type=float, default=_S, metavar="WEIGHT",
+                   help="weight of the firing-rate (sparsity) regulariser (default 0: off)")
+    o.add_argument("--rate-target", type=float, default=_S, metavar="RATE",
+                   help="spikes per neuron per step the rate regulariser pulls towards (default 0)")
     o.add_argument("--label-smoothing", type=float, default=_S)
-    o.add_argument("--method", default=_S, help="training method (bptt)")
+    o.add_argument("--method", default=_S, metavar="NAME",
+                   help=f"training method, one of {', '.join(methods())} (default bptt)")
+    o.add_argument("--method-param", action="append", type=_key_value, default=_S, metavar="KEY=VALUE",
+                   help="an option of the training method, repeatable (e.g. alpha=0.5 for fptt)")
+    o.add_argument("--tbptt", type=int, default=_S, metavar="K",
+                   help="truncated BPTT: windows of K steps, the state carried and detached between them "
+                        "(the same as --method tbptt --method-param k=K)")
     o.add_argument("--epochs", type=int, default=_S, help="epochs (default 30)")
     o.add_argument("--batch-size", type=int, default=_S, help="batch size (default 16)")
     o.add_argument("--optimizer", choices=OPTIMIZERS, default=_S, help="optimiser (default adam)")
@@ -158,7 +169,8 @@ _FIELD_OF = {
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay",
     "schedule": "schedule", "grad_clip": "grad_clip", "seed": "seed", "device": "device", "threads": "threads",
     "deterministic": "deterministic", "eval_batch_size": "eval_batch_size", "optimizer": "optimizer",
-    "valid_fraction": "valid_fraction", "budget": "budget", "nproc": "nproc",
+    "valid_fraction": "valid_fraction", "budget": "budget", "nproc": "nproc", "rate_reg": "rate_reg",
+    "rate_target": "rate_target",
 }
 
 
@@ -182,6 +194,18 @@ def build_config(args: argparse.Namespace):
             data[fld] = given[opt]
     if "model_param" in given:
         data["model_params"] = {**(data.get("model_params") or {}), **dict(given["model_param"])}
+    if "method" in given and base.get("method") not in (None, given["method"]):
+        data["method_params"] = {}  # another method's options do not carry over from --config
+    if "tbptt" in given:
+        if given.get("method", "tbptt") != "tbptt":
+            raise ValueError(f"--tbptt: sets the method tbptt; expected no --method or --method tbptt, got "
+                             f"--method {given['method']}")
+        if data.get("method") != "tbptt":
+            data["method_params"] = {}
+        data["method"] = "tbptt"
+        data["method_params"] = {**(data.get("method_params") or {}), "k": given["tbptt"]}
+    if "method_param" in given:
+        data["method_params"] = {**(data.get("method_params") or {}), **dict(given["method_param"])}
     if "learnable" in given:
         data["learnable"] = [s.strip() for s in given["learnable"].split(",") if s.strip()]
     overrides = {opt: given[opt] for opt in ("tau", "threshold", "reset", "max_spikes") if opt in given}
@@ -232,7 +256,7 @@ def energy_table(metrics: dict[str, Any]):
 # The option of `spikeforge train` that sets each config field (and the other arguments errors name).
 _OPTION_OF = {fld: "--" + opt.replace("_", "-") for opt, fld in _FIELD_OF.items()}
 _OPTION_OF.update(deterministic="--no-deterministic", encoder="--encoder", learnable="--learnable",
-                  neuron_params="--neuron-param", model_params="--model-param",
+                  neuron_params="--neuron-param", model_params="--model-param", method_params="--method-param",
                   config="--config", out_dir="--out", out="--out", run="RUN",
                   split="--split", checkpoint="--checkpoint")
 _NEURON_OPTION = {"tau": "--tau", "threshold": "--threshold", "reset": "--reset", "max_spikes": "--max-spikes"}

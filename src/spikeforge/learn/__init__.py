@@ -6,19 +6,22 @@ reports.
 model; ``spikeforge train / evaluate / resume / report`` are the command-line face of this package.
 """
 
-from spikeforge.learn.bptt import METHODS, StepResult, bptt_step
 from spikeforge.learn.checkpoint import load_checkpoint, save_checkpoint
 from spikeforge.learn.config import TrainConfig, load_config
 from spikeforge.learn.loop import Callback, LoopState, Objective, evaluate, fit, make_optimizer
-from spikeforge.learn.losses import REDUCTIONS, classification_loss, readout_logits
+from spikeforge.learn.losses import LOSSES, REDUCTIONS, classification_loss, readout_logits
+from spikeforge.learn.methods import METHODS, Method, StepResult, method_named, methods
+from spikeforge.learn.methods.bptt import bptt_step
 from spikeforge.learn.models import build_model
 from spikeforge.learn.trainer import Trainer, evaluate_model, evaluate_run, load_run
 
 __all__ = [
+    "LOSSES",
     "METHODS",
     "REDUCTIONS",
     "Callback",
     "LoopState",
+    "Method",
     "Objective",
     "StepResult",
     "TrainConfig",
@@ -34,6 +37,8 @@ __all__ = [
     "load_config",
     "load_run",
     "make_optimizer",
+    "method_named",
+    "methods",
     "readout_logits",
     "save_checkpoint",
 ]

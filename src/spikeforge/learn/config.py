@@ -90,6 +90,9 @@ class TrainConfig:
     loss: str = "last"
     label_smoothing: float = 0.0
     method: str = "bptt"
+    method_params: dict[str, Any] | None = None  # the method's options (see spikeforge.learn.methods)
+    rate_reg: float = 0.0  # weight of the firing-rate regulariser (0: off)
+    rate_target: float = 0.0  # spikes per neuron per step the regulariser pulls towards
     optimizer: str = "adam"
     epochs: int = 30
     batch_size: int = 16
@@ -114,8 +117,8 @@ class TrainConfig:
     # ----------------------------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`ConfigError` (a ``ValueError``) naming the field, what is expected and what was given."""
-        from spikeforge.learn.bptt import METHODS
-        from spikeforge.learn.losses import REDUCTIONS
+        from spikeforge.learn.losses import LOSSES
+        from spikeforge.learn.methods import methods
 
         def bad(name: str, expected: str) -> ConfigError:
             return ConfigError(name, f"expected {expected}, got {getattr(self, name)!r}")
@@ -197,13 +200,26 @@ class TrainConfig:
         if not isinstance(self.per_neuron, bool):
             raise bad("per_neuron", "true or false")
         number("readout_tau", 0.0, True)
-        if self.loss not in REDUCTIONS:
-            raise bad("loss", f"one of {REDUCTIONS} (cross-entropy on that reduction of the readout)")
+        if self.loss not in LOSSES:
+            raise bad("loss", f"one of {LOSSES} (see spikeforge.learn.losses)")
         number("label_smoothing", 0.0, False)
         if self.label_smoothing >= 1:
             raise bad("label_smoothing", "a number in [0, 1)")
-        if self.method not in METHODS:
-            raise bad("method", f"one of {tuple(METHODS)}")
+        known = methods()
+        if self.method not in known:
+            raise bad("method", f"one of {tuple(known)}")
+        if self.method_params is None:
+            self.method_params = {}
+        if not isinstance(self.method_params, Mapping) or any(not isinstance(k, str) for k in self.method_params):
+            raise bad("method_params", "a mapping of the method's options, e.g. {'k': 50}")
+        self.method_params = dict(self.method_params)
+        try:
+            known[self.method].params(self.method_params)
+        except ValueError as exc:
+            key = str(exc).split(":", 1)[0]
+            raise ConfigError("method_params", str(exc), key=key) from None
+        number("rate_reg", 0.0, False)
+        number("rate_target", 0.0, False)
         if str(self.optimizer).lower() not in OPTIMIZERS:
             raise bad("optimizer", f"one of {OPTIMIZERS}")
         self.optimizer = str(self.optimizer).lower()

@@ -11,7 +11,8 @@ validation split (if any) and appends a row to :attr:`LoopState.history`::
     valid_loss, valid_accuracy, valid_spikes_per_sample, seconds
 
 It never evaluates a test split. A *method* is ``method(model, batch, optimizer, objective) -> StepResult``
-(one optimisation step; :data:`spikeforge.learn.bptt.METHODS` maps names to methods). A *callback* is any
+(one optimisation step; :func:`spikeforge.learn.methods.methods` maps names to methods, see the method
+contract there). A *callback* is any
 object with some of the methods ``on_batch(state, metrics)``, ``on_epoch_end(state, row) -> bool | None``
 (``True``: stop after this epoch) and ``on_fit_end(state)``.
 
@@ -37,8 +38,8 @@ from spikeforge.learn.losses import classification_loss, valid_mask
 
 if TYPE_CHECKING:
     from spikeforge.data import SpikeDataset, Split
-    from spikeforge.learn.bptt import StepResult
     from spikeforge.learn.config import TrainConfig
+    from spikeforge.learn.methods import StepResult
 
 __all__ = ["OPTIMIZERS", "Callback", "LoopState", "Objective", "SpikeMeter", "evaluate", "fit", "make_optimizer",
            "spiking_modules", "train_epoch"]
@@ -51,20 +52,30 @@ ROW_FIELDS = ("epoch", "lr", "train_loss", "train_accuracy", "train_spikes_per_s
 @dataclass(frozen=True)
 class Objective:
     """What a method needs besides model, batch and optimizer (a :class:`TrainConfig` has the same fields but
-    ``loss_weight``): the readout reduction ``loss``, ``label_smoothing``, ``grad_clip`` (max gradient norm,
-    ``None``: no clipping) and ``loss_weight`` (the factor on the loss before backward; :func:`fit` sets it
-    per batch under sharding)."""
+    ``loss_weight``): the loss on the readout ``loss`` (a name of :data:`spikeforge.learn.losses.LOSSES`),
+    ``label_smoothing``, ``grad_clip`` (max gradient norm, ``None``: no clipping), ``loss_weight`` (the factor
+    on the loss before backward; :func:`fit` sets it per batch under sharding), the firing-rate regulariser
+    ``rate_reg`` (its weight; 0: off) and ``rate_target`` (spikes per neuron per step it pulls towards), and
+    ``method_params`` (the method's options; :func:`fit` fills in the defaults of a method given by name)."""
 
     loss: str = "last"
     label_smoothing: float = 0.0
     grad_clip: float | None = None
     loss_weight: float = 1.0
+    rate_reg: float = 0.0
+    rate_target: float = 0.0
+    method_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from spikeforge.learn.losses import REDUCTIONS
+        from spikeforge.learn.losses import LOSSES
 
-        if self.loss not in REDUCTIONS:
-            raise ValueError(f"Objective loss: expected one of {REDUCTIONS}, got {self.loss!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"Objective loss: expected one of {LOSSES}, got {self.loss!r}")
+        for name in ("rate_reg", "rate_target"):
+            if not float(getattr(self, name)) >= 0:
+                raise ValueError(f"Objective {name}: expected a number >= 0, got {getattr(self, name)!r}")
+        if not isinstance(self.method_params, dict):
+            raise ValueError(f"Objective method_params: expected a dict, got {self.method_params!r}")
         if not 0.0 <= float(self.label_smoothing) < 1.0:
             raise ValueError(f"Objective label_smoothing: expected a number in [0, 1), got {self.label_smoothing!r}")
         if self.grad_clip is not None and not float(self.grad_clip) > 0:
@@ -80,7 +91,9 @@ class Objective:
         if isinstance(source, cls):
             return source
         try:
-            return cls(loss=source.loss, label_smoothing=source.label_smoothing, grad_clip=source.grad_clip)
+            return cls(loss=source.loss, label_smoothing=source.label_smoothing, grad_clip=source.grad_clip,
+                       rate_reg=source.rate_reg, rate_target=source.rate_target,
+                       method_params=_method_params(source))
         except AttributeError:
             raise TypeError(f"objective: expected an Objective, a TrainConfig or None, got "
                             f"{type(source).__name__}") from None
@@ -108,6 +121,13 @@ class Callback(Protocol):
     def on_epoch_end(self, state: LoopState, row: dict[str, float]) -> bool | None: ...
 
     def on_fit_end(self, state: LoopState) -> None: ...
+
+
+def _method_params(config: TrainConfig) -> dict[str, Any]:
+    """A config's method options with the method's defaults filled in."""
+    from spikeforge.learn.methods import method_named
+
+    return method_named(config.method).params(config.method_params)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,15 +228,23 @@ def _device_of(model: nn.Module, device: torch.device | str | None) -> torch.dev
     return torch.device("cpu")
 
 
-def _method(method: str | Callable[..., StepResult]) -> Callable[..., StepResult]:
-    from spikeforge.learn.bptt import METHODS
+def _method(method: Any, objective: Objective) -> tuple[Callable[..., StepResult], Objective]:
+    """The step function of ``method`` (a name, a :class:`~spikeforge.learn.methods.Method` or a step
+    function) and ``objective`` with the method's options filled in."""
+    from spikeforge.learn.methods import Method, methods
 
+    if isinstance(method, str):
+        found = methods()
+        if method not in found:
+            raise ValueError(f"method: expected one of {tuple(found)}, a Method or a function (model, batch, "
+                             f"optimizer, objective) -> StepResult, got {method!r}")
+        method = found[method]
+    if isinstance(method, Method):
+        return method.step, dataclasses.replace(objective, method_params=method.params(objective.method_params))
     if callable(method):
-        return method
-    if isinstance(method, str) and method in METHODS:
-        return METHODS[method]
-    raise ValueError(f"method: expected one of {tuple(METHODS)} or a function (model, batch, optimizer, objective) "
-                     f"-> StepResult, got {method!r}")
+        return method, objective
+    raise ValueError(f"method: expected a method name, a Method or a function (model, batch, optimizer, "
+                     f"objective) -> StepResult, got {method!r}")
 
 
 def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -257,7 +285,8 @@ def train_epoch(model: nn.Module, method: str | Callable[..., StepResult], split
     ``steps`` (optimisation steps taken). ``step``: the steps done before (the schedule's argument)."""
     from spikeforge.data import batches
 
-    step_fn, objective, shard = _method(method), Objective.of(objective), _check_shard(shard)
+    step_fn, objective = _method(method, Objective.of(objective))
+    shard = _check_shard(shard)
     dev = _device_of(model, device)
     model.train()
     meter = SpikeMeter(model)
@@ -364,7 +393,7 @@ def fit(
     its ``valid`` split when ``valid`` is not given) until ``epochs`` epochs are done, counting those of
     ``state``; returns the :class:`LoopState`.
 
-    ``method``: a name of :data:`~spikeforge.learn.bptt.METHODS` or a function ``(model, batch, optimizer,
+    ``method``: a name of :func:`~spikeforge.learn.methods.methods`, a Method or a function ``(model, batch, optimizer,
     objective) -> StepResult``. ``lr_schedule``: optimisation step -> learning rate (set on every parameter
     group before the step). ``generator`` orders the batches (and drives random encoders); it carries on
     across epochs, so pass the same one (or one in the same state) to continue from ``state`` exactly.
@@ -389,7 +418,8 @@ def fit(
             raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
     if state is not None and not isinstance(state, LoopState):
         raise TypeError(f"state: expected a LoopState or None, got {type(state).__name__}")
-    step_fn, objective, shard = _method(method), Objective.of(objective), _check_shard(shard)
+    step_fn, objective = _method(method, Objective.of(objective))
+    shard = _check_shard(shard)
     dev = _device_of(model, device)
     state = LoopState() if state is None else state
     state.stopped = False

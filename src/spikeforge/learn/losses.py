@@ -18,9 +18,11 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-__all__ = ["REDUCTIONS", "classification_loss", "readout_logits", "valid_mask"]
+__all__ = ["LOSSES", "REDUCTIONS", "classification_loss", "readout_logits", "valid_mask"]
 
 REDUCTIONS = ("last", "mean", "max", "sum")
+#: The names ``TrainConfig.loss`` / ``--loss`` accept.
+LOSSES = REDUCTIONS
 
 
 def valid_mask(lengths: torch.Tensor | None, steps: int, batch: int, device: torch.device) -> torch.Tensor:

@@ -12,8 +12,8 @@ from torch import nn
 from spikeforge.data.errors import about
 from spikeforge.learn.config import ConfigError, TrainConfig
 
-__all__ = ["FAMILY_OPTIONS", "PREFERRED_LOSS", "build_model", "describe_layers", "family_options", "make_firing",
-           "make_neuron_factory", "parameter_count", "preferred_loss"]
+__all__ = ["FAMILY_OPTIONS", "PREFERRED_LOSS", "build_family", "build_model", "describe_layers", "family_options",
+           "make_firing", "make_neuron_factory", "parameter_count", "preferred_loss"]
 
 
 def make_firing(name: str, sigma: float):
@@ -125,6 +125,18 @@ def family_options(config: TrainConfig) -> dict[str, Any]:
 
 
 def build_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.Module:
+    """The network a run of ``config`` trains: the one its method builds (a
+    :class:`~spikeforge.learn.methods.Method` with ``build_model``, e.g. ``eqprop``, ``stdp``, ``convert``),
+    else :func:`build_family`'s."""
+    from spikeforge.learn.methods import method_named
+
+    method = method_named(config.method)
+    if method.build_model is not None:
+        return method.build_model(config, in_channels, num_classes)
+    return build_family(config, in_channels, num_classes)
+
+
+def build_family(config: TrainConfig, in_channels: int, num_classes: int) -> nn.Module:
     """The network of family ``config.model`` with an LI readout, input ``[T, B, in_channels]``, readout
     ``[T, B, num_classes]``; parameters are drawn from torch's global RNG. ``config.model_params`` holds the
     family's options (:data:`FAMILY_OPTIONS`; an unknown one is a :class:`ConfigError`):

@@ -39,12 +39,12 @@ from torch import nn
 
 from spikeforge.data.errors import about
 from spikeforge.learn import auto
-from spikeforge.learn.bptt import METHODS
 from spikeforge.learn.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from spikeforge.learn.config import ConfigError, TrainConfig, load_config
 from spikeforge.learn.distributed import context as dist_context
 from spikeforge.learn.distributed import rank_seed
 from spikeforge.learn.loop import ROW_FIELDS, LoopState, SpikeMeter, evaluate, fit, make_optimizer, train_epoch
+from spikeforge.learn.methods import method_named
 from spikeforge.learn.models import build_model, describe_layers, parameter_count
 
 __all__ = [
@@ -278,7 +278,8 @@ class Trainer:
         if self.dist.rank > 0:  # own draws (stochastic neurons, dropout) per rank; rank 0 those of one process
             torch.manual_seed(rank_seed(self.config.seed, self.dist.rank))
         self.data_gen = torch.Generator().manual_seed(self.config.seed)
-        self.step_fn = METHODS[self.config.method]
+        self.method = method_named(self.config.method)
+        self.step_fn = self.method  # the loop fills in the method's options (spikeforge.learn.loop._method)
         self.state = LoopState()
         self.train_seconds = 0.0
         self._saved = (0, 0.0)  # epoch and train_seconds of the last checkpoint on disk
@@ -550,6 +551,9 @@ class Trainer:
         from spikeforge.learn.analysis import hardware_analysis
 
         t0 = time.perf_counter()
+        if self.method.finalize is not None:  # e.g. ANN -> SNN conversion; in place and idempotent
+            with _num_threads(self.config.threads):
+                self.method.finalize(self.model, self.dataset.train, self.config, self.device)
         if self.writer:
             save_checkpoint(self.out / FINAL_WEIGHTS, self.model, record={"epoch": self.epoch})
         test = self.evaluate("test")

@@ -1,0 +1,40 @@
+"""``bptt``: backpropagation through time over the whole sequence, with the neurons' surrogate gradients
+(the fused neuron scan's hand-written backward). The method contract is in :mod:`spikeforge.learn.methods`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from spikeforge.learn.losses import classification_loss
+from spikeforge.learn.methods import Method, StepResult
+
+if TYPE_CHECKING:
+    from spikeforge.learn.loop import Objective
+
+__all__ = ["METHOD", "bptt_step"]
+
+def bptt_step(model: nn.Module, batch, optimizer: torch.optim.Optimizer, objective: Objective) -> StepResult:
+    """Forward the whole batch ``[T, B, C]``, cross-entropy on the reduced readout, backward of the loss times
+    ``objective.loss_weight``, clip (``objective.grad_clip``), step."""
+    out = model(batch.x)
+    loss, logits = classification_loss(out, batch.y, batch.lengths, objective.loss, objective.label_smoothing)
+    if not torch.isfinite(loss):
+        lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
+        raise FloatingPointError(
+            f"loss: got {loss.item()} (not finite); lower the learning rate (lr={lr}) or set grad_clip"
+        )
+    optimizer.zero_grad(set_to_none=True)
+    weight = getattr(objective, "loss_weight", 1.0)
+    (loss if weight == 1.0 else loss * weight).backward()
+    if objective.grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), objective.grad_clip)
+    optimizer.step()
+    return StepResult(float(loss.detach()), logits.detach())
+
+
+METHOD = Method("bptt", bptt_step, "backpropagation through time over the whole sequence (surrogate gradients)",
+                reference="Werbos 1990; surrogate gradients: Neftci, Mostafa & Zenke 2019")
