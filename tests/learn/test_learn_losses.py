@@ -59,3 +59,14 @@ def test_errors_name_argument_and_values():
         valid_mask(torch.tensor([7, 1, 1]), 6, 3, out.device)
     with pytest.raises(ValueError, match=r"y: expected labels of shape \[B\]"):
         classification_loss(out, torch.tensor([0, 1]))
+
+
+def test_mse_is_the_squared_error_of_the_readout_at_each_samples_last_valid_step():
+    torch.manual_seed(0)
+    out, y, lengths = torch.randn(5, 3, 1, dtype=torch.float64), torch.randn(3, dtype=torch.float64), \
+        torch.tensor([5, 2, 3])
+    loss, pred = classification_loss(out, y, lengths, "mse")
+    expected = sum((out[int(n) - 1, b, 0] - y[b]) ** 2 for b, n in enumerate(lengths)) / 3
+    assert torch.allclose(loss, expected) and pred.shape == (3, 1)
+    with pytest.raises(ValueError, match=r"mse: expected a readout \[T, B, 1\] and targets \[B\]"):
+        classification_loss(torch.randn(5, 3, 2), y, lengths, "mse")

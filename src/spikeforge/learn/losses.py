@@ -18,11 +18,14 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-__all__ = ["LOSSES", "REDUCTIONS", "classification_loss", "readout_logits", "valid_mask"]
+__all__ = ["LOSSES", "REDUCTIONS", "REGRESSION_LOSSES", "classification_loss", "readout_logits", "valid_mask"]
 
 REDUCTIONS = ("last", "mean", "max", "sum")
+#: Regression losses (targets ``y`` real, one readout unit): ``"mse"``, the squared error of the readout at
+#: the sample's last valid step.
+REGRESSION_LOSSES = ("mse",)
 #: The names ``TrainConfig.loss`` / ``--loss`` accept.
-LOSSES = REDUCTIONS
+LOSSES = REDUCTIONS + REGRESSION_LOSSES
 
 
 def valid_mask(lengths: torch.Tensor | None, steps: int, batch: int, device: torch.device) -> torch.Tensor:
@@ -68,7 +71,16 @@ def classification_loss(
     reduce: str = "last",
     label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy of the reduced readout against labels ``y [B]``. Returns ``(loss, logits)``."""
+    """Cross-entropy of the reduced readout against labels ``y [B]``. Returns ``(loss, logits)``.
+
+    ``reduce="mse"``: regression, ``y [B]`` real, the readout ``[T, B, 1]``; the loss is the mean of
+    ``(out[last valid step] - y)²`` and ``logits`` the predictions ``[B, 1]``."""
+    if reduce in REGRESSION_LOSSES:
+        pred = readout_logits(out, lengths, "last")
+        if pred.shape[1] != 1 or y.shape != (pred.shape[0],):
+            raise ValueError(f"mse: expected a readout [T, B, 1] and targets [B], got readout {tuple(out.shape)} "
+                             f"and targets {tuple(y.shape)}")
+        return F.mse_loss(pred[:, 0], y.to(pred.dtype)), pred
     logits = readout_logits(out, lengths, reduce)
     if y.shape != (logits.shape[0],):
         raise ValueError(f"y: expected labels of shape [B] = ({logits.shape[0]},), got {tuple(y.shape)}")
