@@ -80,3 +80,11 @@ def test_command_line_method_options():
         build_config(_args("--tbptt", "5", "--method", "bptt"))
     with pytest.raises(ConfigError, match=r"k: not an option of method 'bptt'"):
         build_config(_args("--method-param", "k=3"))
+
+
+def test_a_family_named_on_the_command_line_gets_its_preferred_loss_unless_a_loss_is_given():
+    assert build_config(_args("--model", "tcn")).loss == "mean"
+    assert build_config(_args("--model", "tcn", "--loss", "last")).loss == "last"
+    assert build_config(_args("--model", "mlp")).loss == "last"
+    assert build_config(_args("--model", "tcn", "--model-param", "kernel_sizes=[7,5,3]")).model_params == {
+        "kernel_sizes": [7, 5, 3]}

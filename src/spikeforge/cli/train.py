@@ -68,7 +68,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="model family: auto (chosen on the validation split), mlp, recurrent, tcn (temporal "
                         "convolutions), adlif (recurrent adaptive LIF), delays (learnable synaptic delays)")
     m.add_argument("--model-param", action="append", type=_key_value, default=_S, metavar="KEY=VALUE",
-                   help="option of the model family, repeatable (e.g. kernel_size=5, max_delay=25)")
+                   help="option of the model family, repeatable (e.g. kernel_sizes=[7,5,3] for tcn, "
+                        "max_delay=25 for delays)")
     m.add_argument("--hidden", type=_hidden, default=_S, metavar="SIZES", help="hidden layer sizes (default 256)")
     m.add_argument("--neuron", choices=tuple(neuron_classes()), default=_S,
                    help="neuron: a preset of the general neuron or a declared model (default LIF)")
@@ -206,6 +207,12 @@ def build_config(args: argparse.Namespace):
         data["method_params"] = {**(data.get("method_params") or {}), "k": given["tbptt"]}
     if "method_param" in given:
         data["method_params"] = {**(data.get("method_params") or {}), **dict(given["method_param"])}
+    if "model" in given and "loss" not in given and "loss" not in base:
+        from spikeforge.learn.models import PREFERRED_LOSS
+
+        # a family named on the command line trains with the loss it is meant for (tcn, adlif, delays: mean)
+        if given["model"] in PREFERRED_LOSS:
+            data["loss"] = PREFERRED_LOSS[given["model"]]
     if "learnable" in given:
         data["learnable"] = [s.strip() for s in given["learnable"].split(",") if s.strip()]
     overrides = {opt: given[opt] for opt in ("tau", "threshold", "reset", "max_spikes") if opt in given}
