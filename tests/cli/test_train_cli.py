@@ -280,3 +280,16 @@ def test_evaluate_and_report_errors_name_their_options(tmp_path, capsys):
     (run / "config.json").write_text("{")
     assert main(["report", str(run)]) == 2
     assert capsys.readouterr().err.startswith(f"spikeforge report: error: RUN: {run / 'config.json'} is not valid JSON")
+
+
+def test_a_taken_run_folder_is_refused_before_the_data_set_loads_and_auto_searches(tmp_path, capsys, monkeypatch):
+    (tmp_path / "config.json").write_text("{}")
+    import spikeforge.learn.trainer as trainer_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("the data set was loaded for a refused run folder")
+
+    monkeypatch.setattr(trainer_module, "load_training_data", never)
+    assert main(["train", "--model", "auto", "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "already holds a run" in err

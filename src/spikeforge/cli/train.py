@@ -403,13 +403,15 @@ def _train(args: argparse.Namespace, config, out: Path, started: float, ctx) -> 
     every rank trains, rank 0 alone prints and writes."""
     from spikeforge.cli._tables import console as make_console
     from spikeforge.data import DatasetError
-    from spikeforge.learn.trainer import Trainer
+    from spikeforge.learn.trainer import Trainer, check_out_free
 
     given = vars(args)
     quiet = args.quiet or not ctx.is_writer
     trainer, folder_made, error = None, False, None
     try:
         try:
+            if ctx.is_writer:
+                check_out_free(out, args.overwrite)  # before the data set and the auto search
             console = make_console(quiet=quiet)  # as wide as its tables when not a terminal
             trainer = Trainer(config, out, progress=not (args.no_progress or quiet), console=console,
                               plots=not args.no_plots)

@@ -125,6 +125,16 @@ def _num_threads(n: int):
             torch.set_num_threads(before)
 
 
+def check_out_free(out: str | Path, overwrite: bool = False) -> None:
+    """Refuse ``out`` if it holds a run (its ``config.json``) and ``overwrite`` is not set: asked before the
+    data set is loaded and ``--model auto`` searches, so a taken folder costs nothing."""
+    out = Path(out)
+    if (out / "config.json").exists() and not overwrite:
+        detail = (f"{out} already holds a run (config.json); pass --overwrite to replace it, or "
+                  f"'spikeforge resume {out}' to continue it")
+        raise about("out_dir", FileExistsError(f"out: {detail}"), detail)
+
+
 def _config_threads(method):
     """Run a :class:`Trainer` method with ``config.threads`` threads (:func:`_num_threads`)."""
 
@@ -404,10 +414,7 @@ class Trainer:
         """Create the run folder and write ``config.json`` (refuses a folder that holds another run)."""
         if not self.writer:
             return
-        if (self.out / "config.json").exists() and not overwrite:
-            detail = (f"{self.out} already holds a run (config.json); pass --overwrite to replace it, or "
-                      f"'spikeforge resume {self.out}' to continue it")
-            raise about("out_dir", FileExistsError(f"out: {detail}"), detail)
+        check_out_free(self.out, overwrite)
         try:
             if overwrite:
                 # config.json first: a folder cut off half way through is no longer a run (nothing to resume

@@ -11,7 +11,7 @@ from spikeforge.neuron.dynamics import (
     traced_step,
 )
 from spikeforge.neuron.firing import Cauchy, FiringModel, Gaussian, Heaviside, Logistic
-from spikeforge.neuron.models import AdEx, ExpIF, Izhikevich, ModelNeuron, NeuronModel
+from spikeforge.neuron.models import AdEx, AdLIF, ExpIF, Izhikevich, ModelNeuron, NeuronModel
 from spikeforge.neuron.modules import (
     IF,
     LI,
@@ -31,6 +31,7 @@ __all__ = [
     "LI",
     "LIF",
     "AdEx",
+    "AdLIF",
     "AdaptiveLIF",
     "Cauchy",
     "CuBaLIF",
