@@ -83,3 +83,44 @@ def thresholds_tuple(value: object, owner: str) -> float | tuple[float, ...]:
             raise ValueError(f"{owner}: threshold must be a number > 0 or a non-empty sequence; got []")
         return tuple(check_positive(v, owner, "each threshold") for v in value)
     return check_positive(value, owner, "threshold")
+
+
+def as_spikes(spikes: object, owner: str, *, at_least: int = 2) -> Tensor:
+    """Spikes for a decoder: a real, finite, non-negative float tensor ``[T, B, ...]``.
+
+    Decoders accept any such tensor (dropped, extra or jittered spikes, graded counts): a value ``> 0``
+    is a spike at that step, and count decoders use the value itself.
+    """
+    expected = "time-major [T, B, ...] of non-negative spike counts"
+    spikes = as_float(spikes, owner, expected, name="spikes")
+    if spikes.dim() < at_least:
+        raise ValueError(f"{owner}: spikes must be {expected}; got shape {tuple(spikes.shape)}")
+    if spikes.numel() and bool((spikes < 0).any()):
+        raise ValueError(f"{owner}: spikes must be {expected}; got negative values (min {float(spikes.min())})")
+    return spikes
+
+
+def check_int(value: object, owner: str, name: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an int >= {minimum}; got {value!r}")
+    return value
+
+
+def unit_static(x: object, owner: str) -> Tensor:
+    """A static input ``[B, ...]`` as a float tensor clamped to [0, 1] (the range the static codes cover)."""
+    expected = "[B, ...] (batch first, any feature shape) with values in [0, 1]"
+    x = as_float(x, owner, expected)
+    check_ndim(x, owner, expected, at_least=1)
+    return x.clamp(0.0, 1.0)
+
+
+def nth_spike_times(spikes: Tensor, n: int) -> Tensor:
+    """Step of the ``n``-th (1-based) step with a spike along dim 0 of ``[T, B, ...]``; ``inf`` where fewer."""
+    fired = (spikes > 0).to(spikes.dtype)
+    reached = torch.cumsum(fired, dim=0) >= n
+    steps = torch.arange(spikes.shape[0], dtype=spikes.dtype, device=spikes.device)
+    steps = steps.reshape(-1, *([1] * (spikes.dim() - 1))).expand_as(spikes)
+    inf = torch.full_like(spikes, math.inf)
+    if spikes.shape[0] == 0:
+        return inf.new_full(spikes.shape[1:], math.inf)
+    return torch.where(reached, steps, inf).amin(dim=0)

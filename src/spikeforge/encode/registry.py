@@ -7,9 +7,13 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from spikeforge.encode.burst import Burst
 from spikeforge.encode.delta import Delta, MultiDelta
+from spikeforge.encode.phase import Phase
+from spikeforge.encode.phasor import Phasor
 from spikeforge.encode.population import Population
 from spikeforge.encode.static import Current, Latency, Rate
+from spikeforge.encode.temporal import ISI, TTFS, Poisson
 
 __all__ = ["ENCODERS", "Encoder", "encoder_config", "make_encoder"]
 
@@ -38,12 +42,22 @@ ENCODERS: dict[str, type] = {
     "rate": Rate,
     "latency": Latency,
     "current": Current,
+    "poisson": Poisson,
+    "ttfs": TTFS,
+    "isi": ISI,
+    "phase": Phase,
+    "park-burst": Burst,
+    "phasor": Phasor,
 }
+
+#: Other names :func:`make_encoder` accepts (``burst`` is registered as ``park-burst``).
+ALIASES: dict[str, str] = {"burst": "park-burst"}
 
 
 def make_encoder(name: str | Encoder, **params: Any) -> Encoder:
     """Build an encoder from its name (``delta``, ``multidelta``, ``population``, ``rate``, ``latency``,
-    ``current``) and parameters.
+    ``current``, ``poisson``, ``ttfs``, ``isi``, ``phase``, ``park-burst`` or ``burst``, ``phasor``) and
+    parameters.
 
     An encoder instance is returned unchanged (``params`` must then be empty).
     """
@@ -54,6 +68,7 @@ def make_encoder(name: str | Encoder, **params: Any) -> Encoder:
             return name
         raise TypeError(f"make_encoder: name must be one of {sorted(ENCODERS)} or an encoder; got {name!r}")
     key = name.strip().lower()
+    key = ALIASES.get(key, key)
     if key not in ENCODERS:
         raise ValueError(f"make_encoder: unknown encoder {name!r}; expected one of {sorted(ENCODERS)}")
     cls = ENCODERS[key]

@@ -91,6 +91,14 @@ class Rate:
         """Estimate ``x`` as the firing rate divided by ``gain``."""
         return rate_decode(spikes) / self.gain
 
+    def error_std(self, x: Tensor) -> Tensor:
+        """The standard deviation of :meth:`decode` around ``x`` for a static code (``T = steps``): binomial,
+        ``sqrt(p(1 − p)/T) / gain`` with ``p = clamp(gain·x, 0, 1)`` (unbiased where ``gain·x ≤ 1``)."""
+        if self.steps is None:
+            raise ValueError("Rate.error_std: needs steps (a static code); got steps=None")
+        p = (as_float(x, "Rate.error_std", _STATIC) * self.gain).clamp(0.0, 1.0)
+        return torch.sqrt(p * (1 - p) / self.steps) / self.gain
+
 
 @dataclass(frozen=True)
 class Latency:
@@ -152,6 +160,18 @@ class Latency:
     def decode(self, spikes: Tensor) -> Tensor:
         """Estimate ``x`` from the first spike of each input (0 where there is none)."""
         return first_spike_decode(spikes, method=self.method, threshold=self.threshold)
+
+    def error_bound(self, x: Tensor) -> Tensor:
+        """The bound on ``|decode(encode(x)) − x|`` for each value (x in [0, 1], clamped): half a step of the
+        rounding, ``1 / (2(T − 1))`` (linear) or ``x·(θ^{−1/(2(T − 1))} − 1)`` (log: half a step in
+        ``ln x``, on the side where it is wider); ``x`` itself below ``threshold`` (no spike, decoded as 0)."""
+        x = as_float(x, "Latency.error_bound", _STATIC).clamp(0.0, 1.0)
+        span = self.steps - 1
+        if self.method == "linear":
+            bound = torch.full_like(x, 0.5 / span)
+        else:
+            bound = x * (self.threshold ** (-0.5 / span) - 1.0)
+        return torch.where(x >= self.threshold, bound, x)
 
 
 def first_spike_times(spikes: Tensor) -> Tensor:
