@@ -13,7 +13,7 @@ import sys
 from spikeforge._version import __version__
 
 # Explicit list: the order is the order of ``spikeforge --help``.
-VERBS: tuple[str, ...] = ("train", "tune", "evaluate", "resume", "report", "hardware", "export", "import_")
+VERBS: tuple[str, ...] = ("train", "tune", "evaluate", "resume", "report", "hardware", "export", "import_", "codes")
 _TRAINING_VERBS = ("train", "resume")
 
 

@@ -164,6 +164,14 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         parts.append(_table(["device", "kind", "ops", "J/op", "energy [J]", f"x {energy['reference']}", "fits"],
                             rows))
     parts.append("<h2>Fit on neuromorphic chips</h2>" + _fit_section(metrics.get("fit")))
+    probe = json.loads((run_dir / "probe.json").read_text()) if (run_dir / "probe.json").is_file() else None
+    if probe:  # written by `spikeforge codes probe` (spikeforge.learn.probe: the definitions)
+        rows = [[_e(n), _num(r["counts_accuracy"], ".4f"), _num(r["timing_accuracy"], ".4f"),
+                 _num(r["both_accuracy"], ".4f"), _num(r.get("shuffled_network_accuracy"), ".4f")]
+                for n, r in probe["layers"].items()]
+        parts.append(f"<h2>Counts or timing (probe; network test accuracy {probe['network_accuracy']:.4f})</h2>"
+                     + _table(["layer", "decoded from counts", "from timing", "from both",
+                               "network, layer time-shuffled"], rows))
     if metrics.get("confusion"):
         classes = ds.get("classes") or [str(k) for k in range(len(metrics["confusion"]))]
         rows = [[_e(classes[i]), *[str(c) for c in row]] for i, row in enumerate(metrics["confusion"])]

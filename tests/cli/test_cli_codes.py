@@ -1,0 +1,49 @@
+"""``spikeforge codes compare`` and ``spikeforge codes probe``."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from spikeforge.cli.main import main
+
+
+def test_compare_writes_json_and_png(tmp_path, capsys):
+    js, png = tmp_path / "c.json", tmp_path / "c.png"
+    rc = main(["codes", "compare", "--codes", "rate,latency,current", "--steps", "10", "--levels", "4",
+               "--samples", "1000", "--window-samples", "200", "--drop", "0.5", "--jitter", "2",
+               "--json", str(js), "--plot", str(png)])
+    assert rc == 0
+    data = json.loads(js.read_text())  # strict JSON: no NaN or Infinity
+    assert set(data["codes"]) == {"rate", "latency"} and "current" in data["skipped"]
+    row = data["codes"]["latency"]["sources"]["uniform"]
+    assert row["bits_plugin"] == pytest.approx(2.0, abs=0.01)  # 4 levels, 10 steps: every level its own time
+    assert row["bound_budget_bits"] == pytest.approx(math.log2(11))
+    assert [d["p"] for d in row["drop"]] == [0.5] and [d["k"] for d in row["jitter"]] == [2]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert "latency" in out and "skipped current" in out
+
+
+def test_compare_bad_option(capsys):
+    assert main(["codes", "compare", "--codes", "nope"]) == 2
+    assert "unknown codes" in capsys.readouterr().err
+    assert main(["codes"]) == 2
+
+
+def test_probe_cli_writes_json_and_the_report_shows_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--out", str(run)]) == 0
+    capsys.readouterr()
+    js = tmp_path / "p.json"
+    assert main(["codes", "probe", str(run), "--shuffles", "1", "--json", str(js)]) == 0
+    data = json.loads(js.read_text())
+    assert data == json.loads((run / "probe.json").read_text())
+    layer = data["layers"]["1"]
+    assert {"counts_accuracy", "timing_accuracy", "both_accuracy", "shuffle_drop"} <= set(layer)
+    assert "counts acc" in capsys.readouterr().out
+    assert "Counts or timing" in (run / "report.html").read_text()
+    assert main(["codes", "probe", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
