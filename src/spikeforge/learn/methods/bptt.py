@@ -1,15 +1,21 @@
 """``bptt``: backpropagation through time over the whole sequence, with the neurons' surrogate gradients
 (the fused neuron scan's hand-written backward). The method contract is in :mod:`spikeforge.learn.methods`.
+
+The objective is the loss on the readout (``objective.loss``, :mod:`spikeforge.learn.losses`) plus, when
+``objective.rate_reg > 0``, the firing-rate penalty ``P`` of :mod:`spikeforge.learn.losses`
+(:func:`~spikeforge.learn.losses.rate_penalty` on the spikes of every spiking population of this forward
+pass): ``J = loss + rate_reg · P``. The step reports ``loss`` (without the penalty).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from spikeforge.learn.losses import classification_loss
+from spikeforge.learn.losses import classification_loss, rate_penalty, recording_spikes
 from spikeforge.learn.methods import Method, StepResult
 
 if TYPE_CHECKING:
@@ -18,10 +24,16 @@ if TYPE_CHECKING:
 __all__ = ["METHOD", "bptt_step"]
 
 def bptt_step(model: nn.Module, batch, optimizer: torch.optim.Optimizer, objective: Objective) -> StepResult:
-    """Forward the whole batch ``[T, B, C]``, cross-entropy on the reduced readout, backward of the loss times
-    ``objective.loss_weight``, clip (``objective.grad_clip``), step."""
-    out = model(batch.x)
+    """Forward the whole batch ``[T, B, C]``, the loss on the readout (plus the rate penalty when
+    ``objective.rate_reg > 0``), backward of it times ``objective.loss_weight``, clip (``objective.grad_clip``),
+    step."""
+    reg = float(getattr(objective, "rate_reg", 0.0))
+    with recording_spikes(model) if reg > 0 else contextlib.nullcontext() as rec:
+        out = model(batch.x)
     loss, logits = classification_loss(out, batch.y, batch.lengths, objective.loss, objective.label_smoothing)
+    total = loss
+    if reg > 0:
+        total = loss + reg * rate_penalty(rec.spikes, batch.lengths, float(objective.rate_target))
     if not torch.isfinite(loss):
         lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
         raise FloatingPointError(
@@ -29,7 +41,7 @@ def bptt_step(model: nn.Module, batch, optimizer: torch.optim.Optimizer, objecti
         )
     optimizer.zero_grad(set_to_none=True)
     weight = getattr(objective, "loss_weight", 1.0)
-    (loss if weight == 1.0 else loss * weight).backward()
+    (total if weight == 1.0 else total * weight).backward()
     if objective.grad_clip is not None:
         nn.utils.clip_grad_norm_(model.parameters(), objective.grad_clip)
     optimizer.step()
