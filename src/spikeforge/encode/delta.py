@@ -175,3 +175,19 @@ class MultiDelta:
         x = as_float(x, "MultiDelta", _EXPECTED)
         check_ndim(x, "MultiDelta", _EXPECTED, exact=3)
         return torch.cat([d(x, lengths=lengths) for d in self.deltas()], -1)
+
+    def decode(self, spikes: Tensor, initial: Tensor | None = None, *, which: int | None = None) -> Tensor:
+        """Rebuild the tracked level ``[T, B, C]`` from the spikes of one threshold (:func:`delta_decode`):
+        ``which`` indexes :attr:`thresholds`; by default the smallest, the finest level (within that
+        threshold of the input once it has caught up, as :class:`Delta` states)."""
+        expected = f"time-major [T, B, 2·K·C] with K={len(self.thresholds)} thresholds"
+        spikes = as_float(spikes, "MultiDelta.decode", expected, name="spikes")
+        k = len(self.thresholds)
+        if spikes.dim() != 3 or spikes.shape[-1] % (2 * k):
+            raise ValueError(f"MultiDelta.decode: spikes must be {expected}; got shape {tuple(spikes.shape)}")
+        if which is None:
+            which = min(range(k), key=lambda i: self.thresholds[i])
+        if isinstance(which, bool) or not isinstance(which, int) or not 0 <= which < k:
+            raise ValueError(f"MultiDelta.decode: which must be an int in [0, {k}); got {which!r}")
+        width = spikes.shape[-1] // k
+        return delta_decode(spikes[..., which * width : (which + 1) * width], self.thresholds[which], initial=initial)

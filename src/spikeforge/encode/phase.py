@@ -84,7 +84,8 @@ def phase_decode(spikes: Tensor, *, bits: int = 8) -> Tensor:
     """Invert :class:`Phase`: ``x̂ = (1/P) Σ_{t < P·K} s_t·2^{−(t mod K + 1)}``, ``P = ⌊T/K⌋`` complete periods.
 
     ``spikes [T, B, ...]`` (any non-negative values: a graded spike adds its value times the weight;
-    missing spikes simply lower ``x̂``) -> ``[B, ...]``; 0 without spikes.
+    missing spikes simply lower ``x̂``, extra ones raise it) -> ``[B, ...]``, clamped to [0, 1]; 0 without
+    spikes.
     """
     check_int(bits, "phase_decode", "bits", minimum=1)
     spikes = as_spikes(spikes, "phase_decode")
@@ -94,4 +95,4 @@ def phase_decode(spikes: Tensor, *, bits: int = 8) -> Tensor:
     used = spikes[: periods * bits]
     w = phase_weights(periods * bits, bits, dtype=torch.float64).to(spikes.device)
     total = torch.tensordot(w, used.to(torch.float64), dims=([0], [0]))
-    return (total / periods).to(spikes.dtype)
+    return (total / periods).clamp(max=1.0).to(spikes.dtype)
