@@ -8,8 +8,9 @@ model; ``spikeforge train / evaluate / resume / report`` are the command-line fa
 
 from spikeforge.learn.checkpoint import load_checkpoint, save_checkpoint
 from spikeforge.learn.config import TrainConfig, load_config
+from spikeforge.learn.conversion import convert
 from spikeforge.learn.loop import Callback, LoopState, Objective, evaluate, fit, make_optimizer
-from spikeforge.learn.losses import LOSSES, REDUCTIONS, classification_loss, readout_logits
+from spikeforge.learn.losses import LOSSES, REDUCTIONS, SPIKE_LOSSES, classification_loss, rate_penalty, readout_logits
 from spikeforge.learn.methods import METHODS, Method, StepResult, method_named, methods
 from spikeforge.learn.methods.bptt import bptt_step
 from spikeforge.learn.models import build_model
@@ -19,6 +20,7 @@ __all__ = [
     "LOSSES",
     "METHODS",
     "REDUCTIONS",
+    "SPIKE_LOSSES",
     "Callback",
     "LoopState",
     "Method",
@@ -29,6 +31,7 @@ __all__ = [
     "bptt_step",
     "build_model",
     "classification_loss",
+    "convert",
     "evaluate",
     "evaluate_model",
     "evaluate_run",
@@ -39,6 +42,7 @@ __all__ = [
     "make_optimizer",
     "method_named",
     "methods",
+    "rate_penalty",
     "readout_logits",
     "save_checkpoint",
 ]

@@ -17,7 +17,8 @@ from typing import Any
 
 from spikeforge.neuron.catalog import neuron_classes
 
-__all__ = ["FIRINGS", "MODELS", "NEURONS", "OPTIMIZERS", "SCHEDULES", "TUNED_NEURON_PARAMS", "ConfigError",
+__all__ = ["FIRINGS", "MODELS", "NEURONS", "OPTIMIZERS", "RATE_REG_METHODS", "SCHEDULES", "TUNED_NEURON_PARAMS",
+           "ConfigError",
            "TrainConfig", "default_neuron_params", "load_config"]
 
 #: Model families (``auto``: chosen on the validation split, see :mod:`spikeforge.learn.auto`); the builders are
@@ -30,6 +31,10 @@ NEURONS = tuple(neuron_classes())
 FIRINGS = ("gaussian", "cauchy", "logistic", "heaviside")
 SCHEDULES = ("cosine", "constant")
 CONFIG_VERSION = 1
+#: The training methods that apply the firing-rate regulariser (``rate_reg``, ``rate_target``; the penalty is
+#: :func:`spikeforge.learn.losses.rate_penalty`); a config with ``rate_reg > 0`` and another method is refused
+#: (the weight would be ignored). A method that applies it adds its name here.
+RATE_REG_METHODS = ("bptt",)
 #: Neuron parameters a config gets when it names none (see docs/training.md): for LIF, a hard reset and
 #: tau = 5 steps (as accurate as the preset's soft reset with tau = 10 on JapaneseVowels, 38 % fewer
 #: spikes, and exportable to NIR); other presets keep their own defaults.
@@ -117,7 +122,7 @@ class TrainConfig:
     # ----------------------------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`ConfigError` (a ``ValueError``) naming the field, what is expected and what was given."""
-        from spikeforge.learn.losses import LOSSES
+        from spikeforge.learn.losses import LOSSES, REDUCTIONS, SPIKE_LOSSES
         from spikeforge.learn.methods import methods
 
         def bad(name: str, expected: str) -> ConfigError:
@@ -220,6 +225,14 @@ class TrainConfig:
             raise ConfigError("method_params", str(exc), key=key) from None
         number("rate_reg", 0.0, False)
         number("rate_target", 0.0, False)
+        if self.rate_reg > 0 and self.method not in RATE_REG_METHODS:
+            raise bad("rate_reg", f"0 with method {self.method!r}, which does not apply the firing-rate "
+                                  f"regulariser (the methods that do: {RATE_REG_METHODS})")
+        if self.loss in SPIKE_LOSSES and (self.model not in ("mlp", "recurrent")
+                                          or self.model_params.get("readout") != "spiking"):
+            raise bad("loss", f"a loss on a leaky readout {REDUCTIONS} with model {self.model!r} and model_params "
+                              f"{self.model_params}: {self.loss!r} needs the output layer's spikes, which the mlp and "
+                              "recurrent families give with model_params {'readout': 'spiking'}")
         if str(self.optimizer).lower() not in OPTIMIZERS:
             raise bad("optimizer", f"one of {OPTIMIZERS}")
         self.optimizer = str(self.optimizer).lower()

@@ -86,8 +86,8 @@ def _about_neuron(exc: BaseException, config: TrainConfig) -> BaseException:
 #: The options of each family (``config.model_params``) and their defaults; ``hidden`` gives the layer sizes
 #: (for ``tcn`` the channels of each block). See ``docs/models.md``.
 FAMILY_OPTIONS: dict[str, dict[str, Any]] = {
-    "mlp": {},
-    "recurrent": {},
+    "mlp": {"readout": "li"},
+    "recurrent": {"readout": "li"},
     "tcn": {"kernel_sizes": None, "dilations": None, "norm": "batch", "readout": "li"},
     "adlif": {"recurrent": True, "tau_u_range": [5.0, 25.0], "tau_w_range": [60.0, 300.0], "a_range": [0.0, 1.0],
               "b_range": [0.0, 2.0], "q": 120.0, "theta": 1.0},
@@ -142,7 +142,9 @@ def build_family(config: TrainConfig, in_channels: int, num_classes: int) -> nn.
     family's options (:data:`FAMILY_OPTIONS`; an unknown one is a :class:`ConfigError`):
 
     * ``mlp`` / ``recurrent`` -- :func:`spikeforge.nets.mlp` / :func:`~spikeforge.nets.rsnn`,
-      ``[in_channels, *hidden, num_classes]``, the ``neuron`` of the config;
+      ``[in_channels, *hidden, num_classes]``, the ``neuron`` of the config; ``readout``: ``"li"`` (default,
+      the LI readout) or ``"spiking"`` (an output layer of the config's neuron, whose spikes are the readout:
+      for the ``rate`` and ``first_spike`` losses of :mod:`spikeforge.learn.losses`);
     * ``tcn`` -- :func:`spikeforge.nets.tcn`: a block of causal convolution over time, normalisation and the
       config's neuron per entry of ``hidden`` (its channels); ``kernel_sizes`` (default FCN's 8, 5, 3),
       ``dilations``, ``norm`` (``"batch"``/``"none"``), ``readout`` (``"li"``/``"linear"``);
@@ -182,6 +184,12 @@ def build_family(config: TrainConfig, in_channels: int, num_classes: int) -> nn.
 
     if family in ("mlp", "recurrent"):
         builder = nets.mlp if family == "mlp" else nets.rsnn
+        readout = options["readout"]
+        if readout not in ("li", "spiking"):
+            raise ConfigError("model_params", f"readout: expected 'li' or 'spiking', got {readout!r}", key="readout")
+        if readout == "spiking":  # an output layer of the config's neuron (the rate / first-spike losses)
+            sizes_out = iter([*config.hidden, num_classes])
+            return builder(sizes, neuron=lambda: make(next(sizes_out)), readout="spikes")
         return builder(sizes, neuron=factory, readout="li", readout_tau=config.readout_tau)
     if family == "tcn":
         return _built(lambda: nets.tcn(sizes, neuron=factory, readout=options["readout"],
