@@ -5,6 +5,7 @@ holding padded values ``x``, labels ``y``, ``lengths``, class names, an encoder 
 :func:`batches` yields time-major encoded spikes ``[T, B, C]`` with labels. Nothing is downloaded.
 """
 
+from spikeforge.data.adding import load_adding
 from spikeforge.data.errors import DatasetError, DatasetNotFoundError
 from spikeforge.data.loaders import (
     DEFAULT_DATASET,
@@ -32,6 +33,7 @@ __all__ = [
     "batches",
     "carve_validation",
     "default_encoder",
+    "load_adding",
     "load_dataset",
     "load_digits",
     "load_japanese_vowels",

@@ -603,7 +603,9 @@ def load_dataset(
     * ``"path/to/NAME_TRAIN.ts"`` (or ``.arff``; the ``_TEST`` sibling is used), or a folder holding them;
     * ``"digits"`` — scikit-learn's 8x8 digits (``seed`` fixes the split; ``steps`` the code length, 25);
     * ``"shd:PATH"``, ``"ssc:PATH"``, or a ``.h5`` path / folder — SHD/SSC spikes binned to ``steps`` (100);
-    * ``"tonic:NAME"`` — a tonic data set stored under ``data_dir`` (needs tonic).
+    * ``"tonic:NAME"`` — a tonic data set stored under ``data_dir`` (needs tonic);
+    * ``"adding:T"`` — the adding problem of length ``T`` (:mod:`spikeforge.data.adding`; a regression set
+      generated from ``seed``; options ``train_size``, ``test_size``).
 
     ``encoder``: ``"default"`` (delta for series, rate for images, none for spikes), ``None`` (raw values),
     a name (``"delta"``, ``"rate"``, ``"latency"``, ``"current"``), a mapping ``{"name": ..., **params}``
@@ -628,6 +630,8 @@ def load_dataset(
         return load_tonic(rest, data_dir, steps=steps or 30, **options)
     if low in _DIGITS_ALIASES:
         return load_digits(encoder=encoder, steps=steps, seed=seed, **options)
+    if plow == "adding":
+        return _load_adding(text, rest, encoder, steps, seed, options)
     path = Path(text).expanduser()
     if path.suffix.lower() in _H5_SUFFIXES or (path.is_dir() and any(path.glob("*.h5"))):
         return load_shd(path, steps=steps or DEFAULT_SPIKE_STEPS, encoder=encoder, **options)
@@ -664,9 +668,30 @@ def load_dataset(
     detail = (
         f"{text!r}: no such file or folder, and not a known name. Known: 'JapaneseVowels' (default), "
         f"'digits', 'ucr:NAME'/'uea:NAME' with NAME in {shipped_datasets()} (or under data_dir), "
-        "'path/NAME_TRAIN.ts', 'shd:PATH', 'ssc:PATH', 'tonic:NAME'"
+        "'path/NAME_TRAIN.ts', 'shd:PATH', 'ssc:PATH', 'tonic:NAME', 'adding:T'"
     )
     raise about("dataset", DatasetNotFoundError(f"dataset {detail}"), detail)
+
+
+def _load_adding(text: str, rest: str, encoder: EncoderSpec, steps: int | None, seed: int,
+                 options: Mapping[str, Any]) -> SpikeDataset:
+    """``adding:T``: the adding problem; raw inputs unless an encoder is named."""
+    from spikeforge.data.adding import load_adding
+
+    if not re.fullmatch(r"\d+", rest.strip()) or int(rest) < 2:
+        detail = f"expected 'adding:T' with T an integer >= 2 (the sequence length), got {text!r}"
+        raise about("dataset", DatasetError(f"dataset {detail}"), detail)
+    length = int(rest)
+    if steps is not None and steps != length:
+        detail = f"the adding problem's length is given in its name ({text!r}); leave steps out, got {steps!r}"
+        raise about("steps", ValueError(f"load_dataset: steps: {detail}"), detail)
+    unknown = sorted(set(options) - {"train_size", "test_size"})
+    if unknown:
+        raise TypeError(f"load_dataset: options {unknown} are not used by dataset {text!r} (it takes train_size, "
+                        "test_size)")
+    enc = None if isinstance(encoder, str) and encoder.strip().lower() == "default" else \
+        _resolve_encoder(encoder, "series", None)
+    return load_adding(length, seed=seed, encoder=enc, **options)
 
 
 def _looks_like_path(text: str) -> bool:

@@ -78,7 +78,8 @@ class EventTensor:
 
 
 class Batch(NamedTuple):
-    """One batch: ``x`` float ``[T, B, C]`` (encoded, time-major), ``y`` long ``[B]``,
+    """One batch: ``x`` float ``[T, B, C]`` (encoded, time-major), ``y`` long ``[B]`` (float for a regression
+    split),
     ``lengths`` long ``[B]`` (valid steps of each sample; steps beyond are padding),
     ``index`` long ``[B]`` (rows of the split)."""
 
@@ -95,7 +96,8 @@ class Split:
     * ``x``: ``kind="series"``: float ``[N, T, C]`` (sample-major, zero-padded after ``lengths``);
       ``kind="static"``: float ``[N, ...]`` (e.g. ``[N, 64]`` pixels in [0, 1]);
       ``kind="spikes"``: already spikes, an :class:`EventTensor` ``[N, T, C]`` (or a dense tensor).
-    * ``y``: long ``[N]``, indices into ``classes``.
+    * ``y``: long ``[N]``, indices into ``classes``; or, for a regression set (:attr:`regression`), float
+      ``[N]`` real targets, and ``classes`` names the one output (e.g. ``("sum",)`` for the adding problem).
     * ``lengths``: long ``[N]``, valid steps per sample (for static data, the encoder's steps).
     * ``encoder``: applied per batch by :meth:`encode` / :func:`batches` (None: values passed as they are).
 
@@ -120,9 +122,14 @@ class Split:
                 f"Split: y and lengths must be [N] with N={n} (rows of x); got {tuple(self.y.shape)} and "
                 f"{tuple(self.lengths.shape)}"
             )
-        if self.y.dtype != torch.long or self.lengths.dtype != torch.long:
-            raise ValueError(f"Split: y and lengths must be long; got {self.y.dtype} and {self.lengths.dtype}")
-        if n and (int(self.y.min()) < 0 or int(self.y.max()) >= len(self.classes)):
+        if self.lengths.dtype != torch.long or not (self.y.dtype == torch.long or self.y.is_floating_point()):
+            raise ValueError(f"Split: y must be long (labels) or float (regression targets) and lengths long; got "
+                             f"{self.y.dtype} and {self.lengths.dtype}")
+        if self.y.is_floating_point():
+            if len(self.classes) != 1 or (n and not bool(torch.isfinite(self.y).all())):
+                raise ValueError(f"Split: a regression split (float y) needs finite targets and one output name in "
+                                 f"classes; got {len(self.classes)} names")
+        elif n and (int(self.y.min()) < 0 or int(self.y.max()) >= len(self.classes)):
             raise ValueError(f"Split: labels must lie in [0, {len(self.classes)}) (one per class name)")
         if self.encoder is not None:
             want = "static" if self.kind == "static" else "series"
@@ -144,6 +151,11 @@ class Split:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def regression(self) -> bool:
+        """Whether the targets ``y`` are real numbers (float) rather than class labels."""
+        return bool(self.y.is_floating_point())
 
     @property
     def steps(self) -> int:
@@ -243,6 +255,11 @@ class SpikeDataset:
         return self.train.num_classes
 
     @property
+    def regression(self) -> bool:
+        """Whether the targets are real numbers (a regression set, e.g. the adding problem)."""
+        return self.train.regression
+
+    @property
     def in_channels(self) -> int:
         return self.train.in_channels
 
@@ -319,12 +336,15 @@ def batches(
 
 CARVE_RULE = ("stratified: per class, round(fraction * n) samples drawn by a seeded permutation, at least 1 and at "
               "most n - 1 for a class of n >= 2 samples (a class of 1 stays in training); rows keep their order")
+CARVE_RULE_REGRESSION = ("random (real targets, no classes to stratify): round(fraction * n) samples drawn by a "
+                         "seeded permutation, at least 1 and at most n - 1; rows keep their order")
 
 
 def carve_validation(split: Split, fraction: float, seed: int = 0) -> tuple[Split, Split]:
     """Split ``split`` into ``(train, valid)``, stratified per class (:data:`CARVE_RULE`): every class with
     >= 2 samples keeps at least one training sample and gives at least one validation sample; a pure function
-    of ``(split, fraction, seed)``. Both keep the rows' original order."""
+    of ``(split, fraction, seed)``. A regression split (real targets) is carved at random instead
+    (:data:`CARVE_RULE_REGRESSION`). Both keep the rows' original order."""
     if not isinstance(split, Split):
         raise TypeError(f"split: expected a spikeforge.data.Split, got {type(split).__name__}")
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
@@ -333,7 +353,11 @@ def carve_validation(split: Split, fraction: float, seed: int = 0) -> tuple[Spli
         raise TypeError(f"seed: expected an integer, got {seed!r}")
     gen = torch.Generator().manual_seed(seed)
     picked = torch.zeros(len(split), dtype=torch.bool)
-    for c in range(split.num_classes):  # in class order, so the draws are a function of the seed alone
+    if split.regression and len(split) >= 2:
+        n = len(split)
+        picked[torch.randperm(n, generator=gen)[: min(n - 1, max(1, int(fraction * n + 0.5)))]] = True
+    # in class order, so the draws are a function of the seed alone
+    for c in range(0 if split.regression else split.num_classes):
         rows = torch.nonzero(split.y == c).flatten()
         n = int(rows.numel())
         if n < 2:

@@ -41,10 +41,13 @@ if TYPE_CHECKING:
     from spikeforge.learn.config import TrainConfig
     from spikeforge.learn.methods import StepResult
 
-__all__ = ["OPTIMIZERS", "Callback", "LoopState", "Objective", "SpikeMeter", "evaluate", "fit", "make_optimizer",
-           "spiking_modules", "train_epoch"]
+__all__ = ["OPTIMIZERS", "REGRESSION_TOLERANCE", "Callback", "LoopState", "Objective", "SpikeMeter", "evaluate",
+           "fit", "make_optimizer", "spiking_modules", "train_epoch"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+#: A regression prediction within this distance of its target counts as correct (the ``accuracy`` of a
+#: regression split): Hochreiter & Schmidhuber's (1997) criterion for the adding problem.
+REGRESSION_TOLERANCE = 0.04
 ROW_FIELDS = ("epoch", "lr", "train_loss", "train_accuracy", "train_spikes_per_sample", "valid_loss",
               "valid_accuracy", "valid_spikes_per_sample", "seconds")
 
@@ -305,7 +308,7 @@ def train_epoch(model: nn.Module, method: str | Callable[..., StepResult], split
                 result = step_fn(model, local, optimizer, obj)
             b = int(local.y.shape[0])
             total_loss += result.loss * b
-            correct += int((result.logits.argmax(1) == local.y).sum())
+            correct += _hits(result.logits, local.y)
             seen += b
         else:
             step_fn(model, local, optimizer, obj)
@@ -323,10 +326,21 @@ def train_epoch(model: nn.Module, method: str | Callable[..., StepResult], split
 def evaluate(model: nn.Module, split: Split, objective: Objective | TrainConfig | None = None, *,
              device: torch.device | str | None = None, batch_size: int = 256, seed: int = 0) -> dict[str, Any]:
     """Loss, accuracy, spike events per sample (and per layer), confusion matrix and predictions of ``model``
-    on ``split``. RNG-neutral: torch's global state is restored; a random encoder draws from ``seed``."""
+    on ``split``. RNG-neutral: torch's global state is restored; a random encoder draws from ``seed``.
+
+    A regression split (real targets, :attr:`spikeforge.data.Split.regression`) needs the ``"mse"`` loss: then
+    ``loss`` is the mean squared error (also under ``mse``), ``accuracy`` the share of samples whose prediction
+    lies within :data:`REGRESSION_TOLERANCE` (0.04) of the target, ``predictions`` the real predictions,
+    ``confusion`` ``None``; ``tolerance`` records the criterion."""
     from spikeforge.data import batches
+    from spikeforge.learn.losses import REGRESSION_LOSSES
 
     objective = Objective.of(objective)
+    regression = bool(getattr(split, "regression", False))
+    if regression != (objective.loss in REGRESSION_LOSSES):
+        what = "a regression split (real targets)" if regression else "a classification split (labels)"
+        want = list(REGRESSION_LOSSES) if regression else "a classification loss"
+        raise ValueError(f"loss: {what} needs {want}, got {objective.loss!r}")
     dev = _device_of(model, device)
     was_training = model.training
     model.eval()
@@ -344,27 +358,41 @@ def evaluate(model: nn.Module, split: Split, objective: Objective | TrainConfig 
                 with meter.watching(mask):
                     out = model(x)
                 loss, logits = classification_loss(out, y, lengths, objective.loss)
-                pred = logits.argmax(1)
                 total_loss += float(loss) * int(y.shape[0])
-                correct += int((pred == y).sum())
+                correct += _hits(logits, y)
                 seen += int(y.shape[0])
                 input_spikes += float(((x != 0).to(torch.float32) * mask.unsqueeze(-1)).sum())
+                if regression:
+                    predictions += logits[:, 0].cpu().tolist()
+                    continue
+                pred = logits.argmax(1)
                 confusion.index_put_((y.cpu(), pred.cpu()), torch.ones_like(y.cpu()), accumulate=True)
                 predictions += pred.cpu().tolist()
     finally:
         model.train(was_training)
     if not seen:
         raise ValueError("split: expected a split with at least one sample, got an empty one")
-    return {
+    result = {
         "loss": total_loss / seen,
         "accuracy": correct / seen,
         "spikes_per_sample": meter.per_sample(),
         "input_spikes_per_sample": input_spikes / seen,
         "layers": meter.layers(),
-        "confusion": confusion.tolist(),
+        "confusion": None if regression else confusion.tolist(),
         "predictions": predictions,
         "samples": seen,
     }
+    if regression:
+        result.update(mse=result["loss"], tolerance=REGRESSION_TOLERANCE)
+    return result
+
+
+def _hits(logits: torch.Tensor, y: torch.Tensor) -> int:
+    """Correct predictions: the argmax class equals the label, or, for real targets (float ``y``), the
+    prediction ``logits[:, 0]`` lies within :data:`REGRESSION_TOLERANCE` of the target."""
+    if y.is_floating_point():
+        return int(((logits[:, 0] - y.to(logits.dtype)).abs() < REGRESSION_TOLERANCE).sum())
+    return int((logits.argmax(1) == y).sum())
 
 
 def _call(callbacks: Sequence[Any], name: str, *args: Any) -> list[Any]:

@@ -385,7 +385,7 @@ def draw_all(run_dir: Path, *, model: nn.Module, dataset, history: Sequence[Mapp
     if history:
         out["learning_curves"] = learning_curves(history, plots / "learning_curves.png")
     split = dataset.test
-    if len(split):
+    if len(split) and not getattr(split, "regression", False):  # the raster names classes; a regression set has none
         idx = torch.tensor([min(sample, len(split) - 1)])
         length = int(split.lengths[idx].item()) if split.kind == "series" else split.steps
         gen = torch.Generator().manual_seed(0)

@@ -161,7 +161,7 @@ def load_training_data(config: TrainConfig):
     The resolved config records the encoder as its full parameter mapping.
     """
     from spikeforge.data import SpikeDataset, carve_validation, load_dataset
-    from spikeforge.data.split import CARVE_RULE
+    from spikeforge.data.split import CARVE_RULE, CARVE_RULE_REGRESSION
     from spikeforge.encode import encoder_config
 
     try:
@@ -169,6 +169,7 @@ def load_training_data(config: TrainConfig):
     except (ValueError, TypeError, OSError) as exc:
         about("dataset", exc)  # unless the loader named another argument (steps, encoder, ...)
         raise
+    _check_task(config, dataset)
     enc = dataset.encoder
     config = config.replace(encoder=None if enc is None else encoder_config(enc))
     if dataset.valid is not None:
@@ -176,7 +177,8 @@ def load_training_data(config: TrainConfig):
                       "train_size": len(dataset.train), "valid_size": len(dataset.valid)}
     elif config.valid_fraction > 0:
         train, valid = carve_validation(dataset.train, config.valid_fraction, config.seed)
-        validation = {"source": "carved", "rule": CARVE_RULE, "fraction": config.valid_fraction,
+        rule = CARVE_RULE_REGRESSION if dataset.train.regression else CARVE_RULE
+        validation = {"source": "carved", "rule": rule, "fraction": config.valid_fraction,
                       "seed": config.seed, "from_train_size": len(dataset.train), "train_size": len(train),
                       "valid_size": len(valid)}
         dataset = SpikeDataset(dataset.name, train, dataset.test, valid, dict(dataset.meta))
@@ -184,6 +186,24 @@ def load_training_data(config: TrainConfig):
         validation = {"source": "none", "rule": "valid_fraction 0: no validation split",
                       "train_size": len(dataset.train), "valid_size": 0}
     return dataset, config, validation
+
+
+def _check_task(config: TrainConfig, dataset) -> None:
+    """A regression set (real targets: the adding problem) trains with a regression loss and a named family;
+    a classification set with a classification loss."""
+    from spikeforge.learn.losses import REGRESSION_LOSSES
+
+    regression = bool(getattr(dataset, "regression", False))
+    if regression and config.loss not in REGRESSION_LOSSES:
+        raise ConfigError("loss", f"the data set {dataset.name!r} is a regression task (real targets, one output); "
+                                  f"expected one of {list(REGRESSION_LOSSES)}, got {config.loss!r}")
+    if not regression and config.loss in REGRESSION_LOSSES:
+        raise ConfigError("loss", f"{config.loss!r} is a regression loss but the data set {dataset.name!r} has class "
+                                  "labels; expected a classification loss (e.g. 'last')")
+    if regression and config.model == "auto":
+        raise ConfigError("model", f"'auto' chooses by validation accuracy among classifiers; the data set "
+                                   f"{dataset.name!r} is a regression task: expected a family (e.g. 'mlp', "
+                                   "'recurrent')")
 
 
 class _RunFolder:
@@ -585,6 +605,10 @@ class Trainer:
             "layers": test["layers"],
             "confusion": test["confusion"],
         }
+        if "tolerance" in test:  # a regression set: mse, and accuracy = share of samples with |error| < tolerance
+            metrics.update(task="regression", test_mse=test["mse"],
+                           accuracy_rule=f"share of samples with |prediction - target| < {test['tolerance']} "
+                                         "(Hochreiter & Schmidhuber 1997)")
         if self.hardware:
             metrics.update(hardware_analysis(self.model, self.dataset.test, self.device,
                                              self.config.eval_batch_size))
