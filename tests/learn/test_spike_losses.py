@@ -232,3 +232,19 @@ def test_config_refuses_rate_reg_for_a_method_that_ignores_it():
     TrainConfig(dataset="digits", rate_reg=0.5)  # bptt applies it
     with pytest.raises(ConfigError, match=r"config rate_reg: expected 0 with method 'convert'.*\('bptt',\)"):
         TrainConfig(dataset="digits", method="convert", rate_reg=0.5)
+
+
+@pytest.mark.parametrize("loss", ["rate", "first_spike"])
+def test_cli_trains_a_spiking_readout_with_a_spike_loss(tmp_path, loss):
+    import json
+
+    from spikeforge.cli.main import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--loss", loss, "--model-param", "readout=spiking", "--rate-reg",
+                 "0.1", "--epochs", "1", "--hidden", "16", "--batch-size", "64", "--threads", "1", "--no-progress",
+                 "--no-report", *(["--no-plots"] if loss == "rate" else []), "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert loss == "rate" or (run / "plots" / "raster.png").is_file()  # the raster names the predicted class
+    assert json.loads((run / "config.json").read_text())["model_params"] == {"readout": "spiking"}
