@@ -10,7 +10,22 @@ static encoders (:class:`Rate`, :class:`Latency`, ``Current(steps=T)``, :class:`
 (immutable, picklable) dataclass called as ``encoder(x, lengths=None, generator=None)``, with a
 ``decode(spikes)`` method, its paired decoder (also a function here, e.g. :func:`phase_decode`), which takes
 any non-negative spikes of the encoder's output shape (dropped or moved spikes give a defined value,
-stated in its docstring, never an error) and states the round-trip error it promises.
+stated in its docstring, never an error) and states the round-trip error it promises, as
+``error_bound(x)`` (deterministic codes, per value) or ``error_std(x)`` (random ones):
+
+==============  =====================================  ==================================================
+code            decoder                                promised error for x in [0, 1]
+==============  =====================================  ==================================================
+``rate``        firing rate / gain                     std ``sqrt(x(1 − x)/T)`` (binomial)
+``poisson``     mean count / gain (or ``−ln(1 − r)``)  std ``sqrt(x/(gT))`` (binary: ``sqrt((e^{gx} − 1)/T)/g``)
+``latency``     first-spike time                       ``1/(2(T − 1))`` (linear), half a step in ``ln x`` (log)
+``ttfs``        first-spike time, cell midpoint        half the RC cell (compressive: wide for strong x)
+``isi``         first interval                         ``1/(2(d_max − d_min))``
+``phase``       phase-weighted sum                     ``0 ≤ x − x̂ ≤ 2^{−K}``
+``park-burst``  count and interval, cell midpoint      ``1/(2N)``; ``1/(2(d_max − d_min))`` for ``n > 1``
+``phasor``      phasor angle                           ``1/P`` (real spikes), rounding (complex)
+``population``  population vector / log-ratio fit      ``Δ/2`` (spikes), rounding (currents)
+==============  =====================================  ==================================================
 """
 
 from spikeforge.encode.analysis import code_stats, firing_rate, spikes_per_bit, spikes_per_sample

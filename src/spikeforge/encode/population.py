@@ -136,11 +136,11 @@ class Population:
 
     def error_bound(self, x: Tensor) -> Tensor:
         """The promised bound on ``|decode(encode(x)) − x|`` for each value of ``x`` (``[B, ..., C]``, any
-        shape): ``1e-4·max(1, |x|)`` for currents (float32 rounding of the log-ratio, inside the range); for
+        shape): ``1e-5·max(1, |x|)`` for currents (float32 rounding of the log-ratio, inside the range); for
         spikes half the width of the interval of values with the same active neurons (at most ``Δ/2``)."""
         x = as_float(x, "Population.error_bound", "a tensor of values")
         if self.output == "current":
-            return 1e-4 * x.abs().clamp(min=1.0)
+            return 1e-5 * x.abs().clamp(min=1.0)
         lo, hi, _, _ = _spike_interval(self.responses(x), self)
         return ((hi - lo) / 2).clamp(min=0.0)
 
