@@ -126,12 +126,18 @@ def burst_decode(
     """Invert :class:`Burst`: the midpoint of the values that send the same count ``n`` (the number of steps
     with a spike, capped at ``N``) and first interval ``d``.
 
-    ``max_interval`` default as :class:`Burst` for ``T`` = the spikes' steps. No spike decodes as 0; where
+    ``max_interval`` default as :class:`Burst` for ``T`` = the spikes' steps (given, any window length is
+    read: a truncated burst decodes from the spikes it has). No spike decodes as 0; where
     count and interval disagree (dropped or moved spikes) the count cell ``((n − 1)/N, n/N]`` alone is used.
     ``[T, B, ...]`` -> ``[B, ...]``.
     """
     spikes = as_spikes(spikes, "burst_decode")
-    d_max = _burst_check(max(spikes.shape[0], 1), max_spikes, min_interval, max_interval, "burst_decode")
+    if max_interval is None:
+        d_max = _burst_check(max(spikes.shape[0], 1), max_spikes, min_interval, max_interval, "burst_decode")
+    else:  # given: the window may be shorter than a burst (a truncated read), so no fit check
+        check_int(max_spikes, "burst_decode", "max_spikes", minimum=1)
+        d_min = check_int(min_interval, "burst_decode", "min_interval", minimum=1)
+        d_max = check_int(max_interval, "burst_decode", "max_interval", minimum=d_min)
     n = (spikes > 0).to(spikes.dtype).sum(dim=0)
     first, second = nth_spike_times(spikes, 1), nth_spike_times(spikes, 2)
     d = torch.where(torch.isfinite(second), second - first, torch.full_like(second, math.nan))

@@ -85,14 +85,14 @@ def phase_decode(spikes: Tensor, *, bits: int = 8) -> Tensor:
 
     ``spikes [T, B, ...]`` (any non-negative values: a graded spike adds its value times the weight;
     missing spikes simply lower ``x̂``, extra ones raise it) -> ``[B, ...]``, clamped to [0, 1]; 0 without
-    spikes.
+    spikes. Fewer than ``K`` steps (a truncated read) decode the phases there are: the first ``T`` bits.
     """
     check_int(bits, "phase_decode", "bits", minimum=1)
     spikes = as_spikes(spikes, "phase_decode")
     periods = spikes.shape[0] // bits
-    if periods == 0:
-        raise ValueError(f"phase_decode: spikes need at least one period of bits={bits} steps; got T={spikes.shape[0]}")
-    used = spikes[: periods * bits]
-    w = phase_weights(periods * bits, bits, dtype=torch.float64).to(spikes.device)
+    # Shorter than a period (a truncated read): the phases there are, a K' = T bit expansion (error 2^{-T}).
+    used = spikes[: periods * bits] if periods else spikes
+    periods = max(periods, 1)
+    w = phase_weights(max(used.shape[0], 1), bits, dtype=torch.float64)[: used.shape[0]].to(spikes.device)
     total = torch.tensordot(w, used.to(torch.float64), dims=([0], [0]))
     return (total / periods).clamp(max=1.0).to(spikes.dtype)
