@@ -3,8 +3,10 @@
 
 from spikeforge.nets.adaptive import adlif, adlif_neuron
 from spikeforge.nets.delays import delayed_mlp, round_delays
+from spikeforge.nets.diehl_cook import DiehlCook
+from spikeforge.nets.energy import EnergyNet
 from spikeforge.nets.sequential import Sequential, mlp, rsnn
 from spikeforge.nets.temporal import FCN_KERNELS, TimeBatchNorm, tcn
 
-__all__ = ["FCN_KERNELS", "Sequential", "TimeBatchNorm", "adlif", "adlif_neuron", "delayed_mlp", "mlp",
-           "round_delays", "rsnn", "tcn"]
+__all__ = ["FCN_KERNELS", "DiehlCook", "EnergyNet", "Sequential", "TimeBatchNorm", "adlif", "adlif_neuron",
+           "delayed_mlp", "mlp", "round_delays", "rsnn", "tcn"]
