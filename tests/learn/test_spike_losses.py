@@ -123,6 +123,9 @@ def test_spike_losses_refuse_a_leaky_readout():
             readout_logits(out, None, name)
         with pytest.raises(ConfigError, match=r"config loss: .*needs the output layer's spikes"):
             TrainConfig(dataset="digits", loss=name)
+    rec = build_model(TrainConfig(dataset="digits", model="recurrent", model_params={"readout": "spiking"},
+                                  hidden=[5], loss="rate"), 4, 3)
+    assert isinstance(rec[-1], sf.Neuron) and rec(torch.rand(6, 2, 4)).shape == (6, 2, 3)
     with pytest.raises(ConfigError, match="readout: expected 'li' or 'spiking'"):
         build_model(TrainConfig(dataset="digits", model_params={"readout": "spikes"}), 4, 2)
 
