@@ -291,3 +291,14 @@ def test_state_is_not_kept_between_calls():
     b = ottt_gradients(model, batch, Objective(loss="mean"))
     for (_, ga), (_, gb) in zip(a.grads, b.grads):
         assert torch.equal(ga, gb)
+
+
+def test_command_line_regression_on_the_adding_problem(tmp_path):
+    """What benchmarks/method_memory.py runs: ``--method ottt`` on ``adding:T`` with ``--loss mse`` and two hidden
+    layers of the mlp family."""
+    run = tmp_path / "run"
+    assert main(["train", "--method", "ottt", "--dataset", "adding:20", "--loss", "mse", "--hidden", "16,16",
+                 "--epochs", "1", "--out", str(run), "--threads", "1", "--quiet", "--no-plots", "--no-report"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test_loss"] == metrics["test_mse"] > 0
+    assert json.loads((run / "config.json").read_text())["hidden"] == [16, 16]

@@ -71,6 +71,7 @@ from spikeforge.learn.methods._online import (
     step_loss,
 )
 from spikeforge.learn.methods.ottt import OnlineResult
+from spikeforge.neuron.dynamics import traced_step
 
 if TYPE_CHECKING:
     from spikeforge.learn.loop import Objective
@@ -142,8 +143,6 @@ def _run(model: nn.Module, batch: Any, objective: Objective) -> OnlineResult:
     o = torch.zeros(rows, classes, dtype=dtype, device=device)
     logits = torch.zeros_like(o)
     loss = torch.zeros((), dtype=dtype, device=device)
-    from spikeforge.neuron.dynamics import traced_step
-
     with torch.no_grad():
         for t in range(steps):
             z_prev, h_prev = state.s, state.h

@@ -65,6 +65,7 @@ from spikeforge.learn.methods._online import (
     readout_update,
     step_loss,
 )
+from spikeforge.neuron.dynamics import traced_step
 
 if TYPE_CHECKING:
     from spikeforge.learn.loop import Objective
@@ -153,8 +154,6 @@ def _scalar_decay(decay: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def _traced(neuron, current, state, params):
-    from spikeforge.neuron.dynamics import traced_step
-
     return traced_step(current, state, params, neuron.spec, noise_t=draw_noise_t(neuron, tuple(current.shape), current))
 
 
