@@ -35,7 +35,7 @@ def test_config_round_trip(tmp_path):
         ("neuron", "HodgkinHuxley", "config neuron: expected one of"),
         ("loss", "median", "config loss: expected one of"),
         ("lr", -1.0, "config lr: expected a number > 0, got -1.0"),
-        ("method", "eprop", "config method: expected one of"),
+        ("method", "nonesuch", "config method: expected one of"),
         ("model", "transformer", "config model: expected one of"),
         ("device", "tpu", "config device: expected"),
     ],
