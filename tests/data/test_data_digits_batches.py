@@ -100,3 +100,11 @@ def test_deterministic_codes_are_cached_and_match_direct_encoding():
     again = pickle.loads(pickle.dumps(ds.test))
     assert "_cache" not in again.__dict__ and torch.equal(again.encode(idx), direct)
     assert not Rate().deterministic and Latency().deterministic and Delta().deterministic
+
+
+@pytest.mark.parametrize("name", ["rate", "latency", "ttfs", "isi", "phase", "burst", "phasor", "poisson"])
+def test_every_static_code_named_bare_gets_the_steps_asked_for(name):
+    from spikeforge.data import load_dataset
+
+    ds = load_dataset("digits", encoder=name, steps=12)
+    assert ds.train.steps == 12 and ds.train.encode(torch.arange(3)).shape[0] == 12

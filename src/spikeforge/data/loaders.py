@@ -73,9 +73,9 @@ def _make_encoder(spec: EncoderSpec, kind: str, steps: int | None) -> Encoder | 
         # A bare name: static encoders get the steps asked for (or the default); series ones don't.
         key = spec.strip().lower()
         params: dict[str, Any] = {}
-        if kind == "static" and key in ("rate", "latency", "current"):
+        if kind == "static" and hasattr(make_encoder(key), "steps"):  # every code with a window length
             params["steps"] = steps or DEFAULT_STATIC_STEPS
-        elif kind != "static" and key in ("rate", "current"):
+        elif kind != "static" and key in ("rate", "current", "poisson"):  # these take a series with steps=None
             params["steps"] = None
         return make_encoder(key, **params)
     if isinstance(spec, Mapping):
