@@ -14,7 +14,7 @@ def test_compare_writes_json_and_png(tmp_path, capsys):
     js, png = tmp_path / "c.json", tmp_path / "c.png"
     rc = main(["codes", "compare", "--codes", "rate,latency,current", "--steps", "10", "--levels", "4",
                "--samples", "1000", "--window-samples", "200", "--drop", "0.5", "--jitter", "2",
-               "--json", str(js), "--plot", str(png)])
+               "--json", str(js), "--plot", str(png), "--markdown", str(tmp_path / "c.md")])
     assert rc == 0
     data = json.loads(js.read_text())  # strict JSON: no NaN or Infinity
     assert set(data["codes"]) == {"rate", "latency"} and "current" in data["skipped"]
@@ -23,6 +23,7 @@ def test_compare_writes_json_and_png(tmp_path, capsys):
     assert row["bound_budget_bits"] == pytest.approx(math.log2(11))
     assert [d["p"] for d in row["drop"]] == [0.5] and [d["k"] for d in row["jitter"]] == [2]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| latency | one spike per value in 10 slots |" in (tmp_path / "c.md").read_text()
     out = capsys.readouterr().out
     assert "latency" in out and "skipped current" in out
 

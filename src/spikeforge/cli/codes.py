@@ -3,7 +3,7 @@
 Sub-verbs::
 
     spikeforge codes compare [--codes NAME,NAME] [--steps T] [--levels L] [--samples N] [--sources uniform,digits]
-                             [--drop P,P] [--jitter K,K] [--seed S] [--json FILE] [--plot FILE.png]
+                             [--drop P,P] [--jitter K,K] [--seed S] [--json FILE] [--plot FILE.png] [--markdown FILE]
     spikeforge codes probe RUN [--shuffles K] [--json FILE] [--no-save]
 
 ``compare``: :func:`spikeforge.encode.compare.compare_codes` (definitions of every column there and in
@@ -57,6 +57,7 @@ def register(subparsers) -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the result as JSON")
     c.add_argument("--plot", type=Path, default=None, metavar="FILE", help="save the picture (PNG)")
+    c.add_argument("--markdown", type=Path, default=None, metavar="FILE", help="write the tables as Markdown")
     c.set_defaults(func=_compare)
     r = sub.add_parser("probe", help="how much a run's hidden layers carry in spike counts and in timing")
     r.add_argument("run_dir", type=Path, metavar="RUN", help="run folder written by 'spikeforge train'")
@@ -86,7 +87,7 @@ def _clean(obj):
 
 def _compare(args: argparse.Namespace) -> int:
     from spikeforge.cli._tables import console
-    from spikeforge.encode.compare import compare_codes, comparison_table, plot_comparison
+    from spikeforge.encode.compare import compare_codes, comparison_markdown, comparison_table, plot_comparison
 
     try:
         result = compare_codes(args.codes, steps=args.steps, levels=args.levels, samples=args.samples,
@@ -103,6 +104,10 @@ def _compare(args: argparse.Namespace) -> int:
         if args.json is not None:
             args.json.write_text(json.dumps(_clean(result.to_dict()), indent=2, allow_nan=False))
             out.print(f"json: {args.json}")
+        if args.markdown is not None:
+            args.markdown.write_text("\n\n".join(f"{s} values:\n\n{comparison_markdown(result, s)}"
+                                                  for s in result.settings["sources"]) + "\n")
+            out.print(f"markdown: {args.markdown}")
         if args.plot is not None:
             plot_comparison(result, str(args.plot), result.settings["sources"][0])
             out.print(f"plot: {args.plot}")

@@ -408,6 +408,22 @@ def comparison_table(result: CodeComparison, source: str = "uniform"):
     return table
 
 
+def comparison_markdown(result: CodeComparison, source: str = "uniform") -> str:
+    """The table of :func:`comparison_table` as Markdown (for docs)."""
+    head = ("| code | budget | spikes / value | bits (of source) | bits, raw decode | bound [bits] | spikes / bit | "
+            "window mean / p90 [steps] | RMSE | bits at drop p | bits at jitter ±k |")
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for r in result.rows(source):
+        bound = "—" if r["bound_budget_bits"] is None else f"{r['bound_budget_bits']:.2f}"
+        spb = "∞" if not math.isfinite(r["spikes_per_bit"]) else f"{r['spikes_per_bit']:.2f}"
+        lines.append(
+            f"| {r['code']} | {r['budget']} | {r['spikes_per_value']:.2f} | {r['bits']:.3f} ({r['source_bits']:.2f}) | "
+            f"{r['bits_decoded']:.3f} | {bound} | {spb} | {r['window_mean']:.1f} / {r['window_p90']:.0f} | "
+            f"{r['rmse']:.3f} | " + ", ".join(f"{d['p']:g}: {d['bits']:.2f}" for d in r["drop"]) + " | "
+            + ", ".join(f"{d['k']}: {d['bits']:.2f}" for d in r["jitter"]) + " |")
+    return "\n".join(lines)
+
+
 def plot_comparison(result: CodeComparison, path: str, source: str = "uniform") -> None:
     """Save a two-panel picture: bits against spikes per value, and bits against the steps read."""
     import matplotlib
@@ -417,16 +433,21 @@ def plot_comparison(result: CodeComparison, path: str, source: str = "uniform") 
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     try:
-        for r in result.rows(source):
-            a.scatter(r["spikes_per_value"], r["bits"], s=40)
-            a.annotate(r["code"], (r["spikes_per_value"], r["bits"]), textcoords="offset points", xytext=(4, 4))
-            drops = [(d["p"], d["bits"]) for d in r["drop"]]
-            a.plot([r["spikes_per_value"] * (1 - p) for p, _ in drops], [v for _, v in drops], ":", lw=1)
+        rows = result.rows(source)
+        for i, r in enumerate(rows):
+            color = plt.cm.tab20(i % 20)  # one colour per code in both panels
+            style = ("-", "--", "-.")[i // 7 % 3]
+            x0 = max(r["spikes_per_value"], 1e-2)
+            a.scatter(x0, r["bits"], s=40, color=color)
+            a.annotate(r["code"], (x0, r["bits"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            drops = [(0.0, r["bits"])] + [(d["p"], d["bits"]) for d in r["drop"]]
+            a.plot([max(x0 * (1 - p), 1e-2) for p, _ in drops], [v for _, v in drops], ":", lw=1, color=color)
             t, v = zip(*r["bits_by_window"])
-            b.plot(t, v, label=r["code"])
+            b.plot(t, v, style, label=r["code"], color=color)
+        a.set_xscale("log")
         a.set_xlabel("spikes per value")
         a.set_ylabel("bits (mutual information)")
-        a.set_title("bits against spikes (dotted: spikes dropped)")
+        a.set_title(f"bits against spikes, {source} values (dotted: spikes dropped)", fontsize=10)
         b.set_xlabel("steps read (decoding window)")
         b.set_ylabel("bits")
         b.set_title("bits against window length")
