@@ -149,3 +149,19 @@ def test_train_eqprop_on_digits_through_the_command_line(tmp_path):
     assert metrics["spikes_per_sample"] > 0 and metrics["synaptic_ops_per_sample"] > 0
     assert json.loads((run / "config.json").read_text())["method_params"] == {"nudge_steps": 4}
     assert (run / "report.html").is_file()
+
+
+def test_spike_frequencies_as_the_presynaptic_factor_stay_within_the_sigma_delta_bound():
+    torch.manual_seed(2)
+    net = EnergyNet([6, 8, 3], eps=0.5, spiking=True).double()
+    x = (torch.rand(40, 5, 6) < 0.5).double()
+    t = F.one_hot(torch.arange(5) % 3, 3).double()
+    with torch.no_grad():
+        torch.manual_seed(3)
+        rate, _ = ep_gradients(net, x, t, 0.5, nudge_steps=40, pre="rate")
+        spikes, _ = ep_gradients(net, x, t, 0.5, nudge_steps=40, pre="spikes")
+    # the input layer's factor is the same; a hidden neuron's spike count over a window of 20 steps differs
+    # from its summed rate by less than one spike, in each of the two phases (post factors <= 1)
+    torch.testing.assert_close(rate[0][0], spikes[0][0])
+    diff = (rate[1][0] - spikes[1][0]).abs().max()
+    assert 0 < float(diff) <= 2 * (1 / 20) / 0.5 + 1e-9

@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from spikeforge.cli.main import main
+from spikeforge.data.split import Batch
 from spikeforge.hardware import count_ops
 from spikeforge.learn import TrainConfig, Trainer, method_named
-from spikeforge.learn.methods.stdp import label_neurons
+from spikeforge.learn.loop import Objective
+from spikeforge.learn.methods.stdp import label_neurons, stdp_step
 from spikeforge.learn.plasticity import PairSTDP
 from spikeforge.nets.diehl_cook import DiehlCook
 
@@ -166,6 +168,26 @@ def test_neurons_are_labelled_on_the_training_split_and_finalize_is_idempotent(t
     weights = tr.model.input.weight.clone()
     tr.method.finalize(tr.model, tr.dataset.train, tr.config, tr.device)
     assert torch.equal(tr.model.labels, first) and torch.equal(tr.model.input.weight, weights)
+
+
+def test_online_learning_is_the_batch_rule_applied_one_sample_at_a_time():
+    config = TrainConfig(dataset="digits", method="stdp", hidden=[10])
+    method = method_named("stdp")
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(15, 3, 64, generator=g) < 0.4).float()
+    y = torch.tensor([1, 4, 1])
+    nets = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        nets.append(method.build_model(config, 64, 10))
+    online = Objective(method_params=method.params({"online": True}))
+    batch = Objective(method_params=method.params({"online": False}))
+    stdp_step(nets[0], Batch(x, y, torch.full((3,), 15), torch.arange(3)), None, online)
+    for i in range(3):
+        stdp_step(nets[1], Batch(x[:, i:i + 1], y[i:i + 1], torch.full((1,), 15), torch.arange(1)), None, batch)
+    for key, value in nets[0].state_dict().items():
+        torch.testing.assert_close(value, nets[1].state_dict()[key], msg=key)
+    assert float(nets[0].excitatory.theta.sum()) > 0  # neurons fired, thresholds rose
 
 
 def test_train_stdp_on_digits_through_the_command_line(tmp_path):

@@ -1,0 +1,92 @@
+"""Unsupervised STDP in Diehl & Cook's network (``spikeforge train --method stdp``) on scikit-learn's 8x8
+digits: test accuracy of the class votes (neurons labelled on the training split only), training time and
+spikes per test sample, over seeds.
+
+Each run is the command a user types (a fresh process; the run folder's ``metrics.json`` gives the figures):
+
+    spikeforge train --method stdp --dataset digits --steps 50 --hidden N --epochs E --seed S --out DIR \\
+        --method-param online=true|false
+
+(rate code, 50 steps per digit; the method's defaults otherwise). ``--neurons`` (N, default 400), ``--epochs``
+(E, default 1) and ``--modes`` (``online``: one sample at a time, as the paper; ``batch``, the method's
+default: batches of 16 at once, the batch's mean weight change per step) are options. Chance is 0.10. Results go to
+``benchmarks/results/stdp_digits.json``.
+
+    python benchmarks/stdp_digits.py                          # 400 neurons, 1 epoch, seeds 0 1 2, both modes
+    python benchmarks/stdp_digits.py --neurons 100 --seeds 0  # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "stdp_digits.json"
+MODES = {"online": ["--method-param", "online=true"], "batch": ["--method-param", "online=false"]}
+
+
+def run(seed: int, mode: str, args: argparse.Namespace, folder: Path) -> dict[str, float]:
+    out = folder / f"{mode}-seed{seed}"
+    cmd = [sys.executable, "-m", "spikeforge.cli.main", "train", "--method", "stdp", "--dataset", "digits",
+           "--steps", str(args.steps), "--hidden", str(args.neurons), "--epochs", str(args.epochs),
+           "--seed", str(seed), "--threads", "1", "--no-progress", "--no-plots", "--out", str(out), *MODES[mode]]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    m = json.loads((out / "metrics.json").read_text())
+    return {"mode": mode, "seed": seed, "test_accuracy": m["test_accuracy"], "valid_accuracy": m["valid_accuracy"],
+            "train_seconds": m["train_seconds"], "wall_seconds": wall, "spikes_per_sample": m["spikes_per_sample"],
+            "synaptic_ops_per_sample": m.get("synaptic_ops_per_sample")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["online", "batch"])
+    p.add_argument("--neurons", type=int, default=400, help="excitatory neurons (--hidden)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--steps", type=int, default=50, help="presentation time per digit (steps of the rate code)")
+    p.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/stdp_digits.json")
+    args = p.parse_args(argv)
+    load0 = os.getloadavg()[0]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        print("| mode | seed | test accuracy | train [s] | wall [s] | spikes / test sample |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for mode in args.modes:
+            for seed in args.seeds:
+                r = run(seed, mode, args, Path(tmp))
+                rows.append(r)
+                print(f"| {mode} | {seed} | {r['test_accuracy']:.4f} | {r['train_seconds']:.1f} | "
+                      f"{r['wall_seconds']:.1f} | {r['spikes_per_sample']:.1f} |", flush=True)
+    load1 = os.getloadavg()[0]
+    summary = {}
+    for mode in args.modes:
+        acc = [r["test_accuracy"] for r in rows if r["mode"] == mode]
+        summary[mode] = {"test_accuracy_mean": statistics.mean(acc), "test_accuracy_min": min(acc),
+                         "test_accuracy_max": max(acc),
+                         "train_seconds_median": statistics.median(r["train_seconds"] for r in rows
+                                                                   if r["mode"] == mode)}
+        print(f"{mode}: test accuracy {min(acc):.4f}-{max(acc):.4f}, mean {statistics.mean(acc):.4f}")
+    print(f"{os.cpu_count()} CPUs, 1-minute load average {load0:.2f} before, {load1:.2f} after (other jobs ran)")
+    if not args.no_save:
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps({
+            "command": "python benchmarks/stdp_digits.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "settings": {"neurons": args.neurons, "epochs": args.epochs, "steps": args.steps,
+                         "encoder": "rate (default)", "labels": "assigned on the training split (finalize)"},
+            "machine": {"cpus": os.cpu_count(), "load_before": load0, "load_after": load1,
+                        "note": "shared machine: other jobs ran at the same time; times are noisy"},
+            "runs": rows, "summary": summary}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
