@@ -12,6 +12,7 @@ and prints the table of ``docs/codes.md``:
 
     python benchmarks/encoder_table.py                          # both data sets, 30 epochs each (the default)
     python benchmarks/encoder_table.py --datasets digits --epochs-digits 3
+    python benchmarks/encoder_table.py --table                  # the table of the saved results
 """
 
 from __future__ import annotations
@@ -89,7 +90,11 @@ def main() -> None:
     ap.add_argument("--epochs-series", type=int, default=30, help="epochs on time-series sets (default 30)")
     ap.add_argument("--epochs-digits", type=int, default=30, help="epochs on digits (default 30)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--table", action="store_true", help="only print the table of the results file (--out)")
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(args.out.read_text())["rows"]))
+        return
     names = args.encoders.split(",") if args.encoders else list(ENCODERS)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
