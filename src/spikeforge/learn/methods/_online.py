@@ -17,8 +17,9 @@ step ``t`` (online). Per objective loss (``Objective.loss``):
 * ``"mse"`` -- regression (real targets, one readout unit): ``ℓ = (o_t − y)²`` at the last valid step,
   ``w_{t,b} = [t = T_b − 1] / B``: the objective's loss.
 
-``"max"`` and ``"sum"`` are refused: the maximum over time has no per-step decomposition, and the sum's
-per-step bound ``CE(T·o_t)`` changes the scale of the logits with ``T``.
+The other losses are refused: ``"max"`` (the maximum over time has no per-step decomposition), ``"sum"``
+(its per-step bound ``CE(T·o_t)`` changes the scale of the logits with ``T``) and the spike losses
+(``"rate"``, ``"first_spike"``: they need a spiking readout, and these methods step an LI readout).
 
 The gradients: ``∂E/∂o_t = w_t·(softmax(o_t) − q)`` with ``q = (1−ε)·onehot(y) + ε/K`` (label smoothing
 ``ε``), and ``∂E/∂o_t = 2·w_t·(o_t − y)`` for ``"mse"``.

@@ -42,7 +42,7 @@ Supported: the ``mlp`` family with any number of hidden layers of the general ne
 ``AdaptiveLIF``: the adaptation's memory is ignored like the membrane's beyond ``λ``; graded spikes),
 resets ``soft``/``hard``/``none``, the default process order; refused with an error naming the layer:
 recurrent synapses, other layers, CuBa, complex, refractory neurons, learnable neuron parameters. Losses
-``"last"``, ``"mean"``, ``"mse"`` (``"max"``, ``"sum"`` refused), ``objective.loss_weight`` and
+``"last"``, ``"mean"``, ``"mse"`` (the others refused), ``objective.loss_weight`` and
 ``objective.grad_clip`` (applied per optimiser step); no ``rate_reg``.
 """
 
