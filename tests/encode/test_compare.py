@@ -82,7 +82,7 @@ def test_drop_and_jitter():
 
 @pytest.fixture(scope="module")
 def result():
-    return compare_codes(steps=16, levels=8, samples=3000, window_samples=400, drop=(0.2, 0.5), jitter=(1, 3))
+    return compare_codes(steps=16, levels=8, samples=2000, window_samples=200, drop=(0.2, 0.5), jitter=(1, 3))
 
 
 def test_no_code_exceeds_its_bounds(result):
@@ -112,8 +112,10 @@ def test_current_is_skipped_as_not_a_spike_code_and_every_other_name_is_accounte
 
 def test_latency_measures_against_a_plain_computation():
     steps, levels, n = 16, 8, 2000
+    before = torch.get_num_threads()
     r = compare_codes(["latency"], steps=steps, levels=levels, samples=n, window_samples=n, sources=["uniform"],
                       drop=(), jitter=())
+    assert torch.get_num_threads() == before  # restored
     row = r.codes["latency"]["sources"]["uniform"]
     lab = torch.randint(0, levels, (n,), generator=torch.Generator().manual_seed(1000))  # the draws of seed 0
     x = lab.double() / (levels - 1)

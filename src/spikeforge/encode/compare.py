@@ -295,6 +295,7 @@ def compare_codes(
     eps: float | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
+    threads: int | None = 1,
 ) -> CodeComparison:
     """Measure every registry code (or those in ``names``) on static values; see :mod:`spikeforge.encode.compare`.
 
@@ -302,8 +303,23 @@ def compare_codes(
     ``delta`` uses ``threshold = 1 / (steps - 1)`` (a unary code that can climb from 0 to 1 within the window; its
     own default, 0.3, is for standardised series) and ``population`` ``output="spikes", low=0, high=1`` (its
     defaults are an analogue current over ±2 standard deviations).
-    RNG-neutral: random codes draw from a generator seeded with ``seed``.
+    RNG-neutral: random codes draw from a generator seeded with ``seed``. ``threads``: torch's intra-op threads
+    while measuring (restored after; 1 by default: the tensors are small, and on a busy machine a second thread
+    makes each operation wait for it), ``None`` to leave them as they are.
     """
+    if threads is None:
+        return _compare(names, steps, levels, samples, window_samples, sources, drop, jitter, eps, params, seed)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"compare_codes: threads must be an int >= 1 or None; got {threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _compare(names, steps, levels, samples, window_samples, sources, drop, jitter, eps, params, seed)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _compare(names, steps, levels, samples, window_samples, sources, drop, jitter, eps, params, seed) -> CodeComparison:
     from spikeforge.encode.registry import ENCODERS
 
     for nm, v, lo in (("steps", steps, 2), ("levels", levels, 2), ("samples", samples, 10),

@@ -16,8 +16,9 @@ the training split and scored on the test split with the counts, with the timing
 permutation of the valid steps: every neuron keeps its count, its timing is destroyed), the shuffled spikes are
 fed to layer ``l + 1`` and the rest of the network (a forward hook replaces the layer's output), and the
 network's own readout is scored on the test split; reported: its accuracy without and with the shuffle (mean
-over ``shuffles`` draws) and the drop. A network that reads only counts (at the end: a readout that integrates
-without leak) loses nothing; one that reads timing loses.
+over ``shuffles`` draws) and the drop. In a recurrent layer (:class:`~spikeforge.synapse.Recurrent`) only what
+the next layer receives is shuffled: the layer's own recurrence ran on its unshuffled spikes. A network that
+reads only counts (at the end: a readout that integrates without leak) loses nothing; one that reads timing loses.
 """
 
 from __future__ import annotations
