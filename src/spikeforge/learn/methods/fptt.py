@@ -136,9 +136,11 @@ def fptt_step(model: nn.Module, batch, optimizer: torch.optim.Optimizer, objecti
     carried_model(model, "fptt")
     check_window_loss(objective.loss, "fptt")
     weight = getattr(objective, "loss_weight", 1.0)
-    outs = []
-    for t0, _t1, out, _state in run_windows(model, batch.x, params["k"]):
-        outs.append(out.detach())
+    readout = None
+    for t0, t1, out, _state in run_windows(model, batch.x, params["k"]):
+        if readout is None:  # one buffer for the whole batch: many small kept tensors fragment the heap
+            readout = out.new_empty((batch.x.shape[0], *out.shape[1:]))
+        readout[t0:t1] = out.detach()
         loss = window_data_loss(out, t0, batch.y, batch.lengths, objective.loss, params["weighting"],
                                 objective.label_smoothing)
         if loss is None:
@@ -154,7 +156,7 @@ def fptt_step(model: nn.Module, batch, optimizer: torch.optim.Optimizer, objecti
             nn.utils.clip_grad_norm_(model.parameters(), objective.grad_clip)
         optimizer.step()
         _after_step(optimizer, start, alpha, beta)
-    whole, logits = classification_loss(torch.cat(outs), batch.y, batch.lengths, objective.loss,
+    whole, logits = classification_loss(readout, batch.y, batch.lengths, objective.loss,
                                         objective.label_smoothing)
     return StepResult(float(whole), logits.detach())
 

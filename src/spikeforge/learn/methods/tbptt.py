@@ -62,9 +62,11 @@ def tbptt_step(model: nn.Module, batch, optimizer: torch.optim.Optimizer, object
     carried_model(model, "tbptt")
     check_window_loss(objective.loss, "tbptt")
     weight = getattr(objective, "loss_weight", 1.0)
-    total, outs = 0.0, []
-    for t0, _t1, out, _state in run_windows(model, batch.x, params["k"]):
-        outs.append(out.detach())
+    total, readout = 0.0, None
+    for t0, t1, out, _state in run_windows(model, batch.x, params["k"]):
+        if readout is None:  # one buffer for the whole batch: many small kept tensors fragment the heap
+            readout = out.new_empty((batch.x.shape[0], *out.shape[1:]))
+        readout[t0:t1] = out.detach()
         loss = window_loss(out, t0, batch.y, batch.lengths, objective.loss, objective.label_smoothing)
         if loss is None:
             continue
@@ -75,7 +77,7 @@ def tbptt_step(model: nn.Module, batch, optimizer: torch.optim.Optimizer, object
             nn.utils.clip_grad_norm_(model.parameters(), objective.grad_clip)
         optimizer.step()
         total += float(loss.detach())
-    _, logits = classification_loss(torch.cat(outs), batch.y, batch.lengths, objective.loss,
+    _, logits = classification_loss(readout, batch.y, batch.lengths, objective.loss,
                                     objective.label_smoothing)
     return StepResult(total, logits.detach())
 
