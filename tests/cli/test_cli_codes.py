@@ -48,3 +48,28 @@ def test_probe_cli_writes_json_and_the_report_shows_it(tmp_path, capsys):
     assert "Counts or timing" in (run / "report.html").read_text()
     assert main(["codes", "probe", str(tmp_path / "missing")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_docs_tables_are_the_saved_results():
+    """docs/codes.md shows the tables of benchmarks/results/codes_compare.json and encoder_table.json."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from spikeforge.encode.compare import CodeComparison, comparison_markdown
+
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "codes.md").read_text()
+    data = json.loads((root / "benchmarks" / "results" / "codes_compare.json").read_text())
+    result = CodeComparison(data["settings"], data["codes"], data["skipped"])
+    for source in data["settings"]["sources"]:
+        assert comparison_markdown(result, source) in doc, source
+    spec = importlib.util.spec_from_file_location("encoder_table", root / "benchmarks" / "encoder_table.py")
+    module = importlib.util.module_from_spec(spec)
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(module)  # it puts benchmarks/ on sys.path (for _quiet)
+    finally:
+        sys.path[:] = saved
+    rows = json.loads((root / "benchmarks" / "results" / "encoder_table.json").read_text())["rows"]
+    assert module.table(rows) in doc

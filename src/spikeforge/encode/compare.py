@@ -431,7 +431,8 @@ def comparison_markdown(result: CodeComparison, source: str = "uniform") -> str:
     lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in result.rows(source):
         bound = "—" if r["bound_budget_bits"] is None else f"{r['bound_budget_bits']:.2f}"
-        spb = "∞" if not math.isfinite(r["spikes_per_bit"]) else f"{r['spikes_per_bit']:.2f}"
+        spb = r["spikes_per_bit"]  # None where a JSON copy stood for infinity (a code that carries nothing)
+        spb = "∞" if spb is None or not math.isfinite(spb) else f"{spb:.2f}"
         lines.append(
             f"| {r['code']} | {r['budget']} | {r['spikes_per_value']:.2f} | {r['bits']:.3f} ({r['source_bits']:.2f}) | "
             f"{r['bits_decoded']:.3f} | {bound} | {spb} | {r['window_mean']:.1f} / {r['window_p90']:.0f} | "
