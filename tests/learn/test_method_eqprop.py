@@ -165,3 +165,14 @@ def test_spike_frequencies_as_the_presynaptic_factor_stay_within_the_sigma_delta
     torch.testing.assert_close(rate[0][0], spikes[0][0])
     diff = (rate[1][0] - spikes[1][0]).abs().max()
     assert 0 < float(diff) <= 2 * (1 / 20) / 0.5 + 1e-9
+
+
+def test_a_stream_in_chunks_gives_the_readout_of_the_whole():
+    torch.manual_seed(1)
+    net = EnergyNet([6, 8, 3], eps=0.5, spiking=True)
+    x = (torch.rand(12, 2, 6) < 0.5).float()
+    with torch.no_grad():
+        whole = net(x)
+        first, state = net(x[:5], return_state=True)
+        second = net(x[5:], state)
+    torch.testing.assert_close(torch.cat([first, second]), whole)

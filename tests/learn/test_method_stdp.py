@@ -201,3 +201,15 @@ def test_train_stdp_on_digits_through_the_command_line(tmp_path):
     assert metrics["spikes_per_sample"] > 0 and metrics["synaptic_ops_per_sample"] > 0
     assert json.loads((run / "config.json").read_text())["method_params"] == {"dependence": "multiplicative",
                                                                           "online": False}
+
+
+def test_a_stream_in_chunks_gives_the_votes_of_the_whole():
+    torch.manual_seed(1)
+    net = DiehlCook(64, 20, 10, tau=5.0, inhibition=10.0)
+    net.labels.copy_(torch.arange(20) % 10)
+    x = (torch.rand(12, 2, 64) < 0.4).float()
+    whole = net(x)
+    first, state = net(x[:5], return_state=True)
+    second, _ = net(x[5:], state, return_state=True)
+    assert float(whole[-1].sum()) > 0
+    torch.testing.assert_close(torch.cat([first, second]), whole)

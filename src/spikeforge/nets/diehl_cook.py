@@ -33,11 +33,13 @@ __all__ = ["DCState", "DiehlCook", "ExcitatoryLayer", "LateralInhibition"]
 
 
 class DCState(NamedTuple):
-    """``v`` membrane potentials, ``ref`` refractory steps left, ``s`` last step's spikes, each ``[B, N]``."""
+    """``v`` membrane potentials, ``ref`` refractory steps left, ``s`` last step's spikes, ``n`` the spikes
+    counted since rest (what the votes accumulate), each ``[B, N]``."""
 
     v: torch.Tensor
     ref: torch.Tensor
     s: torch.Tensor
+    n: torch.Tensor
 
 
 class LateralInhibition(nn.Module):
@@ -127,7 +129,7 @@ class DiehlCook(nn.Module):
 
     def initial_state(self, x: torch.Tensor) -> DCState:
         zeros = torch.zeros(x.shape[1], self.n_neurons, dtype=x.dtype, device=x.device)
-        return DCState(zeros, zeros, zeros)
+        return DCState(zeros, zeros, zeros, zeros)
 
     def step(self, x_t: torch.Tensor, state: DCState) -> tuple[torch.Tensor, DCState]:
         """One step (module docstring) for ``x_t [B, n_input]``; returns ``(s_t [B, N], state)``."""
@@ -140,7 +142,7 @@ class DiehlCook(nn.Module):
         s = (active & (v >= exc.threshold + exc.theta)).to(v.dtype)
         v = v * (1.0 - s)
         ref = torch.where(s > 0, torch.full_like(state.ref, float(exc.refractory)), (state.ref - 1).clamp_min(0))
-        return s, DCState(v, ref, s)
+        return s, DCState(v, ref, s, state.n + s)
 
     def run(self, x: torch.Tensor, state: DCState | None = None,
             on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> tuple[torch.Tensor, DCState]:
@@ -165,18 +167,22 @@ class DiehlCook(nn.Module):
             _counting.report(self.excitatory, "neuron", out)
         return out, state
 
-    def votes(self, spikes: torch.Tensor) -> torch.Tensor:
-        """The readout of the module docstring for spikes ``[T, B, N]``: ``[T, B, n_classes]``."""
+    def votes(self, spikes: torch.Tensor, before: torch.Tensor | None = None) -> torch.Tensor:
+        """The readout of the module docstring for spikes ``[T, B, N]``: ``[T, B, n_classes]``; ``before
+        [B, N]``: the spikes counted before them (a stream continued from a state)."""
         known = self.labels >= 0
         onehot = torch.zeros(self.n_neurons, self.n_classes, dtype=spikes.dtype, device=spikes.device)
         onehot[known, self.labels[known]] = 1.0
         per_class = onehot.sum(0).clamp_min(1.0)
-        return torch.cumsum(spikes, 0) @ onehot / per_class
+        counts = torch.cumsum(spikes, 0) if before is None else before + torch.cumsum(spikes, 0)
+        return counts @ onehot / per_class
 
     def forward(self, x: torch.Tensor, state: DCState | None = None, return_state: bool = False):
-        """Class votes ``[T, B, n_classes]`` for ``x [T, B, n_input]`` (no learning; ``θ`` as it is)."""
+        """Class votes ``[T, B, n_classes]`` for ``x [T, B, n_input]`` (no learning; ``θ`` as it is); from
+        ``state`` the votes go on accumulating (chunks of a stream give the votes of the whole)."""
+        before = None if state is None else state.n
         spikes, state = self.run(x, state)
-        votes = self.votes(spikes)
+        votes = self.votes(spikes, before)
         return (votes, state) if return_state else votes
 
     def extra_repr(self) -> str:
