@@ -23,7 +23,8 @@ by one input over ``T`` steps and read back by the code's decoder. Measured:
   applied either to those ``t`` steps as a code of length ``t`` or to the whole code with the later steps
   silent (the reader knows ``T``), whichever settles first; the window of a value is the first ``t`` from which
   the estimate stays within ``eps`` (default half a level, ``0.5 / (L - 1)``) of the full-length decode.
-  Reported: its mean and 90th percentile over values, and the bits read after ``t`` steps (``bits_by_window``).
+  Reported: its mean and 90th percentile over values, and the bits read after ``t`` steps (``bits_by_window``:
+  the larger of the two readers' estimates).
 * **robustness** (the "negligence of synapses"): each spike dropped with probability ``p``, or moved by a
   uniform integer in ``[-k, k]`` steps (clipped to the window; binary codes keep one spike where two land in
   one slot); bits and the RMS error of the decoded value against the true value at each ``p`` and ``k``.
@@ -215,7 +216,6 @@ def _window(code: _Code, spikes: Tensor, n: int, steps: int, eps: float, lab: Te
             levels: int) -> tuple[Tensor, list[list[float]]]:
     """Per-value decoding window (steps) and the bits read after ``t`` steps."""
     final = code.decode(spikes, n)
-    settled = torch.full((n,), steps, dtype=torch.long)  # first t from which both readers' later estimates hold
     ok_trunc = torch.ones(n, dtype=torch.bool)
     ok_pad = torch.ones(n, dtype=torch.bool)
     settle_trunc = torch.full((n,), steps, dtype=torch.long)
@@ -248,6 +248,9 @@ def _values(source: str, n: int, levels: int, gen: torch.Generator) -> tuple[Ten
     return lab.to(torch.float32) / 16.0, lab, 17
 
 
+_METHOD = " ".join((__doc__ or "").split())  # the module docstring: the definitions, stored with every result
+
+
 @dataclass(frozen=True)
 class CodeComparison:
     """What :func:`compare_codes` measured: ``codes[name][source]`` rows, ``skipped[name]`` reasons, the settings."""
@@ -255,11 +258,11 @@ class CodeComparison:
     settings: dict[str, Any]
     codes: dict[str, dict[str, Any]]
     skipped: dict[str, str] = field(default_factory=dict)
-    method: str = __doc__ or ""
+    method: str = _METHOD
 
     def to_dict(self) -> dict[str, Any]:
         return {"settings": self.settings, "codes": self.codes, "skipped": self.skipped,
-                "method": " ".join(self.method.split())}
+                "method": self.method}
 
     def rows(self, source: str = "uniform") -> list[dict[str, Any]]:
         """One flat row per code for ``source`` (for tables)."""
