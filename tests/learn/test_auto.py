@@ -223,3 +223,9 @@ def test_spike_data_keep_their_form(monkeypatch):
                                       budget=1e9)
     assert final.encoder is None and new_ds is ds and final.model in ("mlp", "delays")
     assert rec["validation"]["train_size"] + rec["validation"]["valid_size"] == 16
+
+
+def test_auto_refuses_a_method_other_than_bptt(ipd):
+    with pytest.raises(ConfigError, match=r"'auto' chooses among families trained with bptt; with method 'tbptt' "
+                                          r"expected a family"):
+        auto.resolve(_config(method="tbptt", method_params={"k": 4}), ipd)

@@ -226,6 +226,9 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
     and might choose another model."""
     if config.model != "auto":
         return config, dataset, None
+    if config.method != "bptt":
+        raise ConfigError("model", f"'auto' chooses among families trained with bptt; with method "
+                                   f"{config.method!r} expected a family (e.g. --model mlp), got 'auto'")
     if world_size > 1:
         raise ConfigError("model", f"'auto' chooses within a time budget on one process; with {world_size} "
                                    "processes expected a family (train with --model auto once, then --config "
