@@ -4,14 +4,16 @@ twin, over seeds.
 
 Each run is the command a user types (a fresh process; the run folder's ``metrics.json`` gives the figures):
 
+    spikeforge train --method eqprop --dataset digits --epochs 30 --seed S --out DIR       (variant "default")
     spikeforge train --method eqprop --dataset digits --hidden 128 --epochs 30 --batch-size 32 \\
-        --optimizer sgd --lr 0.01 --seed S --out DIR [--method-param spiking=false]
+        --optimizer sgd --lr 0.01 --seed S --out DIR [--method-param spiking=false]    ("spiking", "rate")
 
-(rate code, 25 steps per digit; the method's defaults beta = 1, positive nudging, 10 nudged steps, eps 0.5).
+("default": the config's defaults, 256 hidden units, Adam, lr 3e-3, batches of 16; rate code, 25 steps per
+digit; the method's defaults beta = 1, positive nudging, 10 nudged steps, eps 0.5).
 ``spikes_per_sample`` counts the spikes of the hidden and output layers in the free phase (what evaluation
 runs); training also runs the nudged phase. Results go to ``benchmarks/results/eqprop_digits.json``.
 
-    python benchmarks/eqprop_digits.py                       # seeds 0 1 2, spiking and rate: ~3-5 min on 2 cores
+    python benchmarks/eqprop_digits.py                       # seeds 0 1 2, three variants: ~5-8 min on 2 cores
     python benchmarks/eqprop_digits.py --seeds 0 --epochs 5  # a quick look
 """
 
@@ -28,14 +30,14 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "eqprop_digits.json"
-VARIANTS = {"spiking": [], "rate": ["--method-param", "spiking=false"]}
+SGD = ["--hidden", "128", "--batch-size", "32", "--optimizer", "sgd", "--lr", "0.01"]
+VARIANTS = {"default": [], "spiking": SGD, "rate": [*SGD, "--method-param", "spiking=false"]}
 
 
 def run(seed: int, variant: str, args: argparse.Namespace, folder: Path) -> dict[str, float]:
     out = folder / f"{variant}-seed{seed}"
     cmd = [sys.executable, "-m", "spikeforge.cli.main", "train", "--method", "eqprop", "--dataset", "digits",
-           "--hidden", str(args.hidden), "--epochs", str(args.epochs), "--batch-size", "32", "--optimizer", "sgd",
-           "--lr", str(args.lr), "--seed", str(seed), "--threads", "1", "--no-progress", "--no-plots",
+           "--epochs", str(args.epochs), "--seed", str(seed), "--threads", "1", "--no-progress", "--no-plots",
            "--out", str(out), *VARIANTS[variant]]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -49,10 +51,8 @@ def run(seed: int, variant: str, args: argparse.Namespace, folder: Path) -> dict
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["spiking", "rate"])
-    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["default", "spiking", "rate"])
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/eqprop_digits.json")
     args = p.parse_args(argv)
     load0 = os.getloadavg()[0]
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps({
             "command": "python benchmarks/eqprop_digits.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "settings": {"hidden": args.hidden, "epochs": args.epochs, "lr": args.lr, "optimizer": "sgd",
-                         "batch_size": 32, "steps": 25, "encoder": "rate (default)"},
+            "settings": {"epochs": args.epochs, "steps": 25, "encoder": "rate (default)",
+                         "variants": {v: " ".join(VARIANTS[v]) or "(config defaults)" for v in args.variants}},
             "machine": {"cpus": os.cpu_count(), "load_before": load0, "load_after": load1,
                         "note": "shared machine: other jobs ran at the same time; times are noisy"},
             "runs": rows, "summary": summary}, indent=2) + "\n")

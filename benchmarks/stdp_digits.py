@@ -10,9 +10,11 @@ Each run is the command a user types (a fresh process; the run folder's ``metric
 (rate code, 50 steps per digit; the method's defaults otherwise). ``--neurons`` (N, default 400), ``--epochs``
 (E, default 1) and ``--modes`` (``online``: one sample at a time, as the paper; ``batch``, the method's
 default: batches of 16 at once, the batch's mean weight change per step) are options. Chance is 0.10. Results go to
-``benchmarks/results/stdp_digits.json``.
+``benchmarks/results/stdp_digits.json``, one entry per setting (neurons, epochs, steps; a run of another
+setting adds its entry, the same setting replaces it).
 
     python benchmarks/stdp_digits.py                          # 400 neurons, 1 epoch, seeds 0 1 2, both modes
+    python benchmarks/stdp_digits.py --epochs 3 --steps 100   # longer: about 10 min on 2 loaded cores
     python benchmarks/stdp_digits.py --neurons 100 --seeds 0  # a quick look
 """
 
@@ -78,13 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{os.cpu_count()} CPUs, 1-minute load average {load0:.2f} before, {load1:.2f} after (other jobs ran)")
     if not args.no_save:
         RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps({
+        known = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        settings = known.get("settings", {}) if isinstance(known, dict) else {}
+        key = f"neurons={args.neurons} epochs={args.epochs} steps={args.steps}"
+        settings[key] = {
             "command": "python benchmarks/stdp_digits.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "settings": {"neurons": args.neurons, "epochs": args.epochs, "steps": args.steps,
                          "encoder": "rate (default)", "labels": "assigned on the training split (finalize)"},
             "machine": {"cpus": os.cpu_count(), "load_before": load0, "load_after": load1,
                         "note": "shared machine: other jobs ran at the same time; times are noisy"},
-            "runs": rows, "summary": summary}, indent=2) + "\n")
+            "runs": rows, "summary": summary}
+        RESULTS.write_text(json.dumps({"settings": settings}, indent=2) + "\n")
     return 0
 
 
