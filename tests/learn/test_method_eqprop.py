@@ -176,3 +176,18 @@ def test_a_stream_in_chunks_gives_the_readout_of_the_whole():
         first, state = net(x[:5], return_state=True)
         second = net(x[5:], state)
     torch.testing.assert_close(torch.cat([first, second]), whole)
+
+
+def test_a_batch_of_several_lengths_is_refused():
+    net = EnergyNet([8, 16, 3], eps=0.5, spiking=False)
+    x = torch.rand(30, 4, 8)
+    batch = Batch(x, torch.arange(4) % 3, torch.tensor([30, 12, 30, 7]), torch.arange(4))
+    objective = Objective(method_params=method_named("eqprop").params())
+    with pytest.raises(ValueError, match=r"eqprop: expected samples of one length .* got lengths from 7 to 30"):
+        eqprop_step(net, batch, torch.optim.SGD(net.parameters(), lr=0.1), objective)
+
+
+def test_train_refuses_a_data_set_of_several_lengths_naming_the_method(tmp_path, capsys):
+    assert main(["train", "--method", "eqprop", "--epochs", "1", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--method" in err and "eqprop: expected samples of one length" in err and "lengths from 7 to" in err

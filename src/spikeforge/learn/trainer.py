@@ -303,6 +303,12 @@ class Trainer:
                 fixed_encoder=not (isinstance(config.encoder, str) and config.encoder == "default"),
                 log=(lambda line: self.console.print(line, markup=False, highlight=False)) if self.writer else None)
             self.load_seconds = time.perf_counter() - t0
+            method = method_named(self.config.method)
+            if method.check_data is not None:  # refused before a model is built, naming --method
+                try:
+                    method.check_data(self.dataset.train)
+                except ValueError as exc:
+                    raise ConfigError("method", str(exc)) from None
             self.model = self._build_model(model_factory)
             self.optimizer = self._build_optimizer()
         if self.dist.rank > 0:  # own draws (stochastic neurons, dropout) per rank; rank 0 those of one process

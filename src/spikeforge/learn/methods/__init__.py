@@ -51,7 +51,8 @@ class Method:
     ``options``: ``((name, default), ...)``, the keys ``--method-param`` / ``TrainConfig.method_params`` may
     set; ``check``: ``check(params) -> None`` raising ``ValueError("NAME: expected ..., got ...")`` for a bad
     value (``params``: the options with defaults filled in); ``summary``: one line for ``--help`` and docs;
-    ``reference``: the paper(s) it implements."""
+    ``reference``: the paper(s) it implements; ``check_data``: ``check_data(split) -> None`` raising
+    ``ValueError`` for data the method cannot train on (asked by the trainer before a model is built)."""
 
     name: str
     step: Callable[..., StepResult]
@@ -61,6 +62,7 @@ class Method:
     check: Callable[[dict[str, Any]], None] | None = None
     build_model: Callable[..., torch.nn.Module] | None = None
     finalize: Callable[..., None] | None = None
+    check_data: Callable[[Any], None] | None = None
 
     def __call__(self, model: torch.nn.Module, batch: Any, optimizer: torch.optim.Optimizer,
                  objective: Any) -> StepResult:

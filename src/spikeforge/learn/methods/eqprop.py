@@ -135,11 +135,28 @@ def ep_gradients(net: EnergyNet, x: torch.Tensor, target: torch.Tensor, beta: fl
     return grads, free
 
 
+def check_data(split) -> None:
+    """Refuse a training split of several sample lengths (see :func:`eqprop_step`)."""
+    lengths = split.lengths
+    if len(lengths) and bool((lengths != lengths.max()).any()):
+        raise ValueError(f"eqprop: expected samples of one length (the free phase relaxes to the fixed point of "
+                         f"the whole input), got lengths from {int(lengths.min())} to {int(lengths.max())}; use "
+                         f"static data (digits) or a series of fixed length")
+
+
 def eqprop_step(model: nn.Module, batch, optimizer: torch.optim.Optimizer, objective: Objective) -> StepResult:
     """Free phase, nudged phase(s), the EP gradient estimate into ``.grad``, the optimizer's step."""
     if not isinstance(model, EnergyNet):
         raise TypeError(f"model: eqprop trains a spikeforge.nets.energy.EnergyNet (its build_model's network), "
                         f"got {type(model).__name__}")
+    steps = batch.x.shape[0]
+    if batch.lengths is not None and bool((batch.lengths != steps).any()):
+        # the EP update compares states at the end of the phases: padded steps would relax a short sample back
+        # towards rest and teach the network the fixed point of no input
+        raise ValueError(f"eqprop: expected samples of one length (the free phase relaxes to the fixed point of "
+                         f"the whole input), got lengths from {int(batch.lengths.min())} to "
+                         f"{int(batch.lengths.max())} in a batch of T={steps}; use static data (digits) or a "
+                         f"series of fixed length")
     params = objective.method_params
     beta = float(params["beta"])
     nudge = params["nudge"]
@@ -167,4 +184,4 @@ METHOD = Method(
     "equilibrium propagation: free and nudged phases of a convergent (spiking) energy network, local updates",
     reference="Scellier & Bengio 2017; O'Connor, Gavves & Welling, AISTATS 2019; Martin et al. (EqSpike), "
               "iScience 2021",
-    options=OPTIONS, check=check, build_model=build_energy_net)
+    options=OPTIONS, check=check, build_model=build_energy_net, check_data=check_data)
