@@ -63,10 +63,10 @@ def run_one(method: str, dataset: str, epochs: int, workdir: Path) -> dict:
         proc = subprocess.run([sys.executable, __file__, "--child", str(info), "--", *argv],
                               capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     row: dict = {"method": method, "dataset": dataset, "epochs": epochs, "others_cores": others.cores}
-    if proc.returncode != 0 or not info.exists():
+    child = json.loads(info.read_text()) if info.exists() else {"code": proc.returncode}
+    if proc.returncode != 0 or child["code"] != 0:  # the train command refused or failed: its last line
         row["error"] = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         return row
-    child = json.loads(info.read_text())
     metrics = json.loads((out / "metrics.json").read_text())
     row.update(test_accuracy=metrics["test_accuracy"], valid_accuracy=metrics.get("valid_accuracy"),
                train_seconds=metrics["train_seconds"], wall_seconds=child["wall_seconds"],
