@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from spikeforge.encode._base import StaticCode
 from spikeforge.encode._checks import as_spikes, check_int, check_steps, nth_spike_times, unit_static
 
 __all__ = ["Burst", "burst_decode"]
@@ -46,7 +47,7 @@ def _burst_check(steps: int, max_spikes: int, min_interval: int, max_interval: i
 
 
 @dataclass(frozen=True)
-class Burst:
+class Burst(StaticCode):
     """Burst code (the equations in :mod:`spikeforge.encode.burst`).
 
     ``max_spikes``: ``N`` (default 5). ``min_interval``: ``d_min`` (default 1, the densest burst).
@@ -66,17 +67,6 @@ class Burst:
     @property
     def d_max(self) -> int:
         return _burst_check(self.steps, self.max_spikes, self.min_interval, self.max_interval, "Burst")
-
-    @property
-    def deterministic(self) -> bool:
-        return True
-
-    @property
-    def input_kind(self) -> str:
-        return "static"
-
-    def out_channels(self, channels: int) -> int:
-        return channels
 
     def counts_intervals(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(n(x), d(x))`` of each input (floats, x's shape)."""

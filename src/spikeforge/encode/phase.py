@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from spikeforge.encode._base import StaticCode
 from spikeforge.encode._checks import as_spikes, check_int, check_steps, unit_static
 
 __all__ = ["Phase", "phase_decode", "phase_weights"]
@@ -32,7 +33,7 @@ def phase_weights(steps: int, bits: int, *, dtype: torch.dtype | None = None) ->
 
 
 @dataclass(frozen=True)
-class Phase:
+class Phase(StaticCode):
     """Weighted-spike phase code (the equations in :mod:`spikeforge.encode.phase`).
 
     Input static ``[B, ...]`` in [0, 1] (clamped), output binary ``[T, B, ...]``, ``T = steps``.
@@ -51,17 +52,6 @@ class Phase:
             raise ValueError(f"Phase: bits must be at most steps={self.steps} (one complete period); got {self.bits}")
         if self.bits > 52:
             raise ValueError(f"Phase: bits must be at most 52 (float64 holds the quantised value); got {self.bits}")
-
-    @property
-    def deterministic(self) -> bool:
-        return True
-
-    @property
-    def input_kind(self) -> str:
-        return "static"
-
-    def out_channels(self, channels: int) -> int:
-        return channels
 
     def error_bound(self, x: Tensor) -> Tensor:
         """``2^{−K}`` for each value: ``0 ≤ x − decode(encode(x)) ≤ 2^{−K}``."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from spikeforge.encode._base import StaticCode
 from spikeforge.encode._checks import (
     as_float,
     as_spikes,
@@ -168,7 +169,7 @@ def ttfs_cells(steps: int, tau: float, threshold: float, *, cap: bool = True) ->
 
 
 @dataclass(frozen=True)
-class TTFS:
+class TTFS(StaticCode):
     """RC time-to-first-spike code (the equation in :mod:`spikeforge.encode.temporal`): one spike per input,
     at the step a leaky integrator with time constant ``tau`` (in steps) charged by ``x`` first reaches
     ``threshold``; ``x ≤ threshold`` (or too weak to get there within ``steps``) never fires.
@@ -191,17 +192,6 @@ class TTFS:
         _, tau, thr = _ttfs_check(self.steps, self.tau, self.threshold, "TTFS")
         object.__setattr__(self, "tau", tau)
         object.__setattr__(self, "threshold", thr)
-
-    @property
-    def deterministic(self) -> bool:
-        return True
-
-    @property
-    def input_kind(self) -> str:
-        return "static"
-
-    def out_channels(self, channels: int) -> int:
-        return channels
 
     def times(self, x: Tensor) -> Tensor:
         """Spike step of each input (float, x's shape); ``inf`` where it never fires."""
@@ -253,7 +243,7 @@ def ttfs_decode(spikes: Tensor, *, tau: float = 5.0, threshold: float = 0.1) -> 
 
 
 @dataclass(frozen=True)
-class ISI:
+class ISI(StaticCode):
     """Inter-spike-interval code (the equation in :mod:`spikeforge.encode.temporal`).
 
     ``d(x) = round(d_max − x·(d_max − d_min))`` steps between spikes, ``d_min = min_interval`` (default 1),
@@ -288,17 +278,6 @@ class ISI:
     @property
     def d_max(self) -> int:
         return self.steps - 1 if self.max_interval is None else self.max_interval
-
-    @property
-    def deterministic(self) -> bool:
-        return True
-
-    @property
-    def input_kind(self) -> str:
-        return "static"
-
-    def out_channels(self, channels: int) -> int:
-        return channels
 
     def intervals(self, x: Tensor) -> Tensor:
         """``d(x)`` of each input (float, x's shape)."""
