@@ -12,6 +12,7 @@ class StaticCode:
 
     @property
     def deterministic(self) -> bool:
+        """True: the same input always gives the same output (loaders may cache it)."""
         return True
 
     @property

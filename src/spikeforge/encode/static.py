@@ -9,6 +9,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from spikeforge.encode._base import StaticCode
 from spikeforge.encode._checks import (
     as_float,
     check_finite,
@@ -101,7 +102,7 @@ class Rate:
 
 
 @dataclass(frozen=True)
-class Latency:
+class Latency(StaticCode):
     """Latency / time-to-first-spike code: each input spikes once, earlier for a stronger input.
 
     Input: static ``[B, ...]`` with values in [0, 1] (clamped); output ``[T, B, ...]`` with ``T = steps``.
@@ -127,18 +128,6 @@ class Latency:
         if not 0.0 < thr < 1.0:
             raise ValueError(f"Latency: threshold must lie in (0, 1); got {self.threshold!r}")
         object.__setattr__(self, "threshold", thr)
-
-    @property
-    def deterministic(self) -> bool:
-        """True: the same input always gives the same output (loaders may cache it)."""
-        return True
-
-    @property
-    def input_kind(self) -> str:
-        return "static"
-
-    def out_channels(self, channels: int) -> int:
-        return channels
 
     def times(self, x: Tensor) -> Tensor:
         """Spike step of each input (float tensor of x's shape); ``inf`` where the input never fires."""
