@@ -88,3 +88,19 @@ def test_a_family_named_on_the_command_line_gets_its_preferred_loss_unless_a_los
     assert build_config(_args("--model", "mlp")).loss == "last"
     assert build_config(_args("--model", "tcn", "--model-param", "kernel_sizes=[7,5,3]")).model_params == {
         "kernel_sizes": [7, 5, 3]}
+
+
+def test_another_packages_method_is_found_through_its_entry_point_and_a_broken_one_skipped(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from spikeforge import _plugins
+    from spikeforge.learn.methods import ENTRY_POINT_GROUP
+
+    eps = [EntryPoint(name="toy", value=f"{__name__}:TOY", group=ENTRY_POINT_GROUP),
+           EntryPoint(name="bad", value="math:pi", group=ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(_plugins, "entry_points", lambda group: eps if group == ENTRY_POINT_GROUP else [])
+    with pytest.warns(RuntimeWarning, match=r"entry point 'bad'.*expected a spikeforge.learn.methods.Method"):
+        found = methods()
+    assert found["toy"] is TOY and "bad" not in found and next(iter(found)) == "bptt"
+    with pytest.warns(RuntimeWarning):
+        assert TrainConfig(method="toy", method_params={"scale": 3.0}).method == "toy"

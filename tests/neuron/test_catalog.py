@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import spikeforge as sf
+from spikeforge import _plugins
 from spikeforge.hardware.fit import mlp as fit_mlp
 from spikeforge.learn.config import ConfigError, TrainConfig
 from spikeforge.learn.models import make_neuron_factory
@@ -49,7 +50,7 @@ class PluginNeuron(ModelNeuron):
 
 def _with_plugin(monkeypatch):
     ep = EntryPoint(name="PluginNeuron", value=f"{__name__}:PluginNeuron", group=catalog.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(catalog, "entry_points", lambda group: [ep] if group == catalog.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(_plugins, "entry_points", lambda group: [ep] if group == catalog.ENTRY_POINT_GROUP else [])
 
 
 def test_a_plugin_model_is_accepted_by_config_training_and_fit(monkeypatch):
@@ -67,7 +68,7 @@ def test_a_plugin_model_is_accepted_by_config_training_and_fit(monkeypatch):
 def test_a_broken_plugin_is_named_and_skipped(monkeypatch):
     eps = [EntryPoint(name="Bad", value="math:pi", group=catalog.ENTRY_POINT_GROUP),
            EntryPoint(name="Gone", value="no_such_package_xyz:Neuron", group=catalog.ENTRY_POINT_GROUP)]
-    monkeypatch.setattr(catalog, "entry_points", lambda group: eps)
+    monkeypatch.setattr(_plugins, "entry_points", lambda group: eps if group == catalog.ENTRY_POINT_GROUP else [])
     with pytest.warns(RuntimeWarning, match=r"entry point 'Bad'.*expected a neuron class"), \
             pytest.warns(RuntimeWarning, match=r"entry point 'Gone'.*failed to load"):
         found = catalog.neuron_classes()

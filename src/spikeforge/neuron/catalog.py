@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import warnings
-from importlib.metadata import entry_points
 
+from spikeforge._plugins import entry_point_objects
 from spikeforge.neuron import modules
 from spikeforge.neuron.models import base
 
@@ -43,20 +42,10 @@ def neuron_classes() -> dict[str, type]:
         for obj in vars(mod).values():
             if _is_model(obj) and obj.__module__ == mod.__name__:
                 declared[obj.__name__] = obj
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        # another package's broken plug-in must not break spikeforge: it is named in a warning and skipped
-        try:
-            obj = ep.load()
-        except Exception as exc:
-            warnings.warn(f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP!r} ({ep.value}) failed to load "
-                          f"and is skipped: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
-            continue
-        if not (_is_model(obj) or (isinstance(obj, type) and issubclass(obj, modules.Neuron))):
-            warnings.warn(f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP!r}: expected a neuron class "
-                          f"(a spikeforge.Neuron or a declared ModelNeuron), got {obj!r}; skipped",
-                          RuntimeWarning, stacklevel=2)
-            continue
-        declared.setdefault(ep.name, obj)
+    for name, obj in entry_point_objects(
+            ENTRY_POINT_GROUP, lambda o: _is_model(o) or (isinstance(o, type) and issubclass(o, modules.Neuron)),
+            "a neuron class (a spikeforge.Neuron or a declared ModelNeuron)"):
+        declared.setdefault(name, obj)
     for name in sorted(declared):
         found.setdefault(name, declared[name])
     return found

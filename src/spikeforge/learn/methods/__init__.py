@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, NamedTuple
 
 import torch
+
+from spikeforge._plugins import entry_point_objects
 
 __all__ = ["ENTRY_POINT_GROUP", "METHODS", "Method", "StepResult", "method_named", "methods"]
 
@@ -97,18 +97,8 @@ def methods() -> dict[str, Method]:
         method = getattr(importlib.import_module(info.name), "METHOD", None)
         if isinstance(method, Method):
             found[method.name] = method
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        # another package's broken plug-in must not break spikeforge: it is named in a warning and skipped
-        try:
-            obj = ep.load()
-        except Exception as exc:
-            warnings.warn(f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP!r} ({ep.value}) failed to load "
-                          f"and is skipped: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
-            continue
-        if not isinstance(obj, Method):
-            warnings.warn(f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP!r}: expected a "
-                          f"spikeforge.learn.methods.Method, got {obj!r}; skipped", RuntimeWarning, stacklevel=2)
-            continue
+    for _name, obj in entry_point_objects(ENTRY_POINT_GROUP, lambda o: isinstance(o, Method),
+                                         "a spikeforge.learn.methods.Method"):
         found.setdefault(obj.name, obj)
     return found
 
