@@ -40,9 +40,10 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def learning_curves(history: Sequence[Mapping[str, float]], path: Path) -> Path:
+def learning_curves(history: Sequence[Mapping[str, float]], path: Path, loss: str = "last") -> Path:
     """Loss, accuracy and hidden-layer spikes per epoch: train, and validation where the rows have it (rows of
-    :func:`spikeforge.learn.fit`; an older run's ``test_*`` columns are drawn as "test")."""
+    :func:`spikeforge.learn.fit`; an older run's ``test_*`` columns are drawn as "test"). ``loss``: the run's
+    loss name (it labels the axis)."""
     import math
 
     plt = _plt()
@@ -51,7 +52,9 @@ def learning_curves(history: Sequence[Mapping[str, float]], path: Path) -> Path:
     held = next((p for p in ("valid", "test") if any(math.isfinite(float(r.get(f"{p}_accuracy", math.nan)))
                                                      for r in history)), None)
     for ax, what, ylabel, title in zip(axes, ("loss", "accuracy", "spikes_per_sample"),
-                                       ("cross-entropy", "accuracy", "spike events / sample"),
+                                       ("squared error" if loss == "mse" else "cross-entropy",
+                                        "share |error| < 0.04" if loss == "mse" else "accuracy",
+                                        "spike events / sample"),
                                        ("loss", "accuracy", "hidden-layer spikes")):
         for part in ("train", held):
             if part is not None:
@@ -383,7 +386,7 @@ def draw_all(run_dir: Path, *, model: nn.Module, dataset, history: Sequence[Mapp
     plots = Path(run_dir) / "plots"
     out: dict[str, Path] = {}
     if history:
-        out["learning_curves"] = learning_curves(history, plots / "learning_curves.png")
+        out["learning_curves"] = learning_curves(history, plots / "learning_curves.png", reduce)
     split = dataset.test
     if len(split) and not getattr(split, "regression", False):  # the raster names classes; a regression set has none
         idx = torch.tensor([min(sample, len(split) - 1)])
