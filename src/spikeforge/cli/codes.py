@@ -43,7 +43,7 @@ def _names(text: str) -> list[str]:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("codes", help="compare spike codes; probe a run's hidden codes",
-                              description=__doc__.split("\n")[0])
+                              description=__doc__.split("\n")[0].replace("``", ""))
     sub = p.add_subparsers(dest="codes_verb", metavar="SUBVERB")
     c = sub.add_parser("compare", help="bits, spikes, decoding window and robustness of every registry code")
     c.add_argument("--codes", type=_names, default=None, help="comma-separated encoder names (default: all)")
