@@ -178,16 +178,27 @@ def test_a_stream_in_chunks_gives_the_readout_of_the_whole():
     torch.testing.assert_close(torch.cat([first, second]), whole)
 
 
-def test_a_batch_of_several_lengths_is_refused():
-    net = EnergyNet([8, 16, 3], eps=0.5, spiking=False)
-    x = torch.rand(30, 4, 8)
-    batch = Batch(x, torch.arange(4) % 3, torch.tensor([30, 12, 30, 7]), torch.arange(4))
+def test_a_batch_of_several_lengths_is_the_weighted_mean_of_its_length_groups_each_over_its_own_steps():
+    torch.manual_seed(0)
+    net = EnergyNet([8, 16, 3], eps=0.5, spiking=True)
+    x = torch.rand(30, 5, 8)
+    lengths = torch.tensor([30, 12, 30, 7, 12])
+    x = x * (torch.arange(30)[:, None] < lengths[None, :]).unsqueeze(-1)  # zero padding, as batches have
+    y = torch.tensor([0, 1, 2, 0, 1])
+    batch = Batch(x, y, lengths, torch.arange(5))
     objective = Objective(method_params=method_named("eqprop").params())
-    with pytest.raises(ValueError, match=r"eqprop: expected samples of one length .* got lengths from 7 to 30"):
-        eqprop_step(net, batch, torch.optim.SGD(net.parameters(), lr=0.1), objective)
+    expected = None
+    for length, rows in ((7, [3]), (12, [1, 4]), (30, [0, 2])):
+        xs = x[:length, rows]
+        grads, _ = ep_gradients(net, xs, F.one_hot(y[rows], 3).double().float(), 1.0, nudge_steps=10)
+        part = [[g * len(rows) / 5 for g in pair] for pair in grads]
+        expected = part if expected is None else [[a + b for a, b in zip(p, q)] for p, q in zip(expected, part)]
+    eqprop_step(net, batch, torch.optim.SGD(net.parameters(), lr=0.0), objective)
+    for lin, (dw, db) in zip(net.layers, expected):
+        assert torch.allclose(lin.weight.grad, dw, atol=1e-6) and torch.allclose(lin.bias.grad, db, atol=1e-6)
+    # the forward's readout at a sample's last valid step is the end of that sample's own free phase
+    with torch.no_grad():
+        whole = net(x)
+        alone = net.relax(x[:7, [3]]).readout
+    assert torch.allclose(whole[6, 3], alone[-1, 0])
 
-
-def test_train_refuses_a_data_set_of_several_lengths_naming_the_method(tmp_path, capsys):
-    assert main(["train", "--method", "eqprop", "--epochs", "1", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
-    err = capsys.readouterr().err
-    assert "--method" in err and "eqprop: expected samples of one length" in err and "lengths from 7 to" in err

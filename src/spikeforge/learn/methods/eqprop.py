@@ -135,42 +135,45 @@ def ep_gradients(net: EnergyNet, x: torch.Tensor, target: torch.Tensor, beta: fl
     return grads, free
 
 
-def check_data(split) -> None:
-    """Refuse a training split of several sample lengths (see :func:`eqprop_step`)."""
-    lengths = split.lengths
-    if len(lengths) and bool((lengths != lengths.max()).any()):
-        raise ValueError(f"eqprop: expected samples of one length (the free phase relaxes to the fixed point of "
-                         f"the whole input), got lengths from {int(lengths.min())} to {int(lengths.max())}; use "
-                         f"static data (digits) or a series of fixed length")
-
-
 def eqprop_step(model: nn.Module, batch, optimizer: torch.optim.Optimizer, objective: Objective) -> StepResult:
     """Free phase, nudged phase(s), the EP gradient estimate into ``.grad``, the optimizer's step."""
     if not isinstance(model, EnergyNet):
         raise TypeError(f"model: eqprop trains a spikeforge.nets.energy.EnergyNet (its build_model's network), "
                         f"got {type(model).__name__}")
-    steps = batch.x.shape[0]
-    if batch.lengths is not None and bool((batch.lengths != steps).any()):
-        # the EP update compares states at the end of the phases: padded steps would relax a short sample back
-        # towards rest and teach the network the fixed point of no input
-        raise ValueError(f"eqprop: expected samples of one length (the free phase relaxes to the fixed point of "
-                         f"the whole input), got lengths from {int(batch.lengths.min())} to "
-                         f"{int(batch.lengths.max())} in a batch of T={steps}; use static data (digits) or a "
-                         f"series of fixed length")
     params = objective.method_params
     beta = float(params["beta"])
     nudge = params["nudge"]
     if nudge == "random" and bool(torch.rand(()) < 0.5):
         beta = -beta
+    steps, b = batch.x.shape[0], batch.x.shape[1]
+    lengths = torch.full((b,), steps, dtype=torch.long) if batch.lengths is None else batch.lengths.cpu()
+    weight = float(getattr(objective, "loss_weight", 1.0))
+    total: list[list[torch.Tensor]] | None = None
+    loss = torch.zeros((), dtype=batch.x.dtype, device=batch.x.device)
+    logits = None
     with torch.no_grad():
-        free = model.relax(batch.x)
-        out = free.readout
-        loss, logits = classification_loss(out, batch.y, batch.lengths, objective.loss, objective.label_smoothing)
-        target = F.one_hot(batch.y, model.sizes[-1]).to(out.dtype)
-        grads, _ = ep_gradients(model, batch.x, target, beta, nudge="symmetric" if nudge == "symmetric" else "positive",
-                                nudge_steps=int(params["nudge_steps"]), pre=params["pre"], free=free)
-        weight = float(getattr(objective, "loss_weight", 1.0))
-        for lin, (dw, db) in zip(model.layers, grads):
+        # Samples of each length relax over their own steps only: the phases' end states are then those the
+        # forward pass has at the sample's last valid step (padding would relax a short sample back to rest).
+        for length in torch.unique(lengths).tolist():
+            rows = torch.nonzero(lengths == length).flatten().to(batch.x.device)
+            x = batch.x[:length].index_select(1, rows)
+            y = batch.y.index_select(0, rows)
+            free = model.relax(x)
+            part, part_logits = classification_loss(free.readout, y, torch.full((len(rows),), length,
+                                                                                device=x.device),
+                                                    objective.loss, objective.label_smoothing)
+            if logits is None:
+                logits = part_logits.new_zeros((b, part_logits.shape[1]))
+            logits[rows] = part_logits
+            share = len(rows) / b  # the groups' batch means, weighted into the whole batch's mean
+            loss = loss + part * share
+            target = F.one_hot(y, model.sizes[-1]).to(free.readout.dtype)
+            grads, _ = ep_gradients(model, x, target, beta, nudge="symmetric" if nudge == "symmetric" else "positive",
+                                    nudge_steps=int(params["nudge_steps"]), pre=params["pre"], free=free)
+            scaled = [[g * share for g in pair] for pair in grads]
+            total = scaled if total is None else [[a + c for a, c in zip(p, q)] for p, q in zip(total, scaled)]
+        assert total is not None and logits is not None
+        for lin, (dw, db) in zip(model.layers, total):
             lin.weight.grad = (dw * weight).to(lin.weight.dtype)
             lin.bias.grad = (db * weight).to(lin.bias.dtype)
     if objective.grad_clip is not None:
@@ -184,4 +187,4 @@ METHOD = Method(
     "equilibrium propagation: free and nudged phases of a convergent (spiking) energy network, local updates",
     reference="Scellier & Bengio 2017; O'Connor, Gavves & Welling, AISTATS 2019; Martin et al. (EqSpike), "
               "iScience 2021",
-    options=OPTIONS, check=check, build_model=build_energy_net, check_data=check_data)
+    options=OPTIONS, check=check, build_model=build_energy_net)
