@@ -104,3 +104,19 @@ def test_another_packages_method_is_found_through_its_entry_point_and_a_broken_o
     assert found["toy"] is TOY and "bad" not in found and next(iter(found)) == "bptt"
     with pytest.warns(RuntimeWarning):
         assert TrainConfig(method="toy", method_params={"scale": 3.0}).method == "toy"
+
+
+def test_a_methods_check_data_refuses_before_a_model_is_built_naming_the_method(monkeypatch, tmp_path):
+    from spikeforge import _plugins
+    from spikeforge.learn import Trainer
+    from spikeforge.learn.methods import ENTRY_POINT_GROUP
+
+    def static_only(split):
+        if split.kind != "static":
+            raise ValueError(f"picky: expected static data, got {split.kind}")
+
+    picky = Method("picky", _toy_step, "refuses series", check_data=static_only)
+    monkeypatch.setattr(_plugins, "entry_points", lambda group: [] if group != ENTRY_POINT_GROUP else [
+        type("EP", (), {"name": "picky", "value": "x", "load": staticmethod(lambda: picky)})()])
+    with pytest.raises(ConfigError, match=r"config method: picky: expected static data, got series"):
+        Trainer(TrainConfig(method="picky"), tmp_path / "r", progress=False, plots=False)
