@@ -34,6 +34,10 @@ from _quiet import OtherCPU, describe  # noqa: E402
 EXTRA: dict[str, list[str]] = {
     "tbptt": ["--tbptt", "8"],
 }
+#: Further rows: a label, the method and its arguments (run after the method's own row).
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "eqprop (rates)": ("eqprop", ["--method-param", "spiking=false"]),
+}
 #: Per data set arguments (the same for every method).
 DATA_EXTRA: dict[str, list[str]] = {"digits": ["--hidden", "128"], "uea:JapaneseVowels": ["--hidden", "128"]}
 
@@ -52,17 +56,20 @@ def _child(argv: list[str], out: str) -> None:
     Path(out).write_text(json.dumps({"code": code, "wall_seconds": seconds, "peak_rss_mib": peak}))
 
 
-def run_one(method: str, dataset: str, epochs: int, workdir: Path) -> dict:
-    out = workdir / f"{method}-{dataset.replace(':', '_')}"
+def run_one(method: str, dataset: str, epochs: int, workdir: Path, label: str | None = None,
+            extra: list[str] | None = None) -> dict:
+    label = label or method
+    out = workdir / f"{label.replace(' ', '_').replace('(', '').replace(')', '')}-{dataset.replace(':', '_')}"
     argv = ["--method", method, "--dataset", dataset, "--epochs", str(epochs), "--seed", "0", "--threads", "1",
-            "--out", str(out), "--quiet", "--no-plots", *DATA_EXTRA.get(dataset, []), *EXTRA.get(method, [])]
+            "--out", str(out), "--quiet", "--no-plots", *DATA_EXTRA.get(dataset, []), *EXTRA.get(method, []),
+            *(extra or [])]
     if method in EXTRA and "--tbptt" in EXTRA[method]:
         argv = [a for i, a in enumerate(argv) if not (a == "--method" or (i > 0 and argv[i - 1] == "--method"))]
     info = workdir / f"{out.name}.child.json"
     with OtherCPU() as others:
         proc = subprocess.run([sys.executable, __file__, "--child", str(info), "--", *argv],
                               capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    row: dict = {"method": method, "dataset": dataset, "epochs": epochs, "others_cores": others.cores}
+    row: dict = {"method": label, "dataset": dataset, "epochs": epochs, "others_cores": others.cores}
     child = json.loads(info.read_text()) if info.exists() else {"code": proc.returncode}
     if proc.returncode != 0 or child["code"] != 0:  # the train command refused or failed: its last line
         row["error"] = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -91,9 +98,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets.split(","):
             for method in args.methods.split(","):
-                row = run_one(method, dataset, args.epochs, Path(tmp))
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                runs = [(method, None, None)] + [(m, label, extra) for label, (m, extra) in VARIANTS.items()
+                                                 if m == method]
+                for name, label, extra in runs:
+                    row = run_one(name, dataset, args.epochs, Path(tmp), label, extra)
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     note = describe([r["others_cores"] for r in rows])
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"rows": rows, "load": note}, indent=2) + "\n")
