@@ -293,3 +293,10 @@ def test_a_taken_run_folder_is_refused_before_the_data_set_loads_and_auto_search
     assert main(["train", "--model", "auto", "--out", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "--out" in err and "already holds a run" in err
+
+
+def test_a_data_set_name_with_an_emoji_code_prints_as_typed(tmp_path, capsys):
+    assert main(["train", "--dataset", "adding:100", "--loss", "mse", "--epochs", "1", "--hidden", "8",
+                 "--out", str(tmp_path / "r"), "--no-progress", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "adding:100" in out and "\U0001f4af" not in out

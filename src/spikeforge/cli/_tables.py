@@ -26,6 +26,7 @@ def console(file: IO[str] | None = None, **kwargs):
     from rich.console import Console
 
     stream = sys.stdout if file is None else file
+    kwargs.setdefault("emoji", False)  # a data set named "adding:100" must not print as "adding💯"
     isatty = getattr(stream, "isatty", None)
     if isatty is not None and isatty():
         return Console(file=stream, soft_wrap=False, **kwargs)

@@ -61,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
     if recorded is not None:
         same = math.isclose(recorded, result["accuracy"], abs_tol=1e-12)
         table.add_row("recorded in metrics.json", f"{recorded:.4f} ({'same' if same else 'DIFFERENT'})")
-    Console().print(table)
+    Console(emoji=False).print(table)
     return 0

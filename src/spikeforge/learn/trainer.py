@@ -283,7 +283,7 @@ class Trainer:
             detail = f"{self.out} is a file; expected a run folder (a new or an empty folder, or a run to continue)"
             raise about("out_dir", FileExistsError(f"out_dir: {detail}"), detail)
         self.progress_enabled = progress
-        self.console = console if console is not None else Console()
+        self.console = console if console is not None else Console(emoji=False)
         self.plots = plots
         self.hardware = hardware
         # Distributed training: fit()'s shard (rank, world) and whether this process writes the run folder
