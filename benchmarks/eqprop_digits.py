@@ -22,30 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _runs import seed_grid
 
 RESULTS = Path(__file__).resolve().parent / "results" / "eqprop_digits.json"
 SGD = ["--hidden", "128", "--batch-size", "32", "--optimizer", "sgd", "--lr", "0.01"]
 VARIANTS = {"default": [], "spiking": SGD, "rate": [*SGD, "--method-param", "spiking=false"]}
-
-
-def run(seed: int, variant: str, args: argparse.Namespace, folder: Path) -> dict[str, float]:
-    out = folder / f"{variant}-seed{seed}"
-    cmd = [sys.executable, "-m", "spikeforge.cli.main", "train", "--method", "eqprop", "--dataset", "digits",
-           "--epochs", str(args.epochs), "--seed", str(seed), "--threads", "1", "--no-progress", "--no-plots",
-           "--out", str(out), *VARIANTS[variant]]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
-    m = json.loads((out / "metrics.json").read_text())
-    return {"variant": variant, "seed": seed, "test_accuracy": m["test_accuracy"],
-            "valid_accuracy": m["valid_accuracy"], "train_seconds": m["train_seconds"], "wall_seconds": wall,
-            "spikes_per_sample": m["spikes_per_sample"], "synaptic_ops_per_sample": m.get("synaptic_ops_per_sample")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,27 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/eqprop_digits.json")
     args = p.parse_args(argv)
-    load0 = os.getloadavg()[0]
-    rows = []
+    base = ["--method", "eqprop", "--dataset", "digits", "--epochs", str(args.epochs)]
     with tempfile.TemporaryDirectory() as tmp:
-        print("| variant | seed | test accuracy | train [s] | wall [s] | spikes / test sample |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for variant in args.variants:
-            for seed in args.seeds:
-                r = run(seed, variant, args, Path(tmp))
-                rows.append(r)
-                print(f"| {variant} | {seed} | {r['test_accuracy']:.4f} | {r['train_seconds']:.1f} | "
-                      f"{r['wall_seconds']:.1f} | {r['spikes_per_sample']:.0f} |", flush=True)
-    load1 = os.getloadavg()[0]
-    summary = {}
-    for variant in args.variants:
-        acc = [r["test_accuracy"] for r in rows if r["variant"] == variant]
-        summary[variant] = {"test_accuracy_mean": statistics.mean(acc), "test_accuracy_min": min(acc),
-                            "test_accuracy_max": max(acc),
-                            "train_seconds_median": statistics.median(r["train_seconds"] for r in rows
-                                                                      if r["variant"] == variant)}
-        print(f"{variant}: test accuracy {min(acc):.4f}-{max(acc):.4f}, mean {statistics.mean(acc):.4f}")
-    print(f"{os.cpu_count()} CPUs, 1-minute load average {load0:.2f} before, {load1:.2f} after (other jobs ran)")
+        rows, summary, (load0, load1) = seed_grid("variant", {v: VARIANTS[v] for v in args.variants}, args.seeds,
+                                                  base, Path(tmp))
     if not args.no_save:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps({

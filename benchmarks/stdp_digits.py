@@ -23,29 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _runs import seed_grid
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stdp_digits.json"
 MODES = {"online": ["--method-param", "online=true"], "batch": ["--method-param", "online=false"]}
-
-
-def run(seed: int, mode: str, args: argparse.Namespace, folder: Path) -> dict[str, float]:
-    out = folder / f"{mode}-seed{seed}"
-    cmd = [sys.executable, "-m", "spikeforge.cli.main", "train", "--method", "stdp", "--dataset", "digits",
-           "--steps", str(args.steps), "--hidden", str(args.neurons), "--epochs", str(args.epochs),
-           "--seed", str(seed), "--threads", "1", "--no-progress", "--no-plots", "--out", str(out), *MODES[mode]]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
-    m = json.loads((out / "metrics.json").read_text())
-    return {"mode": mode, "seed": seed, "test_accuracy": m["test_accuracy"], "valid_accuracy": m["valid_accuracy"],
-            "train_seconds": m["train_seconds"], "wall_seconds": wall, "spikes_per_sample": m["spikes_per_sample"],
-            "synaptic_ops_per_sample": m.get("synaptic_ops_per_sample")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,27 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=50, help="presentation time per digit (steps of the rate code)")
     p.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/stdp_digits.json")
     args = p.parse_args(argv)
-    load0 = os.getloadavg()[0]
-    rows = []
+    base = ["--method", "stdp", "--dataset", "digits", "--steps", str(args.steps), "--hidden", str(args.neurons),
+            "--epochs", str(args.epochs)]
     with tempfile.TemporaryDirectory() as tmp:
-        print("| mode | seed | test accuracy | train [s] | wall [s] | spikes / test sample |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for mode in args.modes:
-            for seed in args.seeds:
-                r = run(seed, mode, args, Path(tmp))
-                rows.append(r)
-                print(f"| {mode} | {seed} | {r['test_accuracy']:.4f} | {r['train_seconds']:.1f} | "
-                      f"{r['wall_seconds']:.1f} | {r['spikes_per_sample']:.1f} |", flush=True)
-    load1 = os.getloadavg()[0]
-    summary = {}
-    for mode in args.modes:
-        acc = [r["test_accuracy"] for r in rows if r["mode"] == mode]
-        summary[mode] = {"test_accuracy_mean": statistics.mean(acc), "test_accuracy_min": min(acc),
-                         "test_accuracy_max": max(acc),
-                         "train_seconds_median": statistics.median(r["train_seconds"] for r in rows
-                                                                   if r["mode"] == mode)}
-        print(f"{mode}: test accuracy {min(acc):.4f}-{max(acc):.4f}, mean {statistics.mean(acc):.4f}")
-    print(f"{os.cpu_count()} CPUs, 1-minute load average {load0:.2f} before, {load1:.2f} after (other jobs ran)")
+        rows, summary, (load0, load1) = seed_grid("mode", {m: MODES[m] for m in args.modes}, args.seeds, base,
+                                                  Path(tmp), spikes_format=".1f")
     if not args.no_save:
         RESULTS.parent.mkdir(exist_ok=True)
         known = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
