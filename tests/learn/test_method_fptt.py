@@ -37,7 +37,7 @@ def _batch(steps: int, lengths, regression: bool, seed: int = 1) -> Batch:
     return Batch(x, y, torch.tensor(lengths), torch.arange(B))
 
 
-def _reference(model, batch, lr, params, loss, mean=None, lam=None):
+def _reference(step_window, model, batch, lr, params, loss, mean=None, lam=None):
     """The update equations written plainly: per window, the network stepped by hand from the detached state,
     the data loss, the regulariser, autograd, W <- W - lr g, then lambda and W_bar. ``mean``/``lam``: where a
     previous batch left them (default: W_bar = W, lambda = 0)."""
@@ -49,16 +49,7 @@ def _reference(model, batch, lr, params, loss, mean=None, lam=None):
     steps = batch.x.shape[0]
     for t0 in range(0, steps, k):
         t1 = min(steps, t0 + k)
-        states = [None if s is None else type(s)(*(None if v is None else v.detach() for v in s)) for s in states]
-        outs = []
-        for t in range(t0, t1):
-            h = batch.x[t]
-            for j, layer in enumerate(layers):
-                if isinstance(layer, nn.Linear):
-                    h = F.linear(h, layer.weight, layer.bias)
-                else:
-                    h, states[j] = sf.step(layer, h, states[j])
-            outs.append(h)
+        outs, states = step_window(layers, batch.x, t0, t1, states)
         data, running = 0.0, False
         for b in range(B):
             n = int(batch.lengths[b])
@@ -90,7 +81,7 @@ def _reference(model, batch, lr, params, loss, mean=None, lam=None):
     ("last", {"weighting": "uniform"}, (6, 3, 5)),
     ("last", {"k": 4}, (6, 5, 2)),
 ])
-def test_a_batch_equals_the_update_equations_written_by_hand(family, loss, options, lengths):
+def test_a_batch_equals_the_update_equations_written_by_hand(family, loss, options, lengths, step_window):
     model = _model(family, 1 if loss == "mse" else 2)
     ref_model = copy.deepcopy(model)
     batch = _batch(6, lengths, loss == "mse")
@@ -100,8 +91,8 @@ def test_a_batch_equals_the_update_equations_written_by_hand(family, loss, optio
     params = method.params(options)
     for _ in range(2):  # the second batch starts from the stored mean and multipliers
         method(model, batch, opt, Objective(loss=loss, method_params=options))
-    _, mean, lam = _reference(ref_model, batch, lr, params, loss)
-    ref = _reference(ref_model, batch, lr, params, loss, mean, lam)
+    _, mean, lam = _reference(step_window, ref_model, batch, lr, params, loss)
+    ref = _reference(step_window, ref_model, batch, lr, params, loss, mean, lam)
     for p, w, m, la in zip(model.parameters(), *ref):
         assert torch.allclose(p, w, rtol=1e-10, atol=1e-12)
         assert torch.allclose(opt.state[p]["fptt_mean"], m, rtol=1e-10, atol=1e-12)

@@ -65,7 +65,7 @@ def test_a_window_at_least_as_long_as_the_sequence_is_exactly_bptt(family, loss)
         assert torch.equal(pa, pb), name
 
 
-def _reference_window_grads(model, batch, k, loss):
+def _reference_window_grads(step_window, model, batch, k, loss):
     """Per window: autograd of the window's loss from the (detached) state before it, the network stepped one
     step at a time by hand (synapse, then neuron with spikeforge.step)."""
     layers = list(model)
@@ -75,16 +75,7 @@ def _reference_window_grads(model, batch, k, loss):
     grads = []
     for t0 in range(0, T, k):
         t1 = min(T, t0 + k)
-        states = [None if s is None else type(s)(*(None if v is None else v.detach() for v in s)) for s in states]
-        outs = []
-        for t in range(t0, t1):
-            h = batch.x[t]
-            for j, layer in enumerate(layers):
-                if isinstance(layer, nn.Linear):
-                    h = F.linear(h, layer.weight, layer.bias)
-                else:
-                    h, states[j] = sf.step(layer, h, states[j])
-            outs.append(h)
+        outs, states = step_window(layers, batch.x, t0, t1, states)
         out = torch.stack(outs)
         terms = []
         for b in range(B):
@@ -102,12 +93,12 @@ def _reference_window_grads(model, batch, k, loss):
 
 @pytest.mark.parametrize("family", ["mlp", "recurrent"])
 @pytest.mark.parametrize("loss, k", [("last", 4), ("last", 2), ("mean", 3), ("mean", 5)])
-def test_each_window_gradient_is_autograd_from_the_detached_state_before_it(family, loss, k):
+def test_each_window_gradient_is_autograd_from_the_detached_state_before_it(family, loss, k, step_window):
     model = _model(family, seed=2)
     batch = _batch(seed=3)
     recorder = Recorder(model.parameters())
     method_named("tbptt")(model, batch, recorder, Objective(loss=loss, method_params={"k": k}))
-    reference = _reference_window_grads(copy.deepcopy(model), batch, k, loss)
+    reference = _reference_window_grads(step_window, copy.deepcopy(model), batch, k, loss)
     assert len(recorder.grads) == len(reference) > 1
     for got, want in zip(recorder.grads, reference):
         for g, w in zip(got, want):
