@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from spikeforge.encode._base import StaticCode
+from spikeforge.encode._base import RandomCode, StaticCode, check_seed
 from spikeforge.encode._checks import (
     as_float,
     check_finite,
@@ -44,7 +44,7 @@ def _mask_series(out: Tensor, lengths: Tensor | None, owner: str) -> Tensor:
 
 
 @dataclass(frozen=True)
-class Rate:
+class Rate(RandomCode):
     """Rate (Bernoulli / Poisson-like) code: at each step, spike with probability ``clamp(gain * x, 0, 1)``.
 
     With ``steps=T`` (default 25) the input is static ``[B, ...]`` (e.g. images scaled to [0, 1]) and
@@ -62,21 +62,7 @@ class Rate:
     def __post_init__(self) -> None:
         check_steps(self.steps, "Rate", allow_none=True)
         object.__setattr__(self, "gain", check_positive(self.gain, "Rate", "gain"))
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
-            raise ValueError(f"Rate: seed must be an int or None; got {self.seed!r}")
-
-    @property
-    def deterministic(self) -> bool:
-        """False: random: encoded anew at every call."""
-        return False
-
-    @property
-    def input_kind(self) -> str:
-        """``"static"`` (``[B, ...]`` in, ``steps`` out) or ``"series"`` (``steps=None``)."""
-        return "series" if self.steps is None else "static"
-
-    def out_channels(self, channels: int) -> int:
-        return channels
+        check_seed(self.seed, "Rate")
 
     def __call__(self, x: Tensor, *, lengths: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         x = _static_or_series(x, self.steps, "Rate")

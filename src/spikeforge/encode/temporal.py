@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from spikeforge.encode._base import StaticCode
+from spikeforge.encode._base import RandomCode, StaticCode, check_seed
 from spikeforge.encode._checks import (
     as_float,
     as_spikes,
@@ -50,7 +50,7 @@ __all__ = ["ISI", "TTFS", "Poisson", "isi_decode", "poisson_decode", "ttfs_cells
 
 
 @dataclass(frozen=True)
-class Poisson:
+class Poisson(RandomCode):
     """Poisson rate code (the equations in :mod:`spikeforge.encode.temporal`).
 
     ``steps=T`` (default 25): static input ``[B, ...]`` in [0, 1] (clamped), output ``[T, B, ...]``;
@@ -77,19 +77,7 @@ class Poisson:
         object.__setattr__(self, "gain", check_positive(self.gain, "Poisson", "gain"))
         if not isinstance(self.binary, bool):
             raise ValueError(f"Poisson: binary must be True or False; got {self.binary!r}")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
-            raise ValueError(f"Poisson: seed must be an int or None; got {self.seed!r}")
-
-    @property
-    def deterministic(self) -> bool:
-        return False
-
-    @property
-    def input_kind(self) -> str:
-        return "series" if self.steps is None else "static"
-
-    def out_channels(self, channels: int) -> int:
-        return channels
+        check_seed(self.seed, "Poisson")
 
     def __call__(self, x: Tensor, *, lengths: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         if self.steps is None:
