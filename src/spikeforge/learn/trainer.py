@@ -296,6 +296,12 @@ class Trainer:
             self.device = self.dist.device(resolve_device(config.device))
             t0 = time.perf_counter()
             self.dataset, self.config, self.validation = load_training_data(config)
+            self.method = method_named(self.config.method)
+            if self.method.check_data is not None:  # refused before auto searches and a model is built
+                try:
+                    self.method.check_data(self.dataset.train)
+                except ValueError as exc:
+                    raise ConfigError("method", str(exc)) from None
             # --model auto: family, encoding and size chosen on the validation split (spikeforge.learn.auto);
             # self.auto is the record of the choice (run.json, metrics.json), None for a named family
             self.config, self.dataset, self.auto = auto.resolve(
@@ -303,18 +309,11 @@ class Trainer:
                 fixed_encoder=not (isinstance(config.encoder, str) and config.encoder == "default"),
                 log=(lambda line: self.console.print(line, markup=False, highlight=False)) if self.writer else None)
             self.load_seconds = time.perf_counter() - t0
-            method = method_named(self.config.method)
-            if method.check_data is not None:  # refused before a model is built, naming --method
-                try:
-                    method.check_data(self.dataset.train)
-                except ValueError as exc:
-                    raise ConfigError("method", str(exc)) from None
             self.model = self._build_model(model_factory)
             self.optimizer = self._build_optimizer()
         if self.dist.rank > 0:  # own draws (stochastic neurons, dropout) per rank; rank 0 those of one process
             torch.manual_seed(rank_seed(self.config.seed, self.dist.rank))
         self.data_gen = torch.Generator().manual_seed(self.config.seed)
-        self.method = method_named(self.config.method)
         self.step_fn = self.method  # the loop fills in the method's options (spikeforge.learn.loop._method)
         self.state = LoopState()
         self.train_seconds = 0.0
