@@ -6,7 +6,8 @@ import pytest
 
 from spikeforge.cli.main import main
 
-SMALL = ["--dataset", "ucr:ItalyPowerDemand", "--epochs", "2", "--batch-size", "32", "--threads", "1"]
+SMALL = ["--dataset", "ucr:ItalyPowerDemand", "--epochs", "2", "--batch-size", "32", "--threads", "1", "--min-steps",
+         "0"]
 
 
 def test_tune_study_pictures_and_best_run_that_the_verbs_read(tmp_path, capsys):

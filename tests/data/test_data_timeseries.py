@@ -178,7 +178,7 @@ def test_missing_paths_and_names(tmp_path):
     odd.write_text("1,2,3\n")
     with pytest.raises(DatasetError, match=r"data\.csv: unknown file type '\.csv'"):
         load_dataset(str(odd))
-    with pytest.raises(ValueError, match="normalize must be 'standard', 'minmax' or 'none'; got 'zscore'"):
+    with pytest.raises(ValueError, match="normalize must be one of 'standard', 'minmax', 'instance', 'none'; got 'zsc"):
         load_dataset("JapaneseVowels", normalize="zscore")
     with pytest.raises(ValueError, match=r"Latency\(.*\) takes static input, but this series data needs a series"):
         load_dataset("JapaneseVowels", encoder="latency")
@@ -204,7 +204,7 @@ def test_data_dir_falls_back_to_shipped_sets(tmp_path):
     [
         ({"name_or_path": "JapaneseVowels", "steps": 5}, "steps", "applies to digits, SHD/SSC and tonic sets only"),
         ({"name_or_path": "JapaneseVowels", "normalize": "zscore"}, "normalize",
-         "expected 'standard', 'minmax' or 'none', got 'zscore'"),
+         "expected one of 'standard', 'minmax', 'instance', 'none', got 'zscore'"),
         ({"name_or_path": "whatever"}, "dataset", "'whatever': no such file or folder"),
         ({"name_or_path": "digits", "encoder": None}, "encoder", "the digits are images: they need an encoder"),
         ({"name_or_path": "digits", "encoder": "delta"}, "encoder", "Delta(threshold=0.3"),
@@ -216,3 +216,25 @@ def test_errors_say_which_argument_they_are_about(kwargs, argument, detail):
     with pytest.raises((ValueError, TypeError)) as e:
         load_dataset(**kwargs)
     assert e.value.argument == argument and e.value.detail.startswith(detail), (e.value.argument, e.value.detail)
+
+
+def test_instance_normalisation_uses_each_series_own_steps(tmp_path):
+    # the closed form: per series and channel, (x - mean) / std over its own valid steps; padding stays 0; the
+    # test series by their own statistics (none of the training set's)
+    rows = "1,2,3,4:0,0,1,1:2\n50,70,90:5,5,5:10\n0,2:2,4:1\n"
+    (tmp_path / "Scaled_TRAIN.ts").write_text(HEADER + rows)
+    (tmp_path / "Scaled_TEST.ts").write_text(HEADER + "1000,3000,2000,1000,1000:0,0,0,0,1:1\n")
+    ds = load_dataset(str(tmp_path / "Scaled_TRAIN.ts"), normalize="instance", encoder=None)
+    raw = load_dataset(str(tmp_path / "Scaled_TRAIN.ts"), normalize="none", encoder=None)
+    assert ds.meta["normalize"] == "instance"
+    for split, ref in ((ds.train, raw.train), (ds.test, raw.test)):
+        for i, n in enumerate(split.lengths.tolist()):
+            x = ref.x[i, :n].double()
+            std = x.std(0, unbiased=False)
+            want = (x - x.mean(0)) / torch.where(std > 1e-12, std, torch.ones_like(std))
+            torch.testing.assert_close(split.x[i, :n].double(), want, atol=1e-6, rtol=0)
+            assert (split.x[i, n:] == 0).all()
+    # a constant channel becomes 0, not NaN
+    assert (ds.train.x[1, :3, 1] == 0).all() and torch.isfinite(ds.train.x).all()
+    # the series' scale is gone: the 50-90 series and a 0.5-0.9 one would look alike
+    assert ds.train.x[1, :3, 0].tolist() == pytest.approx([-1.2247, 0.0, 1.2247], abs=1e-4)

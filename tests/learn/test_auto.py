@@ -83,7 +83,7 @@ def test_best_on_validation_is_chosen_even_when_another_is_better_on_test(ipd, m
     # network is best on validation, the MLP would be best on the test split.
     shape = DataShape.of(ipd)
     cands = [c for c in candidates(shape) if c.family in ("mlp", "recurrent")]
-    monkeypatch.setattr(auto, "candidates", lambda shape, fixed_encoder=False: cands)
+    monkeypatch.setattr(auto, "candidates", lambda shape, **kw: cands)
     config = _config()
     dataset, _, _ = load_training_data(config)
     real = loop.evaluate
@@ -133,7 +133,7 @@ def test_halving_keeps_the_better_half_and_decides_on_the_last_full_rung(ipd, mo
     cands = EIGHT
     rec = auto.select(cands, config, ipd, train, valid, budget=1e9, clock=script.clock)
     rungs = rec["rung_epochs"]
-    assert rungs[0] == 10 and rungs[1] == 20  # ceil(40 steps / 4 batches), doubled
+    assert rungs[0] == 15 and rungs[1] == 30  # ceil(60 steps / 4 batches), doubled
     second = [(f, e) for f, e, ep in script.trained if ep == rungs[1]]
     assert sorted(second) == sorted([("tcn", "delta"), ("tcn", "current"), ("recurrent", "delta"),
                                      ("recurrent", "current")])
@@ -143,7 +143,7 @@ def test_halving_keeps_the_better_half_and_decides_on_the_last_full_rung(ipd, mo
 
 
 def test_resolve_is_deterministic_and_records_everything(ipd, monkeypatch):
-    monkeypatch.setattr(auto, "candidates", lambda shape, fixed_encoder=False: [
+    monkeypatch.setattr(auto, "candidates", lambda shape, **kw: [
         Candidate("mlp", "small", 3e-3, "delta"), Candidate("delays", "small", 3e-3, "current")])
     config = _config(seed=3)
     a = auto.resolve(config, ipd, budget=1e9)
@@ -185,7 +185,7 @@ def test_trainer_run_folder_touches_the_test_split_once(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "evaluate", spy(real_loop))
     monkeypatch.setattr(trainer_mod, "evaluate", spy(real_trainer))
     monkeypatch.setattr(auto, "FINAL_STEPS", 1)  # the winner trains config.epochs (2)
-    monkeypatch.setattr(auto, "candidates", lambda shape, fixed_encoder=False: [
+    monkeypatch.setattr(auto, "candidates", lambda shape, **kw: [
         Candidate("mlp", "small", 3e-3, "delta"), Candidate("delays", "small", 3e-3, "current")])
     t = Trainer(_config(budget=60.0), tmp_path / "run", progress=False, plots=False, hardware=False,
                 console=Console(quiet=True))
@@ -217,7 +217,7 @@ def test_spike_data_keep_their_form(monkeypatch):
     shape = DataShape.of(ds)
     assert (shape.kind, shape.steps, shape.channels) == ("spikes", 20, 8)
     assert all(c.encoder is None for c in candidates(shape))
-    monkeypatch.setattr(auto, "candidates", lambda shape, fixed_encoder=False: [
+    monkeypatch.setattr(auto, "candidates", lambda shape, **kw: [
         Candidate("mlp", "small", 1e-2), Candidate("delays", "small", 1e-2)])
     final, new_ds, rec = auto.resolve(TrainConfig(dataset="toy", model="auto", epochs=2, encoder=None), ds,
                                       budget=1e9)
@@ -229,3 +229,95 @@ def test_auto_refuses_a_method_other_than_bptt(ipd):
     with pytest.raises(ConfigError, match=r"'auto' chooses among families trained with bptt; with method 'tbptt' "
                                           r"expected a family"):
         auto.resolve(_config(method="tbptt", method_params={"k": 4}), ipd)
+
+
+def test_standard_error_and_the_one_standard_error_rule():
+    # closed form: p = (k + 1) / (n + 2), se = sqrt(p (1 - p) / n)
+    assert auto.standard_error(5 / 6, 6) == pytest.approx(((6 / 8) * (2 / 8) / 6) ** 0.5)
+    assert auto.standard_error(1.0, 10) == pytest.approx(((11 / 12) * (1 / 12) / 10) ** 0.5)
+    assert auto.standard_error(0.9, 10_000) < 0.004
+    # 6 validation samples: 4/6 for the first candidate is within one standard error of 5/6 (0.177): the prior
+    # (list order) decides; 2/6 is not
+    res = {0: (4 / 6, 0.9), 1: (5 / 6, 0.4), 2: (2 / 6, 0.1)}
+    assert auto.ranking(res, 6) == [0, 1, 2]
+    # 600 samples: the same accuracies are far apart, the highest wins
+    assert auto.ranking(res, 600) == [1, 0, 2]
+    # outside the band: by accuracy, then the lower loss, then list order
+    res = {0: (0.9, 0.5), 1: (0.5, 0.2), 2: (0.5, 0.1), 3: (0.5, 0.1)}
+    assert auto.ranking(res, 1000) == [0, 2, 3, 1]
+
+
+def test_choice_within_one_standard_error_goes_to_the_earlier_candidate(ipd, monkeypatch):
+    # 14 validation samples: tcn 0.85 against recurrent 0.93 is within one standard error (about 0.08): tcn,
+    # earlier in the list, is chosen, and the record says why
+    script = _Scripted({"tcn": 0.85, "recurrent": 0.93}, cost=1.0)
+    monkeypatch.setattr(auto, "_train_to", script.train_to)
+    config = _config(epochs=30).replace(model="mlp")
+    train, valid, _ = auto.validation_split(config, ipd)
+    cands = [Candidate("tcn", "medium", 3e-3, "current"), Candidate("recurrent", "medium", 3e-3, "current")]
+    rec = auto.select(cands, config, ipd, train, valid, budget=1e9, clock=script.clock)
+    assert rec["chosen"]["family"] == "tcn"
+    assert "within one standard error" in rec["chosen"]["why"] and "14 validation samples" in rec["chosen"]["why"]
+    # with the order reversed the recurrent network is first and best: chosen
+    rec = auto.select(cands[::-1], config, ipd, train, valid, budget=1e9, clock=script.clock)
+    assert rec["chosen"]["family"] == "recurrent" and "highest validation accuracy" in rec["chosen"]["why"]
+
+
+def _scaled_pair(folder, n=40, steps=16, seed=0):
+    """A two-class .ts problem whose series differ in shape (rising or falling) but whose scales spread over
+    four orders of magnitude between samples."""
+    g = torch.Generator().manual_seed(seed)
+    head = ("@problemName Scaled\n@timeStamps false\n@missing false\n@univariate true\n@equalLength true\n"
+            "@classLabel true up down\n@data\n")
+    for split, count in (("TRAIN", n), ("TEST", n // 2)):
+        rows = []
+        for i in range(count):
+            label = "up" if i % 2 == 0 else "down"
+            ramp = torch.linspace(0, 1, steps) if label == "up" else torch.linspace(1, 0, steps)
+            x = (ramp + 0.1 * torch.randn(steps, generator=g)) * 10.0 ** float(torch.randint(-2, 3, (1,), generator=g))
+            rows.append(",".join(f"{v:.6g}" for v in x.tolist()) + f":{label}")
+        (folder / f"Scaled_{split}.ts").write_text(head + "\n".join(rows) + "\n")
+    return folder / "Scaled_TRAIN.ts"
+
+
+def test_instance_normalisation_is_a_candidate_where_scales_spread(tmp_path, ipd, monkeypatch):
+    from spikeforge.learn.search import SCALE_SPREAD, scale_spread
+
+    path = _scaled_pair(tmp_path)
+    config = TrainConfig(dataset=str(path), model="auto", epochs=2, batch_size=16)
+    dataset, config, _ = load_training_data(config)
+    shape = DataShape.of(dataset)
+    assert shape.scale_spread > SCALE_SPREAD > DataShape.of(ipd).scale_spread
+    # unchanged by a per-channel affine map
+    x, lengths = dataset.train.x, dataset.train.lengths
+    assert scale_spread(3.0 * x.double() + 7.0, lengths) == pytest.approx(scale_spread(x, lengths), rel=1e-9)
+    cands = candidates(shape)
+    assert cands[1] == Candidate("tcn", "medium", 3e-3, "current", "instance")
+    assert cands[1].name.endswith("(instance-normalised)") and cands[1].apply(config).normalize == "instance"
+    assert all(c.normalize is None for c in candidates(shape, normalize=False))
+    assert all(c.normalize is None for c in candidates(DataShape.of(ipd)))
+    # resolve: the instance-normalised candidate does best on validation: the run gets that config and the data
+    # reloaded with it, the same samples in the same train / valid carve
+    seen = []
+
+    def train_to(run, epochs, device):
+        seen.append((run.cand.normalize, scale_spread(run.train.x, run.train.lengths)))
+        run.state.epoch = epochs
+        run.seconds += 1.0
+        acc = 1.0 if run.cand.normalize == "instance" else 0.5
+        return acc, 1.0 - acc, 1.0
+
+    monkeypatch.setattr(auto, "_train_to", train_to)
+    final, new_ds, rec = auto.resolve(config, dataset, budget=1e9, fixed_normalize=False)
+    assert final.normalize == "instance" and rec["chosen"]["normalize"] == "instance"
+    assert new_ds.meta["normalize"] == "instance"
+    assert torch.equal(new_ds.train.y, dataset.train.y) and torch.equal(new_ds.valid.y, dataset.valid.y)
+    again, _, _ = load_training_data(final)  # what `spikeforge train --config RUN/config.json` loads
+    assert torch.equal(again.train.x, new_ds.train.x) and torch.equal(again.valid.x, new_ds.valid.x)
+    means = new_ds.train.x.mean(1)
+    assert means.abs().max() < 1e-5  # every series by its own statistics
+    # standard-normalised candidates saw the standardised data, whose scale still spreads; the other did not
+    assert min(m for n, m in seen if n is None) > SCALE_SPREAD and max(m for n, m in seen if n == "instance") < 1.01
+    # the default (fixed_normalize=True, as with --normalize given): no such candidate
+    _, _, rec2 = auto.resolve(config, dataset, budget=1e9)
+    assert all(c["normalize"] is None for c in rec2["candidates"])

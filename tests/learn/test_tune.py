@@ -18,6 +18,12 @@ from spikeforge.learn.search import space, suggest
 DATASET = "ucr:ItalyPowerDemand"
 
 
+@pytest.fixture(autouse=True)
+def _epochs_as_given(monkeypatch):
+    """The tests below count epochs: no floor of optimisation steps (test_min_steps_and_warm_start has it)."""
+    monkeypatch.setattr(tune, "MIN_STEPS", 0)
+
+
 def _config(**kw) -> TrainConfig:
     return TrainConfig(**{"dataset": DATASET, "model": "auto", "epochs": 3, **kw})
 
@@ -184,3 +190,27 @@ def test_a_trial_trains_as_spikeforge_train_does(tmp_path):
     assert t.history[-1]["valid_accuracy"] == pytest.approx(best.value, abs=1e-12)
     assert [r["valid_accuracy"] for r in t.history] == pytest.approx(
         [best.intermediate_values[e] for e in sorted(best.intermediate_values)], abs=1e-12)
+
+
+def test_min_steps_and_warm_start(tmp_path, fake, monkeypatch):
+    from spikeforge.learn.search import DataShape, candidates
+
+    monkeypatch.setattr(tune, "MIN_STEPS", 300)
+    study = tune.create_study(tmp_path / "s", _config(epochs=3, batch_size=16), trials=4)
+    settings = json.loads((tmp_path / "s" / "tune.json").read_text())
+    assert settings["min_steps"] == 300 and settings["warm_start"] == tune.WARM_START == 2
+    assert study.run() == "finished"
+    batches = -(-len(study.dataset.train) // 16)  # 53 samples: 4 batches, so 75 epochs give 300 steps
+    trials = sorted(study.finished(), key=lambda t: t.number)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert done and all(len(t.intermediate_values) == -(-300 // batches) for t in done)
+    assert study.best_config().epochs == -(-300 // batches)
+    # the first trials are --model auto's first candidates, in its order; the rest are sampled
+    first = candidates(DataShape.of(study.dataset))[:2]
+    assert [t.params for t in trials[:2]] == [c.params() for c in first]
+    # fewer trials than warm starts: at least one is sampled
+    small = tune.create_study(tmp_path / "t", _config(), trials=1, min_steps=0)
+    assert small.run() == "finished" and len(small.finished()) == 1
+    # the settings refuse what is not a count
+    with pytest.raises(ValueError, match="min_steps: expected an integer >= 0, got -1"):
+        tune.create_study(tmp_path / "u", _config(), trials=2, min_steps=-1)

@@ -46,6 +46,7 @@ def _hidden(text: str) -> list[int]:
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """The options of ``spikeforge train`` (all default to SUPPRESS: absent means 'config or default')."""
+    from spikeforge.data.loaders import NORMALIZATIONS
     from spikeforge.learn.config import FIRINGS, MODELS, OPTIMIZERS, SCHEDULES
     from spikeforge.learn.losses import LOSSES
     from spikeforge.learn.methods import methods
@@ -61,8 +62,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     d.add_argument("--encoder-param", action="append", type=_key_value, default=_S, metavar="KEY=VALUE",
                    help="encoder parameter, repeatable (e.g. threshold=0.3, max_per_step=2)")
     d.add_argument("--steps", type=int, default=_S, help="time steps for static or spike data sets")
-    d.add_argument("--normalize", choices=("standard", "minmax", "none"), default=_S,
-                   help="normalisation of time series (default standard)")
+    d.add_argument("--normalize", choices=NORMALIZATIONS, default=_S,
+                   help="normalisation of time series: standard (per channel, training-set statistics; "
+                        "default), minmax, instance (each series by its own mean and std), none")
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=(*MODELS, "rsnn"), default=_S,
                    help="model family: auto (chosen on the validation split), mlp, recurrent, tcn (temporal "

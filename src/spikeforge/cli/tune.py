@@ -21,7 +21,18 @@ _S = argparse.SUPPRESS
 _TRAIN_OPTIONS = ("dataset", "steps", "normalize", "neuron", "epochs", "batch_size", "optimizer", "weight_decay",
                   "schedule", "grad_clip", "valid_fraction", "seed", "device", "threads", "label_smoothing")
 _STUDY_OPTIONS = {"trials": "--trials", "study_budget": "--budget", "out": "--out", "resume": "--resume",
+                  "min_steps": "--min-steps", "warm_start": "--warm-start",
                   "budget": "--budget"}
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
 
 
 def _trials(text: str) -> int:
@@ -45,6 +56,7 @@ def _seconds(text: str) -> float:
 
 
 def register(subparsers) -> None:
+    from spikeforge.data.loaders import NORMALIZATIONS
     from spikeforge.learn.config import OPTIMIZERS, SCHEDULES
     from spikeforge.neuron.catalog import neuron_classes
 
@@ -64,12 +76,18 @@ def register(subparsers) -> None:
                                                                           "<date-time>)")
     s.add_argument("--resume", type=Path, default=None, metavar="DIR",
                    help="continue the study in DIR with its own settings (no other study or training option)")
+    s.add_argument("--min-steps", type=_count, default=_S, metavar="N",
+                   help="optimisation steps every trial trains at least: max(--epochs, ceil(N / batches per epoch)) "
+                        "epochs (default 400)")
+    s.add_argument("--warm-start", type=_count, default=_S, metavar="K",
+                   help="the first K trials are the first K candidates of --model auto, in its order (default 2); "
+                        "then the TPE sampler")
     s.add_argument("--overwrite", action="store_true", help="replace a study already in --out")
     s.add_argument("--no-best", action="store_true", help="do not train the best configuration at the end")
     t = p.add_argument_group("training (fixed for every trial)")
     t.add_argument("--dataset", default=_S, metavar="NAME", help="data set name or path (as spikeforge train)")
     t.add_argument("--steps", type=int, default=_S, help="time steps for static or spike data sets")
-    t.add_argument("--normalize", choices=("standard", "minmax", "none"), default=_S)
+    t.add_argument("--normalize", choices=NORMALIZATIONS, default=_S)
     t.add_argument("--neuron", choices=tuple(neuron_classes()), default=_S, help="neuron (default LIF)")
     t.add_argument("--epochs", type=int, default=_S, help="epochs of every trial and of the best run (default 30)")
     t.add_argument("--batch-size", type=int, default=_S, help="batch size (default 16)")
@@ -121,7 +139,9 @@ def _open(args: argparse.Namespace, given: dict[str, Any]):
     ns.config = None
     config = build_config(ns).replace(model="auto")
     out = args.out if args.out is not None else default_out("tune-" + config.dataset.split(":")[-1])
-    return create_study(out, config, given.get("trials", 20), given.get("study_budget"), overwrite=args.overwrite)
+    extra = {k: given[k] for k in ("min_steps", "warm_start") if k in given}
+    return create_study(out, config, given.get("trials", 20), given.get("study_budget"), overwrite=args.overwrite,
+                        **extra)
 
 
 def _usage(field: str, detail: str) -> ValueError:
@@ -166,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
     from spikeforge.cli.train import _EXPECTED_ERRORS
     from spikeforge.data import DatasetError
 
-    given = {k: v for k, v in vars(args).items() if k in (*_TRAIN_OPTIONS, "trials", "study_budget")}
+    study_keys = ("trials", "study_budget", "min_steps", "warm_start")
+    given = {k: v for k, v in vars(args).items() if k in (*_TRAIN_OPTIONS, *study_keys)}
     console = make_console(quiet=args.quiet)
     study = None
     try:

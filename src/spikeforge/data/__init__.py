@@ -9,7 +9,9 @@ from spikeforge.data.adding import load_adding
 from spikeforge.data.errors import DatasetError, DatasetNotFoundError
 from spikeforge.data.loaders import (
     DEFAULT_DATASET,
+    NORMALIZATIONS,
     default_encoder,
+    instance_normalize,
     load_dataset,
     load_digits,
     load_japanese_vowels,
@@ -23,6 +25,7 @@ from spikeforge.data.timeseries import aeon_data_dir, read_series_file, shipped_
 
 __all__ = [
     "DEFAULT_DATASET",
+    "NORMALIZATIONS",
     "Batch",
     "DatasetError",
     "DatasetNotFoundError",
@@ -33,6 +36,7 @@ __all__ = [
     "batches",
     "carve_validation",
     "default_encoder",
+    "instance_normalize",
     "load_adding",
     "load_dataset",
     "load_digits",

@@ -22,7 +22,9 @@ from spikeforge.encode.static import Rate
 
 __all__ = [
     "DEFAULT_DATASET",
+    "NORMALIZATIONS",
     "default_encoder",
+    "instance_normalize",
     "load_dataset",
     "load_digits",
     "load_japanese_vowels",
@@ -116,6 +118,18 @@ def _pad(series: list[np.ndarray], steps: int) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
+#: The ``normalize`` choices of :func:`load_timeseries` (and ``spikeforge train --normalize``).
+NORMALIZATIONS = ("standard", "minmax", "instance", "none")
+
+
+def instance_normalize(series: np.ndarray) -> np.ndarray:
+    """One series ``[T, C]`` to mean 0 and standard deviation 1 per channel over its own steps (a constant
+    channel becomes 0). It needs no statistics of other samples, so train and test are treated alike."""
+    series = np.asarray(series, dtype=np.float64)
+    std = series.std(axis=0)
+    return (series - series.mean(axis=0)) / np.where(std > 1e-12, std, 1.0)
+
+
 def load_timeseries(
     train_path: str | Path,
     test_path: str | Path | None = None,
@@ -128,8 +142,11 @@ def load_timeseries(
 
     ``test_path`` defaults to the ``_TEST`` sibling of ``train_path``. Series may have unequal lengths:
     ``x`` is zero-padded to the longest series of either split and ``lengths`` holds the true ones.
-    ``normalize``: ``"standard"`` (per-channel mean 0 / std 1 from the training set's valid steps),
-    ``"minmax"`` (per channel to [0, 1] from the training set) or ``"none"``. Padding stays 0.
+    ``normalize``: one of :data:`NORMALIZATIONS`: ``"standard"`` (per-channel mean 0 / std 1 from the
+    training set's valid steps), ``"minmax"`` (per channel to [0, 1] from the training set), ``"instance"``
+    (each series, train or test, to mean 0 / std 1 per channel over its own valid steps: the UCR archive's
+    convention, for series whose scale varies between samples by orders of magnitude) or ``"none"``.
+    Padding stays 0.
     """
     train_path = Path(train_path)
     if test_path is None:
@@ -143,10 +160,10 @@ def load_timeseries(
     for p in (train_path, test_path):
         if not p.is_file():
             raise DatasetNotFoundError(f"{p}: file not found (expected a .ts or .arff time-series file)")
-    if normalize not in ("standard", "minmax", "none"):
-        raise about("normalize",
-                    ValueError(f"load_timeseries: normalize must be 'standard', 'minmax' or 'none'; got {normalize!r}"),
-                    f"expected 'standard', 'minmax' or 'none', got {normalize!r}")
+    if normalize not in NORMALIZATIONS:
+        expected = ", ".join(repr(n) for n in NORMALIZATIONS)
+        raise about("normalize", ValueError(f"load_timeseries: normalize must be one of {expected}; got {normalize!r}"),
+                    f"expected one of {expected}, got {normalize!r}")
     tr_series, tr_labels, _ = read_series_file(train_path)
     te_series, te_labels, _ = read_series_file(test_path)
     c_train, c_test = tr_series[0].shape[1], te_series[0].shape[1]
@@ -174,6 +191,9 @@ def load_timeseries(
         stats.update(min=lo.tolist(), max=hi.tolist())
         tr_series = [(s - lo) / span for s in tr_series]
         te_series = [(s - lo) / span for s in te_series]
+    elif normalize == "instance":
+        tr_series = [instance_normalize(s) for s in tr_series]
+        te_series = [instance_normalize(s) for s in te_series]
 
     steps = max(s.shape[0] for s in tr_series + te_series)
     enc = _resolve_encoder(encoder, "series", None)

@@ -15,8 +15,12 @@
    ``config.epochs``. Between two trainings the clock is read: once
    ``budget`` seconds are spent no new one starts, nor does a rung whose cost (estimated from the rung before)
    would end past the budget.
-4. **Choice.** The highest validation accuracy at the last rung that all its candidates finished (a tie goes
-   to the lower validation loss, then to the earlier, cheaper candidate of the list). The winner is then
+4. **Choice.** At the last rung that all its candidates finished, by the one-standard-error rule (Breiman et
+   al. 1984; Hastie, Tibshirani & Friedman, ESL 7.10): among the candidates whose validation accuracy lies
+   within one standard error of the highest (:func:`standard_error`; with the 6-14 validation samples of the
+   smallest sets that is 0.1-0.2), the earliest of the list wins, the list's order being the prior (families
+   that led on the development sets first); halving ranks by the same rule. On a large validation split the
+   standard error is small and the rule is the highest accuracy. The winner is then
    trained **from scratch by the Trainer on the same carved training split** (the validation split stays held
    out and gives the per-epoch ``valid_*`` figures), with the cosine schedule for ``max(config.epochs,
    ceil(FINAL_STEPS / batches per epoch))`` epochs, cut to what fits in ``FINAL_SHARE * budget`` seconds at
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,23 +44,47 @@ from spikeforge.learn import loop
 from spikeforge.learn.config import ConfigError, TrainConfig
 from spikeforge.learn.search import Candidate, DataShape, candidates
 
-__all__ = ["DEFAULT_BUDGET", "FINAL_SHARE", "FINAL_STEPS", "RULE", "RUNG_STEPS", "resolve", "select",
-           "validation_split"]
+__all__ = ["DEFAULT_BUDGET", "FINAL_SHARE", "FINAL_STEPS", "RULE", "RUNG_STEPS", "ranking", "reload_normalized",
+           "resolve", "select", "standard_error", "validation_split", "wanted_epochs"]
 
 #: Seconds of search when ``config.budget`` is None (with the winner's training, a default run stays within
 #: about 5 minutes on 2 cores: see docs/training.md).
 DEFAULT_BUDGET = 100.0
 #: The winner's training is cut to ``FINAL_SHARE * budget`` seconds (at its measured speed).
-FINAL_SHARE = 1.2
+FINAL_SHARE = 1.0
 #: Optimisation steps of the first rung (so that tiny training sets get more than a couple of epochs).
-RUNG_STEPS = 40
+RUNG_STEPS = 60
 #: Optimisation steps the winner's training gets at least (when they fit in the budget).
-FINAL_STEPS = 400
+FINAL_STEPS = 1500
 RULE = ("successive halving on validation accuracy: every candidate trains a first rung of epochs, the better "
         "half (best validation accuracy reached so far) goes on with twice the epochs, until two are left or the "
-        "epochs reach config.epochs; the winner is the highest validation accuracy at the last rung all its "
-        "candidates finished (ties: the lower validation loss, then the earlier candidate of the list); no new "
-        "training starts once the budget is spent")
+        "epochs reach config.epochs; ranked by the one-standard-error rule: the candidates within one standard "
+        "error (sqrt(p(1-p)/n), p = (k+1)/(n+2)) of the highest validation accuracy come first, in list order, "
+        "then the rest by accuracy (ties: the lower validation loss, then list order); the winner is the first at "
+        "the last rung all its candidates finished; no new training starts once the budget is spent")
+
+
+def standard_error(accuracy: float, n: int) -> float:
+    """The standard error of an accuracy measured on ``n`` samples, ``sqrt(p(1 - p) / n)`` with ``p`` shrunk
+    towards 1/2 as ``(k + 1) / (n + 2)`` (``k`` the correct ones), so that 6 of 6 right is not taken as certain."""
+    n = max(int(n), 1)
+    p = (accuracy * n + 1.0) / (n + 2.0)
+    return math.sqrt(p * (1.0 - p) / n)
+
+
+def ranking(results: dict[int, tuple[float, float]], n_valid: int) -> list[int]:
+    """Candidate indices best first under the one-standard-error rule: those whose validation accuracy lies
+    within one :func:`standard_error` of the highest come first, in list order (the prior: the list puts the
+    families that led on the development sets first), then the rest by accuracy (ties: the lower loss, then
+    list order). ``results`` maps a candidate's index to its (validation accuracy, validation loss)."""
+    top = max(acc for acc, _ in results.values())
+    floor = top - standard_error(top, n_valid) - 1e-12
+
+    def key(i: int) -> tuple[float, ...]:
+        acc, loss = results[i]
+        return (0, i) if acc >= floor else (1, -acc, loss, i)
+
+    return sorted(results, key=key)
 
 
 @dataclass
@@ -125,6 +153,12 @@ def _train_to(run: _Run, epochs: int, device: torch.device) -> tuple[float, floa
     return float(acc), float(-loss), seconds
 
 
+def wanted_epochs(epochs: int, batches: int) -> int:
+    """The epochs the winner's training asks for, ``max(epochs, ceil(FINAL_STEPS / batches))`` (before the
+    budget cuts them); the halving's rungs stop there too."""
+    return max(int(epochs), math.ceil(FINAL_STEPS / max(int(batches), 1)))
+
+
 def _rungs(batches: int, max_epochs: int) -> list[int]:
     first = max(1, min(max_epochs, math.ceil(RUNG_STEPS / max(batches, 1))))
     rungs = [first]
@@ -135,17 +169,19 @@ def _rungs(batches: int, max_epochs: int) -> list[int]:
 
 def select(cands: list[Candidate], config: TrainConfig, dataset: Any, train: Any, valid: Any, *,
            budget: float, device: torch.device | str = "cpu", log: Callable[[str], None] | None = None,
-           clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+           clock: Callable[[], float] = time.perf_counter,
+           normalized: Mapping[str, tuple[Any, Any, Any]] | None = None) -> dict[str, Any]:
     """Successive halving of ``cands`` on ``valid`` (see the module docstring); returns the record: ``rule``,
     ``candidates`` (each with its ``rungs``: epochs, valid_accuracy, seconds), ``chosen`` (index, rung,
     valid_accuracy, why), ``stopped`` (why the search ended early, or None), ``seconds``, ``seconds_per_epoch``
-    of the winner."""
+    of the winner. ``normalized``: per ``Candidate.normalize`` other than None, the ``(dataset, train,
+    valid)`` loaded with that normalisation (the same samples in the same splits)."""
     if not cands:
         raise ValueError("candidates: expected at least one, got none")
     device = torch.device(device)
     t0 = clock()
     batches = math.ceil(len(train) / config.batch_size)
-    rungs = _rungs(batches, config.epochs)
+    rungs = _rungs(batches, wanted_epochs(config.epochs, batches))
     runs: list[_Run | None] = [None] * len(cands)
     record = [{**c.to_dict(), "rungs": []} for c in cands]
     members = list(range(len(cands)))
@@ -170,7 +206,9 @@ def select(cands: list[Candidate], config: TrainConfig, dataset: Any, train: Any
                     stopped = f"budget: {budget:g} s spent during rung {k + 1}"
                     break
                 if runs[i] is None:
-                    runs[i] = _start(cands[i], config, train, valid, dataset, device)
+                    norm = cands[i].normalize
+                    ds, tr, va = (dataset, train, valid) if norm is None else normalized[norm]  # type: ignore[index]
+                    runs[i] = _start(cands[i], config, tr, va, ds, device)
                 acc, loss, seconds = _train_to(runs[i], epochs, device)  # type: ignore[arg-type]
                 results[i] = (acc, loss)
                 record[i]["rungs"].append({"epochs": epochs, "valid_accuracy": acc, "valid_loss": loss,
@@ -180,7 +218,7 @@ def select(cands: list[Candidate], config: TrainConfig, dataset: Any, train: Any
                         f"epochs  ({seconds:.1f} s)")
             if stopped is not None or len(members) <= 2:
                 break
-            ranked = sorted(members, key=lambda i: (-results[i][0], results[i][1], i))
+            ranked = ranking(results, len(valid))
             members = sorted(ranked[: max(2, math.ceil(len(members) / 2))])
             if k == len(rungs) - 1:
                 break
@@ -191,13 +229,20 @@ def select(cands: list[Candidate], config: TrainConfig, dataset: Any, train: Any
     results = done[decide]
     if not results:
         raise RuntimeError(f"auto: the budget of {budget:g} s ended before any candidate was trained")
-    order = sorted(results, key=lambda i: (-results[i][0], results[i][1], i))
+    order = ranking(results, len(valid))
     best = order[0]
     run = runs[best]
     assert run is not None
+    top = max(acc for acc, _ in results.values())
+    se = standard_error(top, len(valid))
     others = ", ".join(f"{cands[i].name} {results[i][0]:.4f}" for i in order[1:])
-    why = (f"highest validation accuracy {results[best][0]:.4f} (loss {results[best][1]:.4f}) at rung {decide + 1} "
-           f"({rungs[decide]} epochs) among {len(results)} candidate(s)")
+    if results[best][0] == top:
+        why = f"highest validation accuracy {top:.4f} (loss {results[best][1]:.4f})"
+    else:
+        why = (f"validation accuracy {results[best][0]:.4f}, within one standard error ({se:.4f}) of the highest "
+               f"({top:.4f}), and earliest in the list")
+    why += (f" at rung {decide + 1} ({rungs[decide]} epochs) among {len(results)} candidate(s), "
+            f"{len(valid)} validation samples")
     if others:
         why += f"; the others: {others}"
     return {
@@ -213,17 +258,33 @@ def select(cands: list[Candidate], config: TrainConfig, dataset: Any, train: Any
     }
 
 
+def reload_normalized(config: TrainConfig, like: Any) -> tuple[Any, Any, Any]:
+    """``(dataset, train, valid)`` of ``config`` (another normalisation of the data set ``like``), split as
+    the run splits it: the carve is a function of the labels, fraction and seed, so the samples are the same."""
+    from spikeforge.learn.trainer import load_training_data  # (the trainer calls resolve: imported on use)
+
+    dataset, _, _ = load_training_data(config)
+    if len(dataset.train) != len(like.train) or not torch.equal(dataset.train.y, like.train.y):
+        raise RuntimeError(f"auto: the data set {config.dataset!r} reloaded with normalize={config.normalize!r} "
+                           "does not hold the same training samples")
+    train, valid, _ = validation_split(config, dataset)
+    return dataset, train, valid
+
+
 def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, device: torch.device | str = "cpu",
             log: Callable[[str], None] | None = None, fixed_encoder: bool | None = None, world_size: int = 1,
-            clock: Callable[[], float] = time.perf_counter) -> tuple[TrainConfig, Any, dict[str, Any] | None]:
+            clock: Callable[[], float] = time.perf_counter,
+            fixed_normalize: bool = True) -> tuple[TrainConfig, Any, dict[str, Any] | None]:
     """``(config, dataset, choice)``: for ``config.model == "auto"`` the config of the chosen candidate (family,
     encoder, hidden sizes, lr, loss, epochs), the data set with its encoder, and the record of the choice
     (:func:`select`, plus ``validation`` and ``final_epochs``); otherwise the arguments unchanged and None.
 
     ``budget``: seconds of search (default ``config.budget``, else :data:`DEFAULT_BUDGET`). ``fixed_encoder``:
     keep the data set's encoder rather than choose one (default: when ``config.encoder`` names one, i.e. is
-    not ``"default"``). ``world_size`` > 1 (several processes) is refused: each would time its own search
-    and might choose another model."""
+    not ``"default"``). ``fixed_normalize``: keep ``config.normalize`` (default); False lets the search try
+    ``"instance"`` normalisation on series whose scale varies widely between samples (the data set is then
+    reloaded by ``config.dataset``; the Trainer passes False unless ``--normalize`` was given). ``world_size``
+    > 1 (several processes) is refused: each would time its own search and might choose another model."""
     if config.model != "auto":
         return config, dataset, None
     if config.method != "bptt":
@@ -240,18 +301,29 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
         fixed_encoder = not (isinstance(config.encoder, str) and config.encoder == "default")
     train, valid, source = validation_split(config, dataset)
     shape = DataShape.of(dataset, train_size=len(train))
-    cands = candidates(shape, fixed_encoder=fixed_encoder)
+    # another normalisation is tried only on data loaded by name with the config's (it is reloaded with it)
+    renormalize = (fixed_normalize is False and shape.kind == "series"
+                   and dataset.meta.get("normalize") == config.normalize != "instance")
+    cands = candidates(shape, fixed_encoder=fixed_encoder, normalize=renormalize)
+    normalized = {n: reload_normalized(config.replace(normalize=n), dataset)
+                  for n in sorted({c.normalize for c in cands if c.normalize is not None})}
     base = config.replace(model="mlp")  # a buildable placeholder; each candidate sets its family
     before = torch.get_num_threads()
     torch.set_num_threads(config.threads)  # as the Trainer computes (restored after)
     try:
-        record = select(cands, base, dataset, train, valid, budget=budget, device=device, log=log, clock=clock)
+        record = select(cands, base, dataset, train, valid, budget=budget, device=device, log=log, clock=clock,
+                        normalized=normalized)
     finally:
         torch.set_num_threads(before)
     chosen = cands[record["chosen"]["index"]]
+    if chosen.normalize is not None:
+        dataset = normalized[chosen.normalize][0]
     batches = math.ceil(len(train) / config.batch_size)
-    wanted = max(config.epochs, math.ceil(FINAL_STEPS / batches))
-    fits = int(FINAL_SHARE * budget // max(record["seconds_per_epoch"], 1e-9))
+    wanted = wanted_epochs(config.epochs, batches)
+    # the winner's seconds: FINAL_SHARE x the budget, less what the search ran past its budget (a rung started
+    # within it may end after it), so that search and final training stay within (1 + FINAL_SHARE) x budget
+    allowance = max(FINAL_SHARE * budget - max(record["seconds"] - budget, 0.0), 0.0)
+    fits = int(allowance // max(record["seconds_per_epoch"], 1e-9))
     epochs = max(min(wanted, fits), record["chosen"]["epochs"], 1)
     final = chosen.apply(base).replace(epochs=epochs)
     enc = _encoder_of(chosen, dataset)
@@ -262,7 +334,8 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
                             "seed": config.seed, "train_size": len(train), "valid_size": len(valid)}
     record["final_epochs"] = {"epochs": epochs, "rule": (
         f"max(config.epochs={config.epochs}, ceil({FINAL_STEPS} steps / {batches} batches)) = {wanted}, cut to "
-        f"{fits} epochs that fit in {FINAL_SHARE:g} x the budget at {record['seconds_per_epoch']:.2f} s per epoch, "
+        f"{fits} epochs that fit in {allowance:.0f} s ({FINAL_SHARE:g} x the budget less the search's overrun) at "
+        f"{record['seconds_per_epoch']:.2f} s per epoch, "
         "not below the "
         f"{record['chosen']['epochs']} epochs of the choice"),
         "trained_on": "the carved training split (the validation split stays held out)" if source == "carved"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spikeforge.data.loaders import NORMALIZATIONS
 from spikeforge.neuron.catalog import neuron_classes
 
 __all__ = ["FIRINGS", "MODELS", "NEURONS", "OPTIMIZERS", "RATE_REG_METHODS", "SCHEDULES", "TUNED_NEURON_PARAMS",
@@ -154,8 +155,8 @@ class TrainConfig:
         if isinstance(self.encoder, Mapping):
             self.encoder = dict(self.encoder)
         pos_int("steps", allow_none=True)
-        if self.normalize not in ("standard", "minmax", "none"):
-            raise bad("normalize", "'standard', 'minmax' or 'none'")
+        if self.normalize not in NORMALIZATIONS:
+            raise bad("normalize", "one of " + ", ".join(repr(n) for n in NORMALIZATIONS))
         if self.model == "rsnn":
             self.model = "recurrent"
         if self.model not in MODELS:

@@ -25,10 +25,11 @@ from typing import Any
 
 import torch
 
+from spikeforge.data.loaders import NORMALIZATIONS
 from spikeforge.learn.config import TrainConfig
 
-__all__ = ["ENCODINGS", "FAMILIES", "LR_RANGE", "SIZES", "Candidate", "DataShape", "Space", "candidates", "space",
-           "suggest"]
+__all__ = ["ENCODINGS", "FAMILIES", "LR_RANGE", "SCALE_SPREAD", "SIZES", "Candidate", "DataShape", "Space",
+           "candidates", "scale_spread", "space", "suggest"]
 
 #: The families the space holds per kind of data (``tcn`` needs a series or spikes over time).
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -52,6 +53,9 @@ SIZES: dict[str, tuple[tuple[int, ...], ...]] = {
     "delays": ((64,), (128,), (256,)),
 }
 SIZE_NAMES = ("small", "medium", "large")
+#: A series data set whose samples' scales spread more than this (:func:`scale_spread`) gets an
+#: instance-normalised candidate in auto's list (JapaneseVowels: 4.3; Covid3Month_disc: 280).
+SCALE_SPREAD = 10.0
 #: Peak learning rates tune samples from (log-uniform); auto uses :data:`DEFAULT_LR`.
 LR_RANGE = (1e-3, 3e-2)
 DEFAULT_LR: dict[str, float] = {"mlp": 3e-3, "recurrent": 3e-3, "tcn": 3e-3, "adlif": 3e-3, "delays": 3e-3}
@@ -68,6 +72,7 @@ class DataShape:
     channels: int
     classes: int
     train_size: int
+    scale_spread: float = 1.0
 
     @classmethod
     def of(cls, dataset: Any, train_size: int | None = None) -> DataShape:
@@ -78,8 +83,27 @@ class DataShape:
         features = 1
         for s in one.shape[2:] if split.kind != "static" else one.shape[1:]:
             features *= int(s)
+        spread = scale_spread(split.x, split.lengths) if split.kind == "series" and split.x.dim() == 3 else 1.0
         return cls(split.kind, int(split.steps), features, int(dataset.num_classes),
-                   len(split) if train_size is None else int(train_size))
+                   len(split) if train_size is None else int(train_size), spread)
+
+
+def scale_spread(x: torch.Tensor, lengths: torch.Tensor) -> float:
+    """How much the scale of a series varies between samples: per channel, the 90th over the 10th percentile
+    of the samples' standard deviations over their valid steps, the largest over the channels. Unchanged by a
+    per-channel affine normalisation (``standard``, ``minmax``); about 1 for data the UCR archive z-normalised
+    per series, 2-5 for JapaneseVowels, hundreds for Covid3Month_disc (counts of deaths per country)."""
+    x = torch.as_tensor(x, dtype=torch.float64)  # [N, T, C]
+    if x.shape[0] < 2:
+        return 1.0
+    steps = torch.arange(x.shape[1])
+    valid = (steps[None, :] < lengths[:, None]).to(x.dtype)[..., None]  # [N, T, 1]
+    n = valid.sum(1).clamp_min(1.0)
+    mean = (x * valid).sum(1) / n
+    std = (((x - mean[:, None]) ** 2 * valid).sum(1) / n).sqrt()  # [N, C]
+    hi, lo = torch.quantile(std, 0.9, dim=0), torch.quantile(std, 0.1, dim=0)
+    ratio = torch.where(lo > 1e-12, hi / lo.clamp_min(1e-12), torch.where(hi > 1e-12, torch.inf, 1.0))
+    return float(ratio.max())
 
 
 @dataclass(frozen=True)
@@ -91,8 +115,11 @@ class Candidate:
     size: str
     lr: float
     encoder: str | None = None
+    normalize: str | None = None  # a ``--normalize`` choice other than the config's (None: the config's)
 
     def __post_init__(self) -> None:
+        if self.normalize is not None and self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"Candidate: normalize expected one of {NORMALIZATIONS} or None, got {self.normalize!r}")
         if self.family not in SIZES:
             raise ValueError(f"Candidate: family expected one of {tuple(SIZES)}, got {self.family!r}")
         if self.size not in SIZE_NAMES:
@@ -109,7 +136,8 @@ class Candidate:
     @property
     def name(self) -> str:
         enc = "" if self.encoder is None else f" {self.encoder}"
-        return f"{self.family}{enc} {self.hidden} lr {self.lr:g}"
+        norm = "" if self.normalize is None else f" ({self.normalize}-normalised)"
+        return f"{self.family}{enc} {self.hidden} lr {self.lr:g}{norm}"
 
     def encoder_spec(self) -> dict[str, Any] | None:
         """The ``TrainConfig.encoder`` mapping of this candidate (``None``: keep the data set's)."""
@@ -123,11 +151,23 @@ class Candidate:
                                    "loss": preferred_loss(self.family)}
         if self.encoder is not None:
             changes["encoder"] = self.encoder_spec()
+        if self.normalize is not None:
+            changes["normalize"] = self.normalize
         return config.replace(**changes)
+
+    def params(self) -> dict[str, Any]:
+        """This point as the ``params`` of an Optuna trial (what :func:`suggest` samples; for
+        ``study.enqueue_trial``)."""
+        out: dict[str, Any] = {"family": self.family, "size": self.size, "lr": float(self.lr)}
+        if self.encoder is not None:
+            out["encoder"] = self.encoder
+        if self.normalize is not None:
+            out["normalize"] = self.normalize
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "size": self.size, "hidden": self.hidden,
-                "lr": float(self.lr), "encoder": self.encoder}
+                "lr": float(self.lr), "encoder": self.encoder, "normalize": self.normalize}
 
 
 @dataclass(frozen=True)
@@ -154,7 +194,7 @@ def space(shape: DataShape, *, fixed_encoder: bool = False) -> Space:
     return Space(FAMILIES[shape.kind], encoders, shape=shape)
 
 
-def candidates(shape: DataShape, *, fixed_encoder: bool = False) -> list[Candidate]:
+def candidates(shape: DataShape, *, fixed_encoder: bool = False, normalize: bool = True) -> list[Candidate]:
     """The short list ``--model auto`` tries for data of ``shape``, in this order (ties go to the earlier).
 
     Series and spikes: the MLP on the level-crossing code (wide for 4 channels or more, where each step
@@ -164,14 +204,17 @@ def candidates(shape: DataShape, *, fixed_encoder: bool = False) -> list[Candida
     on the development sets (GunPoint, ItalyPowerDemand, OSULeaf) it led after full training, and a tie on
     a validation split of 10-40 samples is common. ``adlif`` is in the space (``spikeforge tune`` samples it)
     but not in this list: on 2 cores it costs 5-10 times an MLP's epoch and did not lead on those sets within
-    a first rung. Static data: the MLP in two sizes.
+    a first rung. Series whose scale varies between samples by more than :data:`SCALE_SPREAD` times
+    (:func:`scale_spread`) also get the convolutional network on each series normalised by its own mean and
+    standard deviation (``--normalize instance``), second in the list, unless ``normalize`` is False (the user
+    chose the normalisation). Static data: the MLP in two sizes.
     """
     sp = space(shape, fixed_encoder=fixed_encoder)
     encs = set(sp.encoders)
     out: list[Candidate] = []
 
-    def add(family: str, size: str, encoder: str) -> None:
-        cand = Candidate(family, size, DEFAULT_LR[family], encoder if encs else None)
+    def add(family: str, size: str, encoder: str, normalize: str | None = None) -> None:
+        cand = Candidate(family, size, DEFAULT_LR[family], encoder if encs else None, normalize)
         if family in sp.families and (not encs or encoder in encs) and cand not in out:
             out.append(cand)
 
@@ -181,25 +224,33 @@ def candidates(shape: DataShape, *, fixed_encoder: bool = False) -> list[Candida
         return out
     mlp = ("mlp", "large" if shape.channels >= 4 else "medium", "delta")
     tcn = [("tcn", "medium", "current"), ("tcn", "medium", "delta")]
-    for args in ([mlp, *tcn] if shape.channels >= 4 else [*tcn, mlp]):
+    for k, args in enumerate([mlp, *tcn] if shape.channels >= 4 else [*tcn, mlp]):
         add(*args)
+        if k == 0 and shape.kind == "series" and shape.scale_spread > SCALE_SPREAD and normalize:
+            add("tcn", "medium", "current", "instance")
     add("delays", "medium", "delta")
     add("delays", "medium", "current")
     add("recurrent", "medium", "delta")
     return out
 
 
-def suggest(trial: Any, shape: DataShape, *, fixed_encoder: bool = False) -> Candidate:
+def suggest(trial: Any, shape: DataShape, *, fixed_encoder: bool = False, normalize: bool = False) -> Candidate:
     """The candidate an Optuna ``trial`` samples from :func:`space` (``family``, ``encoder``, ``size`` as
-    categorical choices, ``lr`` log-uniform)."""
+    categorical choices, ``lr`` log-uniform; with ``normalize`` and series whose scales spread more than
+    :data:`SCALE_SPREAD`, also ``normalize``: ``"config"`` (the run's) or ``"instance"``)."""
     sp = space(shape, fixed_encoder=fixed_encoder)
     family = trial.suggest_categorical("family", list(sp.families))
     encoder = trial.suggest_categorical("encoder", list(sp.encoders)) if sp.encoders else None
     size = trial.suggest_categorical("size", list(sp.sizes))
     lr = trial.suggest_float("lr", sp.lr_range[0], sp.lr_range[1], log=True)
-    return Candidate(family, size, lr, encoder)
+    norm = None
+    if normalize and shape.kind == "series" and shape.scale_spread > SCALE_SPREAD:
+        norm = trial.suggest_categorical("normalize", ["config", "instance"])
+    return Candidate(family, size, lr, encoder, None if norm in (None, "config") else norm)
 
 
 def candidate_from_params(params: Mapping[str, Any]) -> Candidate:
     """The candidate of an Optuna trial's ``params`` (what :func:`suggest` sampled)."""
-    return Candidate(params["family"], params["size"], float(params["lr"]), params.get("encoder"))
+    norm = params.get("normalize")
+    return Candidate(params["family"], params["size"], float(params["lr"]), params.get("encoder"),
+                     None if norm in (None, "config") else norm)

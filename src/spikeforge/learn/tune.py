@@ -39,15 +39,31 @@ from spikeforge.data.errors import about
 from spikeforge.learn import loop
 from spikeforge.learn.checkpoint import atomic_write_text
 from spikeforge.learn.config import TrainConfig
-from spikeforge.learn.search import DataShape, candidate_from_params, suggest
+from spikeforge.learn.search import DataShape, candidate_from_params, candidates, suggest
 
-__all__ = ["SETTINGS", "STUDY_DB", "STUDY_NAME", "Study", "TuneSettings", "create_study", "is_study", "open_study",
-           "write_report"]
+__all__ = [
+    "MIN_STEPS",
+    "SETTINGS",
+    "STUDY_DB",
+    "STUDY_NAME",
+    "WARM_START",
+    "Study",
+    "TuneSettings",
+    "create_study",
+    "is_study",
+    "open_study",
+    "write_report",
+]
 
 SETTINGS = "tune.json"
 STUDY_DB = "study.db"
 STUDY_NAME = "spikeforge"
 SETTINGS_VERSION = 1
+#: A new study's first trials: the first points of ``--model auto``'s list (the prior), then TPE.
+WARM_START = 2
+#: Optimisation steps every trial gets at least (``--min-steps``): tiny training sets get more epochs than
+#: ``--epochs``. Lower than auto's ``FINAL_STEPS`` because a trial, once started, runs to its end.
+MIN_STEPS = 400
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,8 @@ class TuneSettings:
     startup_trials: int = 2
     warmup_epochs: int = 1
     random_trials: int = 4
+    min_steps: int = 0
+    warm_start: int = 0
     version: int = SETTINGS_VERSION
 
     def __post_init__(self) -> None:
@@ -73,11 +91,20 @@ class TuneSettings:
                               or b <= 0):
             raise about("budget", ValueError(f"budget: expected a number of seconds > 0, got {b!r}"),
                         f"expected a number of seconds > 0, got {b!r}")
+        for name in ("min_steps", "warm_start"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise about(name, ValueError(f"{name}: expected an integer >= 0, got {v!r}"),
+                            f"expected an integer >= 0, got {v!r}")
 
     @classmethod
-    def for_config(cls, config: TrainConfig, trials: int, budget: float | None = None) -> TuneSettings:
+    def for_config(cls, config: TrainConfig, trials: int, budget: float | None = None, *,
+                   min_steps: int | None = None, warm_start: int | None = None) -> TuneSettings:
+        min_steps = MIN_STEPS if min_steps is None else min_steps
+        warm_start = WARM_START if warm_start is None else warm_start
         return cls(config.to_dict(), trials, None if budget is None else float(budget),
-                   warmup_epochs=max(1, config.epochs // 5), random_trials=min(10, max(2, trials // 3)))
+                   warmup_epochs=max(1, config.epochs // 5), random_trials=min(10, max(2, trials // 3)),
+                   min_steps=int(min_steps), warm_start=int(warm_start))
 
     def train_config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.config)
@@ -131,6 +158,9 @@ class Study:
         self.sampler_seed = sampler_seed
         self.shape = DataShape.of(dataset, train_size=len(dataset.train))
         self.fixed_encoder = not (isinstance(self.config.encoder, str) and self.config.encoder == "default")
+        # as --model auto: instance normalisation is a choice where scales spread, unless --normalize was given
+        self.renormalize = self.config.normalize == "standard" == dataset.meta.get("normalize")
+        self._normalized: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------------- trials
     def finished(self) -> list[Any]:
@@ -144,8 +174,21 @@ class Study:
         return float(self.study.user_attrs.get("seconds", 0.0))
 
     def trial_config(self, params: dict[str, Any]) -> TrainConfig:
-        """The training config of a trial's parameters (the base config with the candidate applied)."""
-        return candidate_from_params(params).apply(self.config)
+        """The training config of a trial's parameters: the base config with the candidate applied, for
+        ``max(epochs, ceil(min_steps / batches per epoch))`` epochs (so that a tiny training set gets enough
+        optimisation steps)."""
+        cfg = candidate_from_params(params).apply(self.config)
+        batches = math.ceil(len(self.dataset.train) / cfg.batch_size)
+        return cfg.replace(epochs=max(cfg.epochs, math.ceil(self.settings.min_steps / batches)))
+
+    def _data(self, normalize: str | None) -> Any:
+        if normalize is None:
+            return self.dataset
+        if normalize not in self._normalized:  # the same samples and carve, another normalisation
+            from spikeforge.learn.auto import reload_normalized
+
+            self._normalized[normalize] = reload_normalized(self.config.replace(normalize=normalize), self.dataset)[0]
+        return self._normalized[normalize]
 
     def _objective(self, trial: Any) -> float:
         import optuna
@@ -154,12 +197,13 @@ class Study:
         from spikeforge.learn.models import build_model
         from spikeforge.learn.trainer import lr_at
 
-        cand = suggest(trial, self.shape, fixed_encoder=self.fixed_encoder)
-        cfg = cand.apply(self.config)
+        cand = suggest(trial, self.shape, fixed_encoder=self.fixed_encoder, normalize=self.renormalize)
+        cfg = self.trial_config(trial.params)
         trial.set_user_attr("candidate", cand.name)
         spec = cand.encoder_spec()
-        enc = self.dataset.encoder if spec is None else make_encoder(spec.pop("name"), **spec)
-        train, valid = self.dataset.train.with_encoder(enc), self.dataset.valid.with_encoder(enc)
+        data = self._data(cand.normalize)
+        enc = data.encoder if spec is None else make_encoder(spec.pop("name"), **spec)
+        train, valid = data.train.with_encoder(enc), data.valid.with_encoder(enc)
         t0 = time.perf_counter()
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed)  # the initial weights of `spikeforge train` with this config
@@ -266,7 +310,11 @@ class Study:
         folder = self.out / "plots"
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
-        with _quiet_optuna() as optuna:
+        with _quiet_optuna() as optuna, warnings.catch_warnings():
+            # trials of equal value (warm-started ones that tie, a tiny validation split): optuna warns that
+            # the importances are then equal, which the picture itself shows
+            warnings.filterwarnings("ignore", message="Target and region quantiles select the same set",
+                                    category=UserWarning)
             vis = optuna.visualization.matplotlib
             for name, draw in (("optimization_history", vis.plot_optimization_history),
                                ("param_importances", vis.plot_param_importances)):
@@ -345,6 +393,12 @@ def _load(out: Path, settings: TuneSettings, *, create: bool) -> Study:
             study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction="maximize")
             study.set_user_attr("seconds", 0.0)
             study.set_user_attr("requeued", [])
+            fixed = not (isinstance(config.encoder, str) and config.encoder == "default")
+            shape = DataShape.of(dataset, train_size=len(dataset.train))
+            renorm = config.normalize == "standard" == dataset.meta.get("normalize")
+            warm = min(settings.warm_start, settings.trials - 1)  # at least one trial sampled by TPE
+            for cand in candidates(shape, fixed_encoder=fixed, normalize=renorm)[:warm]:
+                study.enqueue_trial(cand.params())
         else:
             study = optuna.load_study(storage=storage, study_name=STUDY_NAME)
             _requeue_interrupted(study)
@@ -371,10 +425,13 @@ def _requeue_interrupted(study: Any) -> None:
 
 
 def create_study(out: str | Path, config: TrainConfig, trials: int, budget: float | None = None, *,
-                 overwrite: bool = False) -> Study:
-    """A new study in ``out`` (refuses a folder that holds one, unless ``overwrite``)."""
+                 overwrite: bool = False, min_steps: int | None = None, warm_start: int | None = None) -> Study:
+    """A new study in ``out`` (refuses a folder that holds one, unless ``overwrite``). ``min_steps``: the
+    optimisation steps every trial gets at least (default :data:`MIN_STEPS`);
+    ``warm_start``: how many of ``--model auto``'s candidates (in its order) are the first trials (default
+    :data:`WARM_START`)."""
     out = Path(out)
-    settings = TuneSettings.for_config(config, trials, budget)
+    settings = TuneSettings.for_config(config, trials, budget, min_steps=min_steps, warm_start=warm_start)
     if out.exists() and not out.is_dir():
         detail = f"{out} is a file; expected a folder for the study (new, or empty)"
         raise about("out", FileExistsError(f"out: {detail}"), detail)
