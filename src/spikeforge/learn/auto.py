@@ -59,16 +59,17 @@ FINAL_STEPS = 1500
 RULE = ("successive halving on validation accuracy: every candidate trains a first rung of epochs, the better "
         "half (best validation accuracy reached so far) goes on with twice the epochs, until two are left or the "
         "epochs reach config.epochs; ranked by the one-standard-error rule: the candidates within one standard "
-        "error (sqrt(p(1-p)/n), p = (k+1)/(n+2)) of the highest validation accuracy come first, in list order, "
+        "error (sqrt(p(1-p)/n), p = (k+2)/(n+4)) of the highest validation accuracy come first, in list order, "
         "then the rest by accuracy (ties: the lower validation loss, then list order); the winner is the first at "
         "the last rung all its candidates finished; no new training starts once the budget is spent")
 
 
 def standard_error(accuracy: float, n: int) -> float:
-    """The standard error of an accuracy measured on ``n`` samples, ``sqrt(p(1 - p) / n)`` with ``p`` shrunk
-    towards 1/2 as ``(k + 1) / (n + 2)`` (``k`` the correct ones), so that 6 of 6 right is not taken as certain."""
+    """The standard error of an accuracy measured on ``n`` samples, ``sqrt(p(1 - p) / n)`` with ``p`` the
+    Agresti-Coull "plus four" estimate ``(k + 2) / (n + 4)`` (``k`` the correct ones), so that 14 of 14 right
+    is not taken as certain: one sample in 14 (0.071) is then within it (0.084)."""
     n = max(int(n), 1)
-    p = (accuracy * n + 1.0) / (n + 2.0)
+    p = (accuracy * n + 2.0) / (n + 4.0)
     return math.sqrt(p * (1.0 - p) / n)
 
 
