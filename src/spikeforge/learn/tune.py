@@ -157,9 +157,7 @@ class Study:
         self.config = settings.train_config()
         self.sampler_seed = sampler_seed
         self.shape = DataShape.of(dataset, train_size=len(dataset.train))
-        self.fixed_encoder = not (isinstance(self.config.encoder, str) and self.config.encoder == "default")
-        # as --model auto: instance normalisation is a choice where scales spread, unless --normalize was given
-        self.renormalize = self.config.normalize == "standard" == dataset.meta.get("normalize")
+        self.fixed_encoder, self.renormalize = _fixed_choices(self.config, dataset)
         self._normalized: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------------- trials
@@ -379,6 +377,13 @@ def _settings_path(out: Path) -> Path:
     return out / SETTINGS
 
 
+def _fixed_choices(config: TrainConfig, dataset: Any) -> tuple[bool, bool]:
+    """``(fixed_encoder, renormalize)`` of a study: whether the user named the encoder, and whether the search
+    may try instance normalisation (as ``--model auto``: unless ``--normalize`` named another than standard)."""
+    fixed = not (isinstance(config.encoder, str) and config.encoder == "default")
+    return fixed, config.normalize == "standard" == dataset.meta.get("normalize")
+
+
 def _load(out: Path, settings: TuneSettings, *, create: bool) -> Study:
     from spikeforge.learn.trainer import load_training_data
 
@@ -393,9 +398,8 @@ def _load(out: Path, settings: TuneSettings, *, create: bool) -> Study:
             study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction="maximize")
             study.set_user_attr("seconds", 0.0)
             study.set_user_attr("requeued", [])
-            fixed = not (isinstance(config.encoder, str) and config.encoder == "default")
+            fixed, renorm = _fixed_choices(config, dataset)
             shape = DataShape.of(dataset, train_size=len(dataset.train))
-            renorm = config.normalize == "standard" == dataset.meta.get("normalize")
             warm = min(settings.warm_start, settings.trials - 1)  # at least one trial sampled by TPE
             for cand in candidates(shape, fixed_encoder=fixed, normalize=renorm)[:warm]:
                 study.enqueue_trial(cand.params())
