@@ -22,6 +22,7 @@ gloo on CPU, NCCL on CUDA (one GPU per local rank).
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import inspect
 import logging
@@ -271,6 +272,10 @@ def process_group(device: torch.device | str = "cpu", *, backend: str | None = N
         try:
             yield context()
         finally:
+            # DistributedDataParallel wrappers no longer used still hold the group (and gloo's threads) until
+            # the cyclic collector frees them; left to interpreter shutdown, that aborts the process (SIGABRT,
+            # "terminate called without an active exception"), so free them while the group still exists.
+            gc.collect()
             dist.destroy_process_group()
     finally:
         if before is not None:
