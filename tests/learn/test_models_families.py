@@ -54,6 +54,10 @@ def test_each_family_has_its_own_layers():
     m = build_model(TrainConfig(model="tcn", hidden=[6, 6], model_params={"kernel_sizes": [4, 2], "norm": "none"}),
                     3, 4)
     assert [c.kernel_size for c in m if isinstance(c, TemporalConv)] == [4, 2]
+    # dilations double per block unless given (an integer: every block; a list: one per block)
+    for params, want in [({}, [1, 2, 4]), ({"dilations": 1}, [1, 1, 1]), ({"dilations": [3, 1, 2]}, [3, 1, 2])]:
+        m = build_model(TrainConfig(model="tcn", hidden=[6, 8, 6], model_params=params), 3, 4)
+        assert [c.dilation for c in m if isinstance(c, TemporalConv)] == want, params
     m = build_model(TrainConfig(model="delays", hidden=[6], model_params={"max_delay": 4}), 3, 4)
     d = m[0]
     delays = d.delay.detach()
