@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -26,12 +25,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _quiet import OtherCPU  # noqa: E402 (benchmarks/ on the path first)
+from _docs import write_section  # noqa: E402 (benchmarks/ on the path first)
+from _quiet import OtherCPU  # noqa: E402
 from _runs import train  # noqa: E402
 
 RESULTS = HERE / "results" / "tcn_dilations.json"
 DOCS = HERE.parent / "docs" / "models.md"
-BEGIN, END = "<!-- tcn-dilations: written by benchmarks/tcn_dilations.py -->", "<!-- /tcn-dilations -->"
 #: data set -> (epochs, normalisation) of the default run's final training (aeon table of 2026-12-03).
 SETS = {
     "ucr:ACSF1": (52, "standard"),
@@ -86,12 +85,7 @@ def main() -> None:
               f"runs: at most {summary['other_cores_max'] or 0:.2f} cores (accuracy does not depend on it)."]
     print(lines[-1])
     RESULTS.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1) + "\n")
-    text = DOCS.read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tmp = DOCS.with_suffix(".tmp")
-        tmp.write_text(head + BEGIN + "\n" + "\n".join(lines) + "\n" + END + rest.split(END, 1)[1])
-        os.replace(tmp, DOCS)
+    write_section("tcn-dilations", "\n".join(lines), DOCS)
 
 
 if __name__ == "__main__":
