@@ -34,14 +34,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _quiet import OtherCPU, describe  # noqa: E402 (benchmarks/ on the path first)
+from _docs import write_section  # noqa: E402 (benchmarks/ on the path first)
+from _quiet import OtherCPU, describe  # noqa: E402
 from rocket import RESULTS as ROCKET_RESULTS  # noqa: E402
 from rocket import classification_sets  # noqa: E402
 
 RESULTS = HERE / "results" / "aeon_table.json"
 DOCS = ROOT / "docs" / "training.md"
 HEADING = "## Every aeon-shipped classification set"
-BEGIN, END = "<!-- aeon-table: written by benchmarks/aeon_table.py -->", "<!-- /aeon-table -->"
+SECTION = "aeon-table"  # docs/training.md markers <!-- aeon-table:begin --> ... <!-- aeon-table:end -->
 
 
 def _spikeforge(args: list[str], log: Path) -> tuple[int, float, float | None]:
@@ -150,7 +151,6 @@ def targets(results: dict, rocket: dict) -> str:
 
 
 def write_docs(results: dict, rocket: dict) -> None:
-    text = DOCS.read_text()
     loads = [row.get(col, {}).get("other_cores") for row in results.get("sets", {}).values()
              for col in ("default", "tuned")]
     info = results.get("settings", {})
@@ -159,7 +159,6 @@ def write_docs(results: dict, rocket: dict) -> None:
     studies = sorted({f"--trials {r['tuned']['trials']} --budget {r['tuned']['budget_s']:g}" for r in sets
                       if "tuned" in r})
     body = "\n".join([
-        BEGIN,
         table(results, rocket),
         "",
         *textwrap.wrap(targets(results, rocket), width=115, break_on_hyphens=False),
@@ -173,18 +172,8 @@ def write_docs(results: dict, rocket: dict) -> None:
         "trained into DIR/best; wall time of the whole command). ROCKET: "
         f"{rocket.get('method', '?')}, `benchmarks/rocket.py`. Skipped (regression problems, no classes): "
         f"{', '.join(sorted(rocket.get('skipped', {}))) or 'none'}.", width=115, break_on_hyphens=False),
-        END,
     ])
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + body + rest.split(END, 1)[1]
-    else:
-        if HEADING not in text:
-            text = text.rstrip("\n") + f"\n\n{HEADING}\n\n"
-        text = text.rstrip("\n") + "\n\n" + body + "\n"
-    tmp = DOCS.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, DOCS)
+    write_section(SECTION, body, DOCS, heading=HEADING)
 
 
 def main(argv: list[str] | None = None) -> int:

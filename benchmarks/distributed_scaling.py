@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _docs import write_section
 from _quiet import OtherCPU, describe, wait_quiet
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "distributed.md"
@@ -104,22 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(body)
     if opts.write_docs:
-        write_section(body)
+        write_section(SECTION, body, DOC)
         print(f"written into {DOC}")
     return 0
-
-
-def write_section(body: str) -> None:
-    """Replace the text between ``<!-- distributed_scaling:begin -->`` and ``...:end -->`` in docs/distributed.md."""
-    begin, end = f"<!-- {SECTION}:begin -->", f"<!-- {SECTION}:end -->"
-    text = DOC.read_text()
-    if begin not in text or end not in text:
-        raise SystemExit(f"{DOC}: expected the markers {begin} and {end}")
-    head, rest = text.split(begin, 1)
-    tail = rest.split(end, 1)[1]
-    tmp = DOC.with_suffix(".md.tmp")
-    tmp.write_text(f"{head}{begin}\n{body.rstrip()}\n{end}{tail}")
-    tmp.replace(DOC)
 
 
 if __name__ == "__main__":
