@@ -323,3 +323,13 @@ def test_instance_normalisation_is_a_candidate_where_scales_spread(tmp_path, ipd
     # the default (fixed_normalize=True, as with --normalize given): no such candidate
     _, _, rec2 = auto.resolve(config, dataset, budget=1e9)
     assert all(c["normalize"] is None for c in rec2["candidates"])
+    # a normalisation the user chose (here minmax) is kept even where the search may renormalise; the Trainer
+    # (fixed_normalize=False) and tune ask the same predicate
+    from spikeforge.learn.search import may_renormalize
+    from spikeforge.learn.tune import _fixed_choices
+
+    mm_ds, mm_config, _ = load_training_data(config.replace(normalize="minmax"))
+    assert may_renormalize(config, dataset) and not may_renormalize(mm_config, mm_ds)
+    assert _fixed_choices(config, dataset)[1] and not _fixed_choices(mm_config, mm_ds)[1]
+    _, _, rec3 = auto.resolve(mm_config, mm_ds, budget=1e9, fixed_normalize=False)
+    assert all(c["normalize"] is None for c in rec3["candidates"])

@@ -199,6 +199,7 @@ def test_min_steps_and_warm_start(tmp_path, fake, monkeypatch):
     study = tune.create_study(tmp_path / "s", _config(epochs=3, batch_size=16), trials=4)
     settings = json.loads((tmp_path / "s" / "tune.json").read_text())
     assert settings["min_steps"] == 300 and settings["warm_start"] == tune.WARM_START == 2
+    assert study.sampler_seed == 0  # the config's seed: the enqueued warm-start trials are not draws
     assert study.run() == "finished"
     batches = -(-len(study.dataset.train) // 16)  # 53 samples: 4 batches, so 75 epochs give 300 steps
     trials = sorted(study.finished(), key=lambda t: t.number)

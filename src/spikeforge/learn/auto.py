@@ -42,7 +42,7 @@ import torch
 
 from spikeforge.learn import loop
 from spikeforge.learn.config import ConfigError, TrainConfig
-from spikeforge.learn.search import Candidate, DataShape, candidates
+from spikeforge.learn.search import Candidate, DataShape, candidates, may_renormalize
 
 __all__ = ["DEFAULT_BUDGET", "FINAL_SHARE", "FINAL_STEPS", "RULE", "RUNG_STEPS", "ranking", "reload_normalized",
            "resolve", "select", "standard_error", "validation_split", "wanted_epochs"]
@@ -283,8 +283,9 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
     ``budget``: seconds of search (default ``config.budget``, else :data:`DEFAULT_BUDGET`). ``fixed_encoder``:
     keep the data set's encoder rather than choose one (default: when ``config.encoder`` names one, i.e. is
     not ``"default"``). ``fixed_normalize``: keep ``config.normalize`` (default); False lets the search try
-    ``"instance"`` normalisation on series whose scale varies widely between samples (the data set is then
-    reloaded by ``config.dataset``; the Trainer passes False unless ``--normalize`` was given). ``world_size``
+    ``"instance"`` normalisation on series whose scale varies widely between samples, where
+    :func:`~spikeforge.learn.search.may_renormalize` allows it (the data set is then reloaded by
+    ``config.dataset``; the Trainer passes False). ``world_size``
     > 1 (several processes) is refused: each would time its own search and might choose another model."""
     if config.model != "auto":
         return config, dataset, None
@@ -303,8 +304,7 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
     train, valid, source = validation_split(config, dataset)
     shape = DataShape.of(dataset, train_size=len(train))
     # another normalisation is tried only on data loaded by name with the config's (it is reloaded with it)
-    renormalize = (fixed_normalize is False and shape.kind == "series"
-                   and dataset.meta.get("normalize") == config.normalize != "instance")
+    renormalize = not fixed_normalize and shape.kind == "series" and may_renormalize(config, dataset)
     cands = candidates(shape, fixed_encoder=fixed_encoder, normalize=renormalize)
     normalized = {n: reload_normalized(config.replace(normalize=n), dataset)
                   for n in sorted({c.normalize for c in cands if c.normalize is not None})}

@@ -29,7 +29,7 @@ from spikeforge.data.loaders import NORMALIZATIONS
 from spikeforge.learn.config import TrainConfig
 
 __all__ = ["ENCODINGS", "FAMILIES", "LR_RANGE", "SCALE_SPREAD", "SIZES", "Candidate", "DataShape", "Space",
-           "candidates", "scale_spread", "space", "suggest"]
+           "candidates", "may_renormalize", "scale_spread", "space", "suggest"]
 
 #: The families the space holds per kind of data (``tcn`` needs a series or spikes over time).
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -184,6 +184,13 @@ class Space:
         return (isinstance(cand, Candidate) and cand.family in self.families and cand.size in self.sizes
                 and (cand.encoder in self.encoders if self.encoders else cand.encoder is None)
                 and self.lr_range[0] <= cand.lr <= self.lr_range[1])
+
+
+def may_renormalize(config: TrainConfig, dataset: Any) -> bool:
+    """Whether a search (``--model auto``, ``spikeforge tune``) may try instance normalisation: the run keeps
+    the default ``standard`` normalisation (another ``--normalize`` is the user's choice, kept) and the data set
+    was loaded with it (it is then reloaded by ``config.dataset`` with another)."""
+    return config.normalize == "standard" == dataset.meta.get("normalize")
 
 
 def space(shape: DataShape, *, fixed_encoder: bool = False) -> Space:

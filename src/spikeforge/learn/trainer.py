@@ -307,7 +307,7 @@ class Trainer:
             self.config, self.dataset, self.auto = auto.resolve(
                 self.config, self.dataset, device=self.device, world_size=self.dist.world_size,
                 fixed_encoder=not (isinstance(config.encoder, str) and config.encoder == "default"),
-                fixed_normalize=config.normalize != "standard",  # (another --normalize than the default: kept)
+                fixed_normalize=False,  # (search.may_renormalize: unless another --normalize than the default)
                 log=(lambda line: self.console.print(line, markup=False, highlight=False)) if self.writer else None)
             self.load_seconds = time.perf_counter() - t0
             self.model = self._build_model(model_factory)

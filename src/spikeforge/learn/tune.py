@@ -39,7 +39,7 @@ from spikeforge.data.errors import about
 from spikeforge.learn import loop
 from spikeforge.learn.checkpoint import atomic_write_text
 from spikeforge.learn.config import TrainConfig
-from spikeforge.learn.search import DataShape, candidate_from_params, candidates, suggest
+from spikeforge.learn.search import DataShape, candidate_from_params, candidates, may_renormalize, suggest
 
 __all__ = [
     "MIN_STEPS",
@@ -381,7 +381,7 @@ def _fixed_choices(config: TrainConfig, dataset: Any) -> tuple[bool, bool]:
     """``(fixed_encoder, renormalize)`` of a study: whether the user named the encoder, and whether the search
     may try instance normalisation (as ``--model auto``: unless ``--normalize`` named another than standard)."""
     fixed = not (isinstance(config.encoder, str) and config.encoder == "default")
-    return fixed, config.normalize == "standard" == dataset.meta.get("normalize")
+    return fixed, may_renormalize(config, dataset)
 
 
 def _load(out: Path, settings: TuneSettings, *, create: bool) -> Study:
@@ -406,7 +406,8 @@ def _load(out: Path, settings: TuneSettings, *, create: bool) -> Study:
         else:
             study = optuna.load_study(storage=storage, study_name=STUDY_NAME)
             _requeue_interrupted(study)
-        seed = config.seed + len(study.trials)  # a resumed session draws on, not the first trials again
+        # a resumed session draws on, not the first trials again (warm-start trials still waiting are not draws)
+        seed = config.seed + sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)
         study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=settings.random_trials)
         study.pruner = optuna.pruners.MedianPruner(n_startup_trials=settings.startup_trials,
                                                    n_warmup_steps=settings.warmup_epochs)
