@@ -40,6 +40,12 @@ def test_candidates_are_points_of_the_space_and_apply_their_family(ipd):
     cfg = cands[0].apply(TrainConfig(dataset=DATASET, model="auto"))
     assert (cfg.model, cfg.hidden, cfg.loss) == (cands[0].family, cands[0].hidden, preferred_loss(cands[0].family))
     assert cfg.encoder == cands[0].encoder_spec()
+    # with the series' length: a tcn reads out its last step where its receptive field (24) covers the series
+    tcn = next(c for c in cands if c.family == "tcn")
+    base = TrainConfig(dataset=DATASET, model="auto")
+    assert tcn.apply(base).loss == "mean" == tcn.apply(base, steps=25).loss != tcn.apply(base, steps=24).loss
+    delays = next(c for c in cands if c.family == "delays")
+    assert tcn.apply(base, steps=24).loss == "last" and delays.apply(base, steps=24).loss == "mean"
     # a fixed encoder: every candidate keeps the data set's
     assert all(c.encoder is None for c in candidates(shape, fixed_encoder=True))
     # static data: the MLP only
@@ -104,6 +110,22 @@ def test_best_on_validation_is_chosen_even_when_another_is_better_on_test(ipd, m
     assert record["chosen"]["valid_accuracy"] == 0.9
     assert seen and set(seen) == {dataset.valid.name} != {dataset.test.name}
     assert len(new_ds.test) == len(dataset.test) and len(new_ds.valid) == len(dataset.valid)
+
+
+def test_a_tcn_is_searched_and_trained_with_the_readout_of_its_receptive_field(ipd, monkeypatch):
+    # ItalyPowerDemand: 24 steps, the medium tcn's receptive field: its last step; the MLP keeps its own
+    script = _Scripted({"tcn": 0.9})
+    losses = set()
+
+    def train_to(run, epochs, device):
+        losses.add((run.cand.family, run.config.loss))
+        return script.train_to(run, epochs, device)
+
+    monkeypatch.setattr(auto, "_train_to", train_to)
+    final, _, rec = auto.resolve(_config(), ipd, budget=1e9, clock=script.clock)
+    assert rec["chosen"]["family"] == "tcn"
+    assert (final.model, final.loss) == ("tcn", "last") and ("tcn", "last") in losses
+    assert ("tcn", "mean") not in losses and ("mlp", "last") in losses and ("delays", "mean") in losses
 
 
 def test_budget_stops_new_trainings(ipd, monkeypatch):

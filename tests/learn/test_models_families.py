@@ -16,6 +16,7 @@ from spikeforge.learn.models import (
     make_neuron_factory,
     parameter_count,
     preferred_loss,
+    readout_reduction,
 )
 from spikeforge.neuron.models.adlif import AdLIF
 from spikeforge.synapse import DelayedLinear, Recurrent, TemporalConv
@@ -111,6 +112,22 @@ def test_preferred_loss_names_a_reduction_for_every_family():
     assert all(preferred_loss(f) in REDUCTIONS for f in FAMILIES)
     with pytest.raises(ConfigError, match="expected one of"):
         preferred_loss("transformer")
+
+
+def test_readout_reduction_reads_a_tcn_out_at_its_last_step_where_that_step_sees_the_whole_series():
+    tcn = TrainConfig(model="tcn", hidden=[64, 128, 64])  # kernels 8, 5, 3 at dilations 1, 2, 4: 24 steps
+    assert nets.receptive_field(*nets.tcn_layout(3, None, (1, 2, 4))) == 24
+    assert [readout_reduction(tcn, t) for t in (1, 24, 25, 500)] == ["last", "last", "mean", "mean"]
+    undilated = tcn.replace(model_params={"dilations": 1})  # 14 steps
+    assert [readout_reduction(undilated, t) for t in (14, 15)] == ["last", "mean"]
+    wide = tcn.replace(model_params={"kernel_sizes": [9, 9, 9], "dilations": [1, 4, 16]})  # 1 + 8 * 21
+    assert [readout_reduction(wide, t) for t in (169, 170)] == ["last", "mean"]
+    assert readout_reduction(tcn.replace(hidden=[32]), 8) == "last" != readout_reduction(tcn.replace(hidden=[32]), 9)
+    for family in FAMILIES:  # every other family: its preferred loss, whatever the length
+        if family != "tcn":
+            assert readout_reduction(TrainConfig(model=family), 10) == preferred_loss(family)
+    with pytest.raises(ConfigError, match="dilations: expected 3 positive integers"):
+        readout_reduction(tcn.replace(model_params={"dilations": [1, 2]}), 24)
 
 
 @pytest.mark.parametrize("family", ["tcn", "adlif", "delays"])

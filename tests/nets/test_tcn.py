@@ -106,3 +106,25 @@ def test_temporal_conv_counts_one_operation_per_event_lag_and_target():
     assert la.effective_acs * x.shape[1] == want and la.effective_macs == 0
     assert la.units == 4 and la.fan_in == 9
     assert la.dense_macs * x.shape[1] == t_steps * 2 * 3 * 3 * 4
+
+
+@pytest.mark.parametrize("kernels, dilations", [((8, 5, 3), (1, 2, 4)), ((8, 5, 3), (1, 1, 1)), ((3, 7), (5, 2))])
+def test_receptive_field_is_the_span_of_inputs_one_output_step_depends_on(kernels, dilations):
+    from spikeforge.nets import receptive_field, tcn_layout
+
+    torch.manual_seed(0)
+    convs = [TemporalConv(1, 1, k, dilation=d) for k, d in zip(kernels, dilations, strict=True)]
+    for c in convs:  # positive weights: no tap cancels another
+        torch.nn.init.uniform_(c.linear.weight, 0.5, 1.0)
+    x = torch.randn(60, 1, 1, dtype=torch.float64, requires_grad=True)
+    y = x
+    for c in convs:
+        y = c.double()(y)
+    (g,) = torch.autograd.grad(y[-1].sum(), x)
+    hit = (g.flatten() != 0).nonzero().flatten()
+    assert int(hit[-1]) == 59  # the step itself ...
+    span = 60 - int(hit[0])  # ... back to the earliest input it depends on
+    assert span == receptive_field(kernels, dilations) == 1 + sum((k - 1) * d for k, d in zip(kernels, dilations))
+    assert tcn_layout(3) == (FCN_KERNELS, (1, 1, 1)) and tcn_layout(2, 5, [1, 3]) == ((5, 5), (1, 3))
+    with pytest.raises(ValueError, match="dilations: expected 3 positive integers"):
+        tcn_layout(3, None, (1, 2))

@@ -6,7 +6,8 @@
    the training data (:func:`spikeforge.data.split.carve_validation` with ``config.valid_fraction`` and
    ``config.seed``: the carve the Trainer makes again for the run). The test split is never looked at.
 2. **Candidates.** A short list chosen from the data's shape (:func:`spikeforge.learn.search.candidates`:
-   length, channels, kind), points of the space ``spikeforge tune`` searches.
+   length, channels, kind), points of the space ``spikeforge tune`` searches, each trained with its family's
+   loss reduction on series of that length (:func:`spikeforge.learn.models.readout_reduction`).
 3. **Successive halving.** Every candidate trains for a first rung of epochs (at least
    :data:`RUNG_STEPS` optimisation steps, constant learning rate, the config's optimizer, batch size and
    seed), validated after every epoch; the better half (by the best validation accuracy reached so far: a
@@ -131,7 +132,7 @@ def _start(cand: Candidate, config: TrainConfig, train: Any, valid: Any, dataset
            device: torch.device) -> _Run:
     from spikeforge.learn.models import build_model
 
-    cfg = cand.apply(config)
+    cfg = cand.apply(config, steps=train.steps)
     enc = _encoder_of(cand, dataset)
     tr, va = train.with_encoder(enc), valid.with_encoder(enc)
     torch.manual_seed(config.seed)  # every candidate starts from the same seed: a function of the config
@@ -326,7 +327,7 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
     allowance = max(FINAL_SHARE * budget - max(record["seconds"] - budget, 0.0), 0.0)
     fits = int(allowance // max(record["seconds_per_epoch"], 1e-9))
     epochs = max(min(wanted, fits), record["chosen"]["epochs"], 1)
-    final = chosen.apply(base).replace(epochs=epochs)
+    final = chosen.apply(base, steps=train.steps).replace(epochs=epochs)
     enc = _encoder_of(chosen, dataset)
     if chosen.encoder is not None:
         dataset = dataset.with_encoder(enc)

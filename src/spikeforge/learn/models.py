@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -13,7 +13,10 @@ from spikeforge.data.errors import about
 from spikeforge.learn.config import ConfigError, TrainConfig
 
 __all__ = ["FAMILY_OPTIONS", "PREFERRED_LOSS", "build_family", "build_model", "describe_layers", "family_options",
-           "make_firing", "make_neuron_factory", "parameter_count", "preferred_loss"]
+           "make_firing", "make_neuron_factory", "parameter_count", "preferred_loss", "readout_reduction",
+           "tcn_layout"]
+
+_T = TypeVar("_T")
 
 
 def make_firing(name: str, sigma: float):
@@ -108,6 +111,34 @@ def preferred_loss(family: str) -> str:
     return PREFERRED_LOSS[family]
 
 
+def readout_reduction(config: TrainConfig, steps: int) -> str:
+    """The loss reduction (``config.loss``) for ``config``'s family on series of ``steps`` steps: its
+    :func:`preferred_loss`, except that ``tcn`` reads out its **last** step where one step's receptive field
+    (:func:`spikeforge.nets.receptive_field` of :func:`tcn_layout`) covers the whole series. That step has seen
+    all of it; the mean averages it with views of part of the series (on ItalyPowerDemand and UnitTest, 24
+    steps at a receptive field of 24: ``benchmarks/tcn_readout.py``, docs/models.md). ``--model auto`` and
+    ``spikeforge tune`` ask this; a family named on the command line gets :func:`preferred_loss`."""
+    from spikeforge import nets
+
+    if config.model == "tcn" and steps <= nets.receptive_field(*tcn_layout(config)):
+        return "last"
+    return preferred_loss(config.model)
+
+
+def tcn_layout(config: TrainConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(kernel sizes, dilations)`` of the ``tcn`` blocks ``config`` builds: its ``model_params``, else FCN's
+    kernels and doubling dilations 1, 2, 4, ... (on 7 aeon sets they beat FCN's undilated blocks in 10 of 14
+    paired runs, by 1.6 points on average, most on the longest series: ``benchmarks/tcn_dilations.py``)."""
+    from spikeforge import nets
+
+    options = family_options(config)
+    blocks = len(config.hidden)
+    dilations = options["dilations"]
+    if dilations is None:
+        dilations = tuple(2**k for k in range(blocks))
+    return _built(lambda: nets.tcn_layout(blocks, options["kernel_sizes"], dilations))
+
+
 def family_options(config: TrainConfig) -> dict[str, Any]:
     """``config.model_params`` checked against the family's options (:data:`FAMILY_OPTIONS`), defaults filled."""
     if config.model == "auto":
@@ -194,13 +225,9 @@ def build_family(config: TrainConfig, in_channels: int, num_classes: int) -> nn.
             return builder(sizes, neuron=lambda: make(next(sizes_out)), readout="spikes")
         return builder(sizes, neuron=factory, readout="li", readout_tau=config.readout_tau)
     if family == "tcn":
-        # doubling dilations by default: on 7 aeon sets they beat FCN's undilated blocks in 10 of 14 paired
-        # runs, by 1.6 points on average (benchmarks/tcn_dilations.py), most on the longest series.
-        dilations = options["dilations"]
-        if dilations is None:
-            dilations = tuple(2**k for k in range(len(config.hidden)))
+        kernels, dilations = tcn_layout(config)
         return _built(lambda: nets.tcn(sizes, neuron=factory, readout=options["readout"],
-                                       kernel_sizes=options["kernel_sizes"], dilations=dilations,
+                                       kernel_sizes=kernels, dilations=dilations,
                                        norm=options["norm"], readout_tau=config.readout_tau))
     return _built(lambda: nets.delayed_mlp(
         sizes, neuron=factory, max_delay=options["max_delay"], interpolation=options["interpolation"],
@@ -214,7 +241,7 @@ def _flag(name: str, value: object) -> bool:
     return value
 
 
-def _built(build: Callable[[], nn.Module]) -> nn.Module:
+def _built(build: Callable[[], _T]) -> _T:
     """Run a family's builder; its complaint about an option (``name: expected ...``) becomes a ConfigError of
     ``model_params`` naming the option (a complaint about a neuron parameter stays the builder's)."""
     try:

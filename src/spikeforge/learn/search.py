@@ -3,7 +3,7 @@
 
 A point of the space is a :class:`Candidate`; :meth:`Candidate.apply` turns it into a
 :class:`~spikeforge.learn.config.TrainConfig` (family, encoder, hidden sizes, learning rate and the family's
-preferred loss reduction, :func:`spikeforge.learn.models.preferred_loss`); every other field stays the
+loss reduction over time, :func:`spikeforge.learn.models.readout_reduction`); every other field stays the
 caller's. :func:`space` gives the dimensions for a data set's shape (:class:`DataShape`), :func:`candidates`
 the short list auto tries (points of that space, cheapest first), :func:`suggest` the point an Optuna trial
 samples from it.
@@ -143,12 +143,16 @@ class Candidate:
         """The ``TrainConfig.encoder`` mapping of this candidate (``None``: keep the data set's)."""
         return None if self.encoder is None else dict(ENCODINGS[self.encoder])
 
-    def apply(self, config: TrainConfig) -> TrainConfig:
-        """``config`` with this candidate's family, encoder, hidden sizes, learning rate and loss."""
-        from spikeforge.learn.models import preferred_loss
+    def apply(self, config: TrainConfig, steps: int | None = None) -> TrainConfig:
+        """``config`` with this candidate's family, encoder, hidden sizes, learning rate and loss: the family's
+        :func:`~spikeforge.learn.models.preferred_loss`, or with ``steps`` (the series' length) its
+        :func:`~spikeforge.learn.models.readout_reduction` on series that long."""
+        from spikeforge.learn.models import preferred_loss, readout_reduction
 
+        cfg = config.replace(model=self.family, hidden=self.hidden)
         changes: dict[str, Any] = {"model": self.family, "hidden": self.hidden, "lr": float(self.lr),
-                                   "loss": preferred_loss(self.family)}
+                                   "loss": preferred_loss(self.family) if steps is None
+                                   else readout_reduction(cfg, steps)}
         if self.encoder is not None:
             changes["encoder"] = self.encoder_spec()
         if self.normalize is not None:

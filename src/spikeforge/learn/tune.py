@@ -175,7 +175,7 @@ class Study:
         """The training config of a trial's parameters: the base config with the candidate applied, for
         ``max(epochs, ceil(min_steps / batches per epoch))`` epochs (so that a tiny training set gets enough
         optimisation steps)."""
-        cfg = candidate_from_params(params).apply(self.config)
+        cfg = candidate_from_params(params).apply(self.config, steps=self.dataset.train.steps)
         batches = math.ceil(len(self.dataset.train) / cfg.batch_size)
         return cfg.replace(epochs=max(cfg.epochs, math.ceil(self.settings.min_steps / batches)))
 

@@ -6,7 +6,7 @@ from spikeforge.nets.delays import delayed_mlp, round_delays
 from spikeforge.nets.diehl_cook import DiehlCook
 from spikeforge.nets.energy import EnergyNet
 from spikeforge.nets.sequential import Sequential, mlp, rsnn
-from spikeforge.nets.temporal import FCN_KERNELS, TimeBatchNorm, tcn
+from spikeforge.nets.temporal import FCN_KERNELS, TimeBatchNorm, receptive_field, tcn, tcn_layout
 
 __all__ = ["FCN_KERNELS", "DiehlCook", "EnergyNet", "Sequential", "TimeBatchNorm", "adlif", "adlif_neuron",
-           "delayed_mlp", "mlp", "round_delays", "rsnn", "tcn"]
+           "delayed_mlp", "mlp", "receptive_field", "round_delays", "rsnn", "tcn", "tcn_layout"]

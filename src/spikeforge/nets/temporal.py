@@ -20,7 +20,7 @@ from spikeforge.neuron.modules import Neuron, check_sequence
 from spikeforge.synapse.layers import Linear
 from spikeforge.synapse.temporal import TemporalConv
 
-__all__ = ["FCN_KERNELS", "TimeBatchNorm", "tcn"]
+__all__ = ["FCN_KERNELS", "TimeBatchNorm", "receptive_field", "tcn", "tcn_layout"]
 
 #: FCN's kernel sizes of its three blocks.
 FCN_KERNELS = (8, 5, 3)
@@ -68,8 +68,7 @@ def tcn(
     blocks = len(sizes) - 2
     if blocks < 1:
         raise ValueError(f"sizes: expected [in, channels of at least one block, classes], got {sizes!r}")
-    kernels = _per_block("kernel_sizes", kernel_sizes, blocks, (*FCN_KERNELS, *(3,) * blocks)[:blocks])
-    dil = _per_block("dilations", dilations, blocks, (1,) * blocks)
+    kernels, dil = tcn_layout(blocks, kernel_sizes, dilations)
     if norm not in NORMS:
         raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
     if readout not in ("li", "linear", "spikes"):
@@ -85,6 +84,20 @@ def tcn(
     if readout != "linear":
         layers += _readout(readout, make, readout_tau)
     return Sequential(*layers)
+
+
+def tcn_layout(blocks: int, kernel_sizes: Sequence[int] | int | None = None,
+               dilations: Sequence[int] | int | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(kernel sizes, dilations)`` of :func:`tcn`'s ``blocks`` blocks, defaults filled in (FCN's kernels
+    continued with 3; dilation 1), checked: a positive integer per block (an int: the same for every block)."""
+    kernels = _per_block("kernel_sizes", kernel_sizes, blocks, (*FCN_KERNELS, *(3,) * blocks)[:blocks])
+    return kernels, _per_block("dilations", dilations, blocks, (1,) * blocks)
+
+
+def receptive_field(kernel_sizes: Sequence[int], dilations: Sequence[int]) -> int:
+    """Input steps that one output step of stacked causal convolutions sees: ``1 + Σ (k − 1)·d`` over the
+    blocks (FCN's kernels 8, 5, 3: 14 undilated, 24 at dilations 1, 2, 4)."""
+    return 1 + sum((int(k) - 1) * int(d) for k, d in zip(kernel_sizes, dilations, strict=True))
 
 
 def _per_block(name: str, value: Sequence[int] | None, blocks: int, default: Sequence[int]) -> tuple[int, ...]:
