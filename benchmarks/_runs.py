@@ -53,3 +53,24 @@ def seed_grid(key: str, variants: Mapping[str, Sequence[str]], seeds: Sequence[i
         print(f"{name}: test accuracy {min(acc):.4f}-{max(acc):.4f}, mean {statistics.mean(acc):.4f}")
     print(f"{os.cpu_count()} CPUs, 1-minute load average {load0:.2f} before, {load1:.2f} after (other jobs ran)")
     return rows, summary, (load0, load1)
+
+
+def paired(argv: Sequence[str], variants: Mapping[str, Sequence[str]], seed: int, folder: Path) -> dict[str, dict]:
+    """One run of every variant (its arguments after ``argv``) with ``--seed seed``: the same split, data order
+    and epochs, so that the variants' figures pair up. Name -> the run's figures (:func:`train`) and
+    ``other_cores``, other processes' CPU during it."""
+    from _quiet import OtherCPU
+
+    pair = {}
+    for k, (name, extra) in enumerate(variants.items()):
+        with OtherCPU() as other:
+            r = train([*argv, "--seed", str(seed), *extra], folder / f"seed{seed}-variant{k}")
+        pair[name] = {**r, "other_cores": other.cores}
+    return pair
+
+
+def pair_counts(diffs: Sequence[float]) -> dict[str, float]:
+    """How paired differences (second variant minus first) fall: ``pairs``, ``second_better``,
+    ``first_better``, ``ties``, ``mean_difference``."""
+    return {"pairs": len(diffs), "second_better": sum(d > 0 for d in diffs), "first_better": sum(d < 0 for d in diffs),
+            "ties": sum(d == 0 for d in diffs), "mean_difference": statistics.mean(diffs)}

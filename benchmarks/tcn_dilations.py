@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -26,8 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _docs import write_section  # noqa: E402 (benchmarks/ on the path first)
-from _quiet import OtherCPU  # noqa: E402
-from _runs import train  # noqa: E402
+from _runs import pair_counts, paired  # noqa: E402
 
 RESULTS = HERE / "results" / "tcn_dilations.json"
 DOCS = HERE.parent / "docs" / "models.md"
@@ -41,7 +39,8 @@ SETS = {
     "ucr:OSULeaf": (117, "standard"),
     "ucr:PickupGestureWiimoteZ": (500, "standard"),
 }
-VARIANTS = {"undilated (FCN)": "1", "doubling 1, 2, 4": "[1,2,4]"}
+VARIANTS = {"undilated (FCN)": ["--model-param", "dilations=1"],
+            "doubling 1, 2, 4": ["--model-param", "dilations=[1,2,4]"]}
 
 
 def main() -> None:
@@ -60,12 +59,7 @@ def main() -> None:
             base = ["--dataset", ds, "--model", "tcn", "--encoder", "current", "--hidden", "64,128,64", "--loss",
                     "mean", "--epochs", str(epochs), "--normalize", norm]
             for seed in args.seeds:
-                pair = {}
-                for name, dil in VARIANTS.items():
-                    folder = Path(tmp) / f"{ds.split(':')[-1]}-{seed}-{dil.strip('[]').replace(',', '')}"
-                    with OtherCPU() as other:
-                        r = train([*base, "--seed", str(seed), "--model-param", f"dilations={dil}"], folder)
-                    pair[name] = {**r, "other_cores": other.cores}
+                pair = paired(base, VARIANTS, seed, Path(tmp) / ds.split(":")[-1])
                 a, b = (pair[n]["test_accuracy"] for n in VARIANTS)
                 va, vb = (pair[n]["valid_accuracy"] for n in VARIANTS)
                 rows.append({"dataset": ds, "seed": seed, "epochs": epochs, "normalize": norm, "runs": pair,
@@ -74,9 +68,10 @@ def main() -> None:
                              f"{100 * (b - a):+.1f} |")
                 print(lines[-1], flush=True)
     diffs = [r["difference"] for r in rows]
-    summary = {"pairs": len(diffs), "doubling_better": sum(d > 0 for d in diffs),
-               "undilated_better": sum(d < 0 for d in diffs), "ties": sum(d == 0 for d in diffs),
-               "mean_difference": statistics.mean(diffs)}
+    counts = pair_counts(diffs)
+    summary = {"pairs": counts["pairs"], "doubling_better": counts["second_better"],
+               "undilated_better": counts["first_better"], "ties": counts["ties"],
+               "mean_difference": counts["mean_difference"]}
     others = [run["other_cores"] for r in rows for run in r["runs"].values() if run["other_cores"] is not None]
     summary["other_cores_max"] = max(others) if others else None
     lines += ["", f"Doubling better in {summary['doubling_better']} of {len(diffs)} pairs, undilated in "

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -29,8 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _docs import write_section  # noqa: E402 (benchmarks/ on the path first)
-from _quiet import OtherCPU  # noqa: E402
-from _runs import train  # noqa: E402
+from _runs import pair_counts, paired  # noqa: E402
 
 RESULTS = HERE / "results" / "tcn_readout.json"
 DOCS = HERE.parent / "docs" / "models.md"
@@ -43,7 +41,7 @@ SETS = {
     "ucr:Covid3Month_disc": (84, 215, "instance", (0, 1)),
 }
 RECEPTIVE_FIELD = 24
-VARIANTS = ("mean", "last")
+VARIANTS = {"mean": ["--loss", "mean"], "last": ["--loss", "last"]}
 
 
 def main() -> None:
@@ -62,12 +60,7 @@ def main() -> None:
             base = ["--dataset", ds, "--model", "tcn", "--encoder", "current", "--hidden", "64,128,64",
                     "--epochs", str(epochs), "--normalize", norm]
             for seed in args.seeds if args.seeds is not None else seeds:
-                pair = {}
-                for loss in VARIANTS:
-                    folder = Path(tmp) / f"{ds.split(':')[-1]}-{seed}-{loss}"
-                    with OtherCPU() as other:
-                        r = train([*base, "--seed", str(seed), "--loss", loss], folder)
-                    pair[loss] = {**r, "other_cores": other.cores}
+                pair = paired(base, VARIANTS, seed, Path(tmp) / ds.split(":")[-1])
                 a, b = (pair[n]["test_accuracy"] for n in VARIANTS)
                 va, vb = (pair[n]["valid_accuracy"] for n in VARIANTS)
                 rows.append({"dataset": ds, "steps": steps, "covered": steps <= RECEPTIVE_FIELD, "seed": seed,
@@ -79,9 +72,9 @@ def main() -> None:
     for covered, label in ((True, "covered"), (False, "longer")):
         diffs = [r["difference"] for r in rows if r["covered"] == covered]
         if diffs:
-            summary[label] = {"pairs": len(diffs), "last_better": sum(d > 0 for d in diffs),
-                              "mean_better": sum(d < 0 for d in diffs), "ties": sum(d == 0 for d in diffs),
-                              "mean_difference": statistics.mean(diffs)}
+            c = pair_counts(diffs)
+            summary[label] = {"pairs": c["pairs"], "last_better": c["second_better"], "mean_better": c["first_better"],
+                              "ties": c["ties"], "mean_difference": c["mean_difference"]}
     others = [run["other_cores"] for r in rows for run in r["runs"].values() if run["other_cores"] is not None]
     summary["other_cores_max"] = max(others) if others else None
     lines.append("")
