@@ -197,6 +197,10 @@ def write_docs(results: dict, rocket: dict) -> None:
     write_section(SECTION, body, DOCS, heading=HEADING)
 
 
+def _show(name: str, column: str, row: dict) -> None:
+    print(name, column, {k: row.get(k) for k in ("test_accuracy", "choice", "wall_s", "other_cores")}, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", default=None)
@@ -223,19 +227,16 @@ def main(argv: list[str] | None = None) -> int:
                 if args.only in (None, "default"):
                     entry["default"] = run_default(name, folder, args.budget)
                     _write_json(RESULTS, results)
-                    print(name, "default", {k: entry["default"].get(k) for k in
-                                            ("test_accuracy", "choice", "wall_s", "other_cores")}, flush=True)
+                    _show(name, "default", entry["default"])
                 if args.only == "seeds":
                     for seed in args.seeds:
                         entry.setdefault("seeds", {})[str(seed)] = run_default(name, folder, args.budget, seed)
                         _write_json(RESULTS, results)
-                        print(name, "seed", seed, {k: entry["seeds"][str(seed)].get(k) for k in
-                                                   ("test_accuracy", "choice", "wall_s", "other_cores")}, flush=True)
+                        _show(name, f"seed {seed}", entry["seeds"][str(seed)])
                 if args.only in (None, "tuned"):
                     entry["tuned"] = run_tuned(name, folder, args.trials, args.tune_budget)
                     _write_json(RESULTS, results)
-                    print(name, "tuned", {k: entry["tuned"].get(k) for k in
-                                          ("test_accuracy", "choice", "wall_s", "other_cores")}, flush=True)
+                    _show(name, "tuned", entry["tuned"])
     write_docs(results, rocket)
     print(table(results, rocket))
     return 0

@@ -149,10 +149,9 @@ class Candidate:
         :func:`~spikeforge.learn.models.readout_reduction` on series that long."""
         from spikeforge.learn.models import preferred_loss, readout_reduction
 
-        cfg = config.replace(model=self.family, hidden=self.hidden)
-        changes: dict[str, Any] = {"model": self.family, "hidden": self.hidden, "lr": float(self.lr),
-                                   "loss": preferred_loss(self.family) if steps is None
-                                   else readout_reduction(cfg, steps)}
+        changes: dict[str, Any] = {"model": self.family, "hidden": self.hidden, "lr": float(self.lr)}
+        changes["loss"] = (preferred_loss(self.family) if steps is None
+                           else readout_reduction(config.replace(**changes), steps))
         if self.encoder is not None:
             changes["encoder"] = self.encoder_spec()
         if self.normalize is not None:

@@ -95,8 +95,9 @@ def tcn_layout(blocks: int, kernel_sizes: Sequence[int] | int | None = None,
 
 
 def receptive_field(kernel_sizes: Sequence[int], dilations: Sequence[int]) -> int:
-    """Input steps that one output step of stacked causal convolutions sees: ``1 + Σ (k − 1)·d`` over the
-    blocks (FCN's kernels 8, 5, 3: 14 undilated, 24 at dilations 1, 2, 4)."""
+    """Input steps that one output step of stacked causal convolutions sees: each block's
+    :attr:`TemporalConv.receptive_field` ``r = (k − 1)·d + 1`` adds ``r − 1`` past steps, ``1 + Σ (k − 1)·d``
+    in all (FCN's kernels 8, 5, 3: 14 undilated, 24 at dilations 1, 2, 4)."""
     return 1 + sum((int(k) - 1) * int(d) for k, d in zip(kernel_sizes, dilations, strict=True))
 
 
