@@ -209,6 +209,8 @@ def test_data_dir_falls_back_to_shipped_sets(tmp_path):
         ({"name_or_path": "digits", "encoder": None}, "encoder", "the digits are images: they need an encoder"),
         ({"name_or_path": "digits", "encoder": "delta"}, "encoder", "Delta(threshold=0.3"),
         ({"name_or_path": "JapaneseVowels", "encoder": "bogus"}, "encoder", "unknown encoder 'bogus'"),
+        ({"name_or_path": "JapaneseVowels", "downsample": 0}, "downsample", "expected an integer >= 1, got 0"),
+        ({"name_or_path": "digits", "downsample": 2}, "downsample", "averages steps of UCR/UEA time series only"),
     ],
 )
 def test_errors_say_which_argument_they_are_about(kwargs, argument, detail):
@@ -238,3 +240,27 @@ def test_instance_normalisation_uses_each_series_own_steps(tmp_path):
     assert (ds.train.x[1, :3, 1] == 0).all() and torch.isfinite(ds.train.x).all()
     # the series' scale is gone: the 50-90 series and a 0.5-0.9 one would look alike
     assert ds.train.x[1, :3, 0].tolist() == pytest.approx([-1.2247, 0.0, 1.2247], abs=1e-4)
+
+
+def test_downsample_averages_windows_of_each_series_before_normalising(tmp_path):
+    # the closed form: step j of the downsampled series is the mean of raw steps [jK, min((j+1)K, L)); the last
+    # window averages only the steps it holds; lengths become ceil(L / K); padding stays 0; then the
+    # normalisation uses the downsampled training steps
+    rows = "1,2,3,4,5:0,0,1,1,7:2\n50,70,90:5,5,5:10\n0,2:2,4:1\n"
+    (tmp_path / "Down_TRAIN.ts").write_text(HEADER + rows)
+    (tmp_path / "Down_TEST.ts").write_text(HEADER + "1,3,2,1,1,6,6:0,0,0,0,1,2,3:1\n")
+    raw = load_dataset(str(tmp_path / "Down_TRAIN.ts"), normalize="none", encoder=None)
+    for k in (1, 2, 3, 7):
+        ds = load_dataset(str(tmp_path / "Down_TRAIN.ts"), normalize="none", encoder=None, downsample=k)
+        assert ds.meta["downsample"] == k
+        for split, ref in ((ds.train, raw.train), (ds.test, raw.test)):
+            for i, n in enumerate(ref.lengths.tolist()):
+                m = -(-n // k)
+                assert int(split.lengths[i]) == m
+                want = torch.stack([ref.x[i, j * k: min((j + 1) * k, n)].double().mean(0) for j in range(m)])
+                torch.testing.assert_close(split.x[i, :m].double(), want, atol=1e-6, rtol=0)
+                assert (split.x[i, m:] == 0).all()
+    std = load_dataset(str(tmp_path / "Down_TRAIN.ts"), encoder=None, downsample=2)
+    steps = torch.cat([std.train.x[i, :n] for i, n in enumerate(std.train.lengths.tolist())]).double()
+    torch.testing.assert_close(steps.mean(0), torch.zeros(2, dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(steps.std(0, unbiased=False), torch.ones(2, dtype=torch.float64), atol=1e-5, rtol=0)

@@ -355,3 +355,81 @@ def test_instance_normalisation_is_a_candidate_where_scales_spread(tmp_path, ipd
     assert _fixed_choices(config, dataset)[1] and not _fixed_choices(mm_config, mm_ds)[1]
     _, _, rec3 = auto.resolve(mm_config, mm_ds, budget=1e9, fixed_normalize=False)
     assert all(c["normalize"] is None for c in rec3["candidates"])
+
+
+def _long_pair(folder, n=24, steps=320, seed=0):
+    """A two-class .ts problem of series longer than search.LONG_SERIES steps (a slow sine or a slow ramp)."""
+    g = torch.Generator().manual_seed(seed)
+    head = ("@problemName Long\n@timeStamps false\n@missing false\n@univariate true\n@equalLength true\n"
+            "@classLabel true sine ramp\n@data\n")
+    t = torch.linspace(0, 1, steps)
+    for split, count in (("TRAIN", n), ("TEST", n // 2)):
+        rows = []
+        for i in range(count):
+            label = "sine" if i % 2 == 0 else "ramp"
+            x = (torch.sin(6.28 * t) if label == "sine" else t) + 0.1 * torch.randn(steps, generator=g)
+            rows.append(",".join(f"{v:.5g}" for v in x.tolist()) + f":{label}")
+        (folder / f"Long_{split}.ts").write_text(head + "\n".join(rows) + "\n")
+    return folder / "Long_TRAIN.ts"
+
+
+def test_downsampled_candidate_for_long_series(tmp_path, ipd, monkeypatch):
+    from spikeforge.learn.search import DOWNSAMPLE, LONG_SERIES, candidate_from_params, may_downsample
+    from spikeforge.learn.tune import _fixed_choices
+
+    path = _long_pair(tmp_path)
+    config = TrainConfig(dataset=str(path), model="auto", epochs=2, batch_size=8)
+    dataset, config, _ = load_training_data(config)
+    shape = DataShape.of(dataset)
+    assert shape.steps > LONG_SERIES
+    cands = candidates(shape)
+    down = [c for c in cands if c.downsample is not None]
+    assert down == [Candidate("tcn", "medium", 3e-3, "current", downsample=DOWNSAMPLE)]
+    assert cands.index(down[0]) == 1 and down[0].name.endswith(f"(downsampled x{DOWNSAMPLE})")
+    assert down[0].apply(config).downsample == DOWNSAMPLE and down[0].data_changes() == {"downsample": DOWNSAMPLE}
+    assert candidate_from_params(down[0].params()) == down[0]
+    assert all(c.downsample is None for c in candidates(shape, downsample=False))
+    assert all(c.downsample is None for c in candidates(DataShape.of(ipd)))  # 24 steps
+    seen = []
+
+    def train_to(run, epochs, device):
+        seen.append((run.cand.downsample, run.train.steps, run.config.loss))
+        run.state.epoch = epochs
+        run.seconds += 1.0
+        acc = 1.0 if run.cand.downsample else 0.5
+        return acc, 1.0 - acc, 1.0
+
+    monkeypatch.setattr(auto, "_train_to", train_to)
+    final, new_ds, rec = auto.resolve(config, dataset, budget=1e9, fixed_normalize=False)
+    assert final.downsample == DOWNSAMPLE and rec["chosen"]["downsample"] == DOWNSAMPLE
+    assert new_ds.train.steps == -(-shape.steps // DOWNSAMPLE) and new_ds.meta["downsample"] == DOWNSAMPLE
+    assert {s for d, s, _ in seen if d} == {160} and {s for d, s, _ in seen if not d} == {320}
+    assert torch.equal(new_ds.train.y, dataset.train.y) and torch.equal(new_ds.valid.y, dataset.valid.y)
+    again, _, _ = load_training_data(final)  # what `spikeforge train --config RUN/config.json` loads
+    assert torch.equal(again.train.x, new_ds.train.x) and torch.equal(again.test.x, new_ds.test.x)
+    # a factor the user chose is kept; tune asks the same predicate
+    _, _, rec2 = auto.resolve(config, dataset, budget=1e9)  # fixed_normalize=True: nothing reloaded
+    assert all(c["downsample"] is None for c in rec2["candidates"])
+    user_ds, user_config, _ = load_training_data(config.replace(downsample=3))
+    assert may_downsample(config, dataset) and not may_downsample(user_config, user_ds)
+    assert _fixed_choices(config, dataset)[2] and not _fixed_choices(user_config, user_ds)[2]
+    _, _, rec3 = auto.resolve(user_config, user_ds, budget=1e9, fixed_normalize=False)
+    assert all(c["downsample"] is None for c in rec3["candidates"])
+    assert not may_downsample(TrainConfig(dataset="digits"), load_dataset("digits"))
+
+
+def test_suggest_samples_downsampling_on_long_series_only(ipd):
+    import optuna
+
+    from spikeforge.learn.search import DOWNSAMPLE, LONG_SERIES
+
+    long_shape = DataShape("series", LONG_SERIES + 1, 1, 2, 40)
+    short = DataShape.of(ipd)
+    seen = set()
+    for k in range(12):
+        trial = optuna.trial.FixedTrial({"family": "tcn", "encoder": "current", "size": "small", "lr": 3e-3,
+                                         "downsample": [1, DOWNSAMPLE][k % 2]})
+        seen.add(suggest(trial, long_shape, downsample=True).downsample)
+        assert suggest(trial, short, downsample=True).downsample is None
+        assert suggest(trial, long_shape).downsample is None  # the user chose the factor
+    assert seen == {None, DOWNSAMPLE}

@@ -65,6 +65,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     d.add_argument("--normalize", choices=NORMALIZATIONS, default=_S,
                    help="normalisation of time series: standard (per channel, training-set statistics; "
                         "default), minmax, instance (each series by its own mean and std), none")
+    d.add_argument("--downsample", type=int, default=_S, metavar="K",
+                   help="average each K steps of a time series into one (default 1; --model auto may try 2 on "
+                        "series longer than 300 steps)")
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=(*MODELS, "rsnn"), default=_S,
                    help="model family: auto (chosen on the validation split), mlp, recurrent, tcn (temporal "
@@ -166,7 +169,8 @@ def register(subparsers) -> None:
 
 
 _FIELD_OF = {
-    "dataset": "dataset", "steps": "steps", "normalize": "normalize", "model": "model", "hidden": "hidden",
+    "dataset": "dataset", "steps": "steps", "normalize": "normalize", "downsample": "downsample", "model": "model",
+    "hidden": "hidden",
     "neuron": "neuron", "firing": "firing", "sigma": "sigma", "per_neuron": "per_neuron",
     "readout_tau": "readout_tau", "loss": "loss", "label_smoothing": "label_smoothing", "method": "method",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay",

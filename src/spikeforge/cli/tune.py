@@ -18,8 +18,9 @@ __all__ = ["register", "run"]
 
 _S = argparse.SUPPRESS
 # the options of `spikeforge train` that fix what the search space leaves alone
-_TRAIN_OPTIONS = ("dataset", "steps", "normalize", "neuron", "epochs", "batch_size", "optimizer", "weight_decay",
-                  "schedule", "grad_clip", "valid_fraction", "seed", "device", "threads", "label_smoothing")
+_TRAIN_OPTIONS = ("dataset", "steps", "normalize", "downsample", "neuron", "epochs", "batch_size", "optimizer",
+                  "weight_decay", "schedule", "grad_clip", "valid_fraction", "seed", "device", "threads",
+                  "label_smoothing")
 _STUDY_OPTIONS = {"trials": "--trials", "study_budget": "--budget", "out": "--out", "resume": "--resume",
                   "min_steps": "--min-steps", "warm_start": "--warm-start",
                   "budget": "--budget"}
@@ -88,6 +89,9 @@ def register(subparsers) -> None:
     t.add_argument("--dataset", default=_S, metavar="NAME", help="data set name or path (as spikeforge train)")
     t.add_argument("--steps", type=int, default=_S, help="time steps for static or spike data sets")
     t.add_argument("--normalize", choices=NORMALIZATIONS, default=_S)
+    t.add_argument("--downsample", type=int, default=_S, metavar="K",
+                   help="average each K steps of a time series into one (default 1: the search may try 2 on long "
+                        "series)")
     t.add_argument("--neuron", choices=tuple(neuron_classes()), default=_S, help="neuron (default LIF)")
     t.add_argument("--epochs", type=int, default=_S, help="epochs of every trial and of the best run (default 30)")
     t.add_argument("--batch-size", type=int, default=_S, help="batch size (default 16)")

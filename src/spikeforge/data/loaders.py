@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_DATASET",
     "NORMALIZATIONS",
     "default_encoder",
+    "downsample_series",
     "instance_normalize",
     "load_dataset",
     "load_digits",
@@ -130,6 +131,28 @@ def instance_normalize(series: np.ndarray) -> np.ndarray:
     return (series - series.mean(axis=0)) / np.where(std > 1e-12, std, 1.0)
 
 
+def downsample_series(series: np.ndarray, factor: int) -> np.ndarray:
+    """One series ``[L, C]`` averaged over consecutive windows of ``factor`` steps: ``[ceil(L / factor), C]``
+    (the last window averages the steps it holds). For long series whose detail is slower than their
+    sampling: the network then runs ``factor`` times fewer steps, and a convolution's receptive field spans
+    ``factor`` times more of the series."""
+    _check_downsample(factor, "downsample_series: factor")
+    series = np.asarray(series)
+    if factor == 1 or series.shape[0] == 0:
+        return series
+    steps = -(-series.shape[0] // factor)
+    edges = np.arange(steps) * factor
+    sums = np.add.reduceat(series.astype(np.float64), edges, axis=0)
+    counts = np.minimum(edges + factor, series.shape[0]) - edges
+    return (sums / counts[:, None]).astype(series.dtype)
+
+
+def _check_downsample(value: object, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise about("downsample", ValueError(f"{where} must be an int >= 1; got {value!r}"),
+                    f"expected an integer >= 1, got {value!r}")
+
+
 def load_timeseries(
     train_path: str | Path,
     test_path: str | Path | None = None,
@@ -137,6 +160,7 @@ def load_timeseries(
     encoder: EncoderSpec = "default",
     normalize: str = "standard",
     name: str | None = None,
+    downsample: int = 1,
 ) -> SpikeDataset:
     """Load a classification problem from ``NAME_TRAIN.ts`` / ``NAME_TEST.ts`` (or ``.arff``) files.
 
@@ -146,7 +170,8 @@ def load_timeseries(
     training set's valid steps), ``"minmax"`` (per channel to [0, 1] from the training set), ``"instance"``
     (each series, train or test, to mean 0 / std 1 per channel over its own valid steps: the UCR archive's
     convention, for series whose scale varies between samples by orders of magnitude) or ``"none"``.
-    Padding stays 0.
+    Padding stays 0. ``downsample``: average each ``downsample`` steps into one (:func:`downsample_series`),
+    before the normalisation; lengths become ``ceil(L / downsample)``.
     """
     train_path = Path(train_path)
     if test_path is None:
@@ -166,6 +191,10 @@ def load_timeseries(
                     f"expected one of {expected}, got {normalize!r}")
     tr_series, tr_labels, _ = read_series_file(train_path)
     te_series, te_labels, _ = read_series_file(test_path)
+    _check_downsample(downsample, "load_timeseries: downsample")
+    if downsample != 1:
+        tr_series = [downsample_series(s, downsample) for s in tr_series]
+        te_series = [downsample_series(s, downsample) for s in te_series]
     c_train, c_test = tr_series[0].shape[1], te_series[0].shape[1]
     if any(s.shape[1] != c_train for s in tr_series) or any(s.shape[1] != c_test for s in te_series):
         raise DatasetError(f"{train_path}: cases have different numbers of channels")
@@ -178,7 +207,7 @@ def load_timeseries(
     index = {c: i for i, c in enumerate(classes)}
 
     stacked = np.concatenate(tr_series, axis=0)
-    stats: dict[str, Any] = {"normalize": normalize}
+    stats: dict[str, Any] = {"normalize": normalize, "downsample": downsample}
     if normalize == "standard":
         mean, std = stacked.mean(axis=0), stacked.std(axis=0)
         std = np.where(std > 1e-12, std, 1.0)
@@ -611,6 +640,7 @@ def load_dataset(
     normalize: str = "standard",
     seed: int = 0,
     data_dir: str | Path | None = None,
+    downsample: int = 1,
     **options: Any,
 ) -> SpikeDataset:
     """Load a data set by name or path, ready for :func:`~spikeforge.data.batches`.
@@ -630,7 +660,9 @@ def load_dataset(
     ``encoder``: ``"default"`` (delta for series, rate for images, none for spikes), ``None`` (raw values),
     a name (``"delta"``, ``"rate"``, ``"latency"``, ``"current"``), a mapping ``{"name": ..., **params}``
     or an encoder instance. ``steps`` sets T for digits, spike and tonic sets (series keep their own length:
-    passing it there is an error). Extra ``options`` go to the specific loader (e.g. ``duration``, ``binary``,
+    passing it there is an error); ``downsample`` averages each that many steps of a time series into one
+    (:func:`load_timeseries`; other kinds of data take only 1). Extra ``options`` go to the specific loader (e.g.
+    ``duration``, ``binary``,
     ``test_fraction``). Errors name the file or data set and what is wrong.
     """
     if name_or_path is None:
@@ -641,6 +673,10 @@ def load_dataset(
     low = text.lower()
     prefix, _, rest = text.partition(":")
     plow = prefix.lower()
+    _check_downsample(downsample, "load_dataset: downsample")
+    if downsample != 1 and not _series_name(text, plow):
+        detail = f"averages steps of UCR/UEA time series only; the data set {text!r} is not one, got {downsample!r}"
+        raise about("downsample", ValueError(f"load_dataset: downsample {detail}"), detail)
 
     if plow in ("shd", "ssc"):
         return load_shd(rest, steps=steps or DEFAULT_SPIKE_STEPS, encoder=encoder, **options)
@@ -670,10 +706,10 @@ def load_dataset(
         if archive.lower() in _JV_ALIASES:
             archive = "JapaneseVowels"
         train, test = find_archive_files(archive, data_dir)
-        return load_timeseries(train, test, encoder=encoder, normalize=normalize, name=archive)
+        return load_timeseries(train, test, encoder=encoder, normalize=normalize, name=archive, downsample=downsample)
 
     if path.suffix.lower() in (".ts", ".arff"):
-        return load_timeseries(path, encoder=encoder, normalize=normalize)
+        return load_timeseries(path, encoder=encoder, normalize=normalize, downsample=downsample)
     if path.is_dir():
         trains = sorted(path.glob("*_TRAIN.ts")) or sorted(path.glob("*_TRAIN.arff"))
         if len(trains) != 1:
@@ -682,7 +718,7 @@ def load_dataset(
                 f"{path}: expected one NAME_TRAIN.ts (or .arff) file with its NAME_TEST sibling in this folder, "
                 f"or shd/ssc *_train.h5 files; found {found}"
             )
-        return load_timeseries(trains[0], encoder=encoder, normalize=normalize)
+        return load_timeseries(trains[0], encoder=encoder, normalize=normalize, downsample=downsample)
     if path.exists():
         raise DatasetError(f"{path}: unknown file type {path.suffix!r}; expected .ts, .arff, .h5 or .hdf5")
     detail = (
@@ -712,6 +748,15 @@ def _load_adding(text: str, rest: str, encoder: EncoderSpec, steps: int | None, 
     enc = None if isinstance(encoder, str) and encoder.strip().lower() == "default" else \
         _resolve_encoder(encoder, "series", None)
     return load_adding(length, seed=seed, encoder=enc, **options)
+
+
+def _series_name(text: str, prefix: str) -> bool:
+    """Whether ``load_dataset`` reads ``text`` as a UCR/UEA time series (archive name, .ts/.arff file or a
+    folder of them), not digits, spikes, tonic or the adding problem."""
+    path = Path(text).expanduser()
+    if prefix in ("shd", "ssc", "tonic", "adding") or text.lower() in _DIGITS_ALIASES:
+        return False
+    return not (path.suffix.lower() in _H5_SUFFIXES or (path.is_dir() and any(path.glob("*.h5"))))
 
 
 def _looks_like_path(text: str) -> bool:

@@ -43,9 +43,9 @@ import torch
 
 from spikeforge.learn import loop
 from spikeforge.learn.config import ConfigError, TrainConfig
-from spikeforge.learn.search import Candidate, DataShape, candidates, may_renormalize
+from spikeforge.learn.search import Candidate, DataShape, candidates, may_downsample, may_renormalize
 
-__all__ = ["DEFAULT_BUDGET", "FINAL_SHARE", "FINAL_STEPS", "RULE", "RUNG_STEPS", "ranking", "reload_normalized",
+__all__ = ["DEFAULT_BUDGET", "FINAL_SHARE", "FINAL_STEPS", "RULE", "RUNG_STEPS", "ranking", "reload_variant",
            "resolve", "select", "standard_error", "validation_split", "wanted_epochs"]
 
 #: Seconds of search when ``config.budget`` is None (with the winner's training, a default run stays within
@@ -172,12 +172,12 @@ def _rungs(batches: int, max_epochs: int) -> list[int]:
 def select(cands: list[Candidate], config: TrainConfig, dataset: Any, train: Any, valid: Any, *,
            budget: float, device: torch.device | str = "cpu", log: Callable[[str], None] | None = None,
            clock: Callable[[], float] = time.perf_counter,
-           normalized: Mapping[str, tuple[Any, Any, Any]] | None = None) -> dict[str, Any]:
+           variants: Mapping[tuple, tuple[Any, Any, Any]] | None = None) -> dict[str, Any]:
     """Successive halving of ``cands`` on ``valid`` (see the module docstring); returns the record: ``rule``,
     ``candidates`` (each with its ``rungs``: epochs, valid_accuracy, seconds), ``chosen`` (index, rung,
     valid_accuracy, why), ``stopped`` (why the search ended early, or None), ``seconds``, ``seconds_per_epoch``
-    of the winner. ``normalized``: per ``Candidate.normalize`` other than None, the ``(dataset, train,
-    valid)`` loaded with that normalisation (the same samples in the same splits)."""
+    of the winner. ``variants``: per :attr:`Candidate.data_key` other than ``()``, the ``(dataset, train,
+    valid)`` loaded with those :meth:`Candidate.data_changes` (the same samples in the same splits)."""
     if not cands:
         raise ValueError("candidates: expected at least one, got none")
     device = torch.device(device)
@@ -208,8 +208,8 @@ def select(cands: list[Candidate], config: TrainConfig, dataset: Any, train: Any
                     stopped = f"budget: {budget:g} s spent during rung {k + 1}"
                     break
                 if runs[i] is None:
-                    norm = cands[i].normalize
-                    ds, tr, va = (dataset, train, valid) if norm is None else normalized[norm]  # type: ignore[index]
+                    key = cands[i].data_key
+                    ds, tr, va = (dataset, train, valid) if not key else variants[key]  # type: ignore[index]
                     runs[i] = _start(cands[i], config, tr, va, ds, device)
                 acc, loss, seconds = _train_to(runs[i], epochs, device)  # type: ignore[arg-type]
                 results[i] = (acc, loss)
@@ -260,14 +260,16 @@ def select(cands: list[Candidate], config: TrainConfig, dataset: Any, train: Any
     }
 
 
-def reload_normalized(config: TrainConfig, like: Any) -> tuple[Any, Any, Any]:
-    """``(dataset, train, valid)`` of ``config`` (another normalisation of the data set ``like``), split as
-    the run splits it: the carve is a function of the labels, fraction and seed, so the samples are the same."""
+def reload_variant(config: TrainConfig, like: Any) -> tuple[Any, Any, Any]:
+    """``(dataset, train, valid)`` of ``config`` (the data set ``like`` with another normalisation or
+    downsampling), split as the run splits it: the carve is a function of the labels, fraction and seed, so the
+    samples are the same."""
     from spikeforge.learn.trainer import load_training_data  # (the trainer calls resolve: imported on use)
 
     dataset, _, _ = load_training_data(config)
     if len(dataset.train) != len(like.train) or not torch.equal(dataset.train.y, like.train.y):
-        raise RuntimeError(f"auto: the data set {config.dataset!r} reloaded with normalize={config.normalize!r} "
+        raise RuntimeError(f"auto: the data set {config.dataset!r} reloaded with normalize={config.normalize!r}, "
+                           f"downsample={config.downsample!r} "
                            "does not hold the same training samples")
     train, valid, _ = validation_split(config, dataset)
     return dataset, train, valid
@@ -283,9 +285,11 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
 
     ``budget``: seconds of search (default ``config.budget``, else :data:`DEFAULT_BUDGET`). ``fixed_encoder``:
     keep the data set's encoder rather than choose one (default: when ``config.encoder`` names one, i.e. is
-    not ``"default"``). ``fixed_normalize``: keep ``config.normalize`` (default); False lets the search try
-    ``"instance"`` normalisation on series whose scale varies widely between samples, where
-    :func:`~spikeforge.learn.search.may_renormalize` allows it (the data set is then reloaded by
+    not ``"default"``). ``fixed_normalize``: keep ``config.normalize`` and ``config.downsample`` (default); False
+    lets the search try ``"instance"`` normalisation on series whose scale varies widely between samples, where
+    :func:`~spikeforge.learn.search.may_renormalize` allows it, and series averaged over
+    :data:`~spikeforge.learn.search.DOWNSAMPLE` steps on long series, where
+    :func:`~spikeforge.learn.search.may_downsample` allows it (the data set is then reloaded by
     ``config.dataset``; the Trainer passes False). ``world_size``
     > 1 (several processes) is refused: each would time its own search and might choose another model."""
     if config.model != "auto":
@@ -306,20 +310,20 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
     shape = DataShape.of(dataset, train_size=len(train))
     # another normalisation is tried only on data loaded by name with the config's (it is reloaded with it)
     renormalize = not fixed_normalize and shape.kind == "series" and may_renormalize(config, dataset)
-    cands = candidates(shape, fixed_encoder=fixed_encoder, normalize=renormalize)
-    normalized = {n: reload_normalized(config.replace(normalize=n), dataset)
-                  for n in sorted({c.normalize for c in cands if c.normalize is not None})}
+    downsample = not fixed_normalize and shape.kind == "series" and may_downsample(config, dataset)
+    cands = candidates(shape, fixed_encoder=fixed_encoder, normalize=renormalize, downsample=downsample)
+    variants = {c.data_key: reload_variant(config.replace(**c.data_changes()), dataset) for c in cands if c.data_key}
     base = config.replace(model="mlp")  # a buildable placeholder; each candidate sets its family
     before = torch.get_num_threads()
     torch.set_num_threads(config.threads)  # as the Trainer computes (restored after)
     try:
         record = select(cands, base, dataset, train, valid, budget=budget, device=device, log=log, clock=clock,
-                        normalized=normalized)
+                        variants=variants)
     finally:
         torch.set_num_threads(before)
     chosen = cands[record["chosen"]["index"]]
-    if chosen.normalize is not None:
-        dataset = normalized[chosen.normalize][0]
+    if chosen.data_key:
+        dataset, train, _ = variants[chosen.data_key]
     batches = math.ceil(len(train) / config.batch_size)
     wanted = wanted_epochs(config.epochs, batches)
     # the winner's seconds: FINAL_SHARE x the budget, less what the search ran past its budget (a rung started

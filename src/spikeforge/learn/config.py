@@ -81,6 +81,7 @@ class TrainConfig:
     encoder: Any = "default"  # "default", a name, or {"name": ..., **params}; resolved to a mapping
     steps: int | None = None  # time steps of static / spike data sets (None: the loader's default)
     normalize: str = "standard"
+    downsample: int = 1  # average each K steps of a time series into one (1: as recorded)
     # model
     model: str = "mlp"
     model_params: dict[str, Any] | None = None  # family options (kernel_size, max_delay, ...)
@@ -155,6 +156,7 @@ class TrainConfig:
         if isinstance(self.encoder, Mapping):
             self.encoder = dict(self.encoder)
         pos_int("steps", allow_none=True)
+        pos_int("downsample")
         if self.normalize not in NORMALIZATIONS:
             raise bad("normalize", "one of " + ", ".join(repr(n) for n in NORMALIZATIONS))
         if self.model == "rsnn":

@@ -200,5 +200,5 @@ def _redraw(run_dir: Path, metrics: Mapping[str, Any], history: list[dict[str, f
 
     model = load_run(run_dir)
     dataset = load_dataset(config["dataset"], encoder=config["encoder"], steps=config.get("steps"),
-                           normalize=config.get("normalize", "standard"))
+                           normalize=config.get("normalize", "standard"), downsample=config.get("downsample", 1))
     draw_all(run_dir, model=model, dataset=dataset, history=history, metrics=metrics)

@@ -28,8 +28,8 @@ import torch
 from spikeforge.data.loaders import NORMALIZATIONS
 from spikeforge.learn.config import TrainConfig
 
-__all__ = ["ENCODINGS", "FAMILIES", "LR_RANGE", "SCALE_SPREAD", "SIZES", "Candidate", "DataShape", "Space",
-           "candidates", "may_renormalize", "scale_spread", "space", "suggest"]
+__all__ = ["DOWNSAMPLE", "ENCODINGS", "FAMILIES", "LONG_SERIES", "LR_RANGE", "SCALE_SPREAD", "SIZES", "Candidate",
+           "DataShape", "Space", "candidates", "may_downsample", "may_renormalize", "scale_spread", "space", "suggest"]
 
 #: The families the space holds per kind of data (``tcn`` needs a series or spikes over time).
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -56,6 +56,11 @@ SIZE_NAMES = ("small", "medium", "large")
 #: A series data set whose samples' scales spread more than this (:func:`scale_spread`) gets an
 #: instance-normalised candidate in auto's list (JapaneseVowels: 4.3; Covid3Month_disc: 280).
 SCALE_SPREAD = 10.0
+#: A series longer than this many steps gets candidates averaged over :data:`DOWNSAMPLE` steps
+#: (``--downsample``; OSULeaf's 427 steps, PickupGestureWiimoteZ's 361, ACSF1's 1460).
+LONG_SERIES = 300
+#: The factor of those candidates.
+DOWNSAMPLE = 2
 #: Peak learning rates tune samples from (log-uniform); auto uses :data:`DEFAULT_LR`.
 LR_RANGE = (1e-3, 3e-2)
 DEFAULT_LR: dict[str, float] = {"mlp": 3e-3, "recurrent": 3e-3, "tcn": 3e-3, "adlif": 3e-3, "delays": 3e-3}
@@ -116,8 +121,12 @@ class Candidate:
     lr: float
     encoder: str | None = None
     normalize: str | None = None  # a ``--normalize`` choice other than the config's (None: the config's)
+    downsample: int | None = None  # a ``--downsample`` factor other than the config's (None: the config's)
 
     def __post_init__(self) -> None:
+        if self.downsample is not None and (isinstance(self.downsample, bool) or not isinstance(self.downsample, int)
+                                            or self.downsample < 2):
+            raise ValueError(f"Candidate: downsample expected an integer >= 2 or None, got {self.downsample!r}")
         if self.normalize is not None and self.normalize not in NORMALIZATIONS:
             raise ValueError(f"Candidate: normalize expected one of {NORMALIZATIONS} or None, got {self.normalize!r}")
         if self.family not in SIZES:
@@ -136,8 +145,24 @@ class Candidate:
     @property
     def name(self) -> str:
         enc = "" if self.encoder is None else f" {self.encoder}"
-        norm = "" if self.normalize is None else f" ({self.normalize}-normalised)"
-        return f"{self.family}{enc} {self.hidden} lr {self.lr:g}{norm}"
+        data = ([] if self.normalize is None else [f"{self.normalize}-normalised"]) + \
+            ([] if self.downsample is None else [f"downsampled x{self.downsample}"])
+        return f"{self.family}{enc} {self.hidden} lr {self.lr:g}" + (f" ({', '.join(data)})" if data else "")
+
+    def data_changes(self) -> dict[str, Any]:
+        """The config fields this candidate loads the data with, where they differ from the run's
+        (``normalize``, ``downsample``): empty when it trains on the run's data set as loaded."""
+        out: dict[str, Any] = {}
+        if self.normalize is not None:
+            out["normalize"] = self.normalize
+        if self.downsample is not None:
+            out["downsample"] = self.downsample
+        return out
+
+    @property
+    def data_key(self) -> tuple[tuple[str, Any], ...]:
+        """:meth:`data_changes` as a hashable key (``()``: the run's data)."""
+        return tuple(sorted(self.data_changes().items()))
 
     def encoder_spec(self) -> dict[str, Any] | None:
         """The ``TrainConfig.encoder`` mapping of this candidate (``None``: keep the data set's)."""
@@ -154,9 +179,7 @@ class Candidate:
                            else readout_reduction(config.replace(**changes), steps))
         if self.encoder is not None:
             changes["encoder"] = self.encoder_spec()
-        if self.normalize is not None:
-            changes["normalize"] = self.normalize
-        return config.replace(**changes)
+        return config.replace(**changes, **self.data_changes())
 
     def params(self) -> dict[str, Any]:
         """This point as the ``params`` of an Optuna trial (what :func:`suggest` samples; for
@@ -164,13 +187,12 @@ class Candidate:
         out: dict[str, Any] = {"family": self.family, "size": self.size, "lr": float(self.lr)}
         if self.encoder is not None:
             out["encoder"] = self.encoder
-        if self.normalize is not None:
-            out["normalize"] = self.normalize
-        return out
+        return {**out, **self.data_changes()}
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "size": self.size, "hidden": self.hidden,
-                "lr": float(self.lr), "encoder": self.encoder, "normalize": self.normalize}
+                "lr": float(self.lr), "encoder": self.encoder, "normalize": self.normalize,
+                "downsample": self.downsample}
 
 
 @dataclass(frozen=True)
@@ -196,6 +218,13 @@ def may_renormalize(config: TrainConfig, dataset: Any) -> bool:
     return config.normalize == "standard" == dataset.meta.get("normalize")
 
 
+def may_downsample(config: TrainConfig, dataset: Any) -> bool:
+    """Whether a search may try series averaged over :data:`DOWNSAMPLE` steps: the run keeps the default
+    ``--downsample 1`` (another is the user's choice, kept) and the data set is a time series loaded from its
+    files with it (it is then reloaded by ``config.dataset`` with another)."""
+    return config.downsample == 1 == dataset.meta.get("downsample")
+
+
 def space(shape: DataShape, *, fixed_encoder: bool = False) -> Space:
     """The search space for data of ``shape`` (``fixed_encoder``: the user chose the encoding)."""
     if shape.kind not in FAMILIES:
@@ -204,7 +233,8 @@ def space(shape: DataShape, *, fixed_encoder: bool = False) -> Space:
     return Space(FAMILIES[shape.kind], encoders, shape=shape)
 
 
-def candidates(shape: DataShape, *, fixed_encoder: bool = False, normalize: bool = True) -> list[Candidate]:
+def candidates(shape: DataShape, *, fixed_encoder: bool = False, normalize: bool = True,
+               downsample: bool = True) -> list[Candidate]:
     """The short list ``--model auto`` tries for data of ``shape``, in this order (ties go to the earlier).
 
     Series and spikes: the MLP on the level-crossing code (wide for 4 channels or more, where each step
@@ -217,14 +247,17 @@ def candidates(shape: DataShape, *, fixed_encoder: bool = False, normalize: bool
     a first rung. Series whose scale varies between samples by more than :data:`SCALE_SPREAD` times
     (:func:`scale_spread`) also get the convolutional network on each series normalised by its own mean and
     standard deviation (``--normalize instance``), second in the list, unless ``normalize`` is False (the user
-    chose the normalisation). Static data: the MLP in two sizes.
+    chose the normalisation). Series longer than :data:`LONG_SERIES` steps also get the convolutional network on
+    the series averaged over :data:`DOWNSAMPLE` steps (``--downsample 2``: half the steps to run, twice the span
+    of the receptive field), next, unless ``downsample`` is False (the user chose the factor). Static data: the
+    MLP in two sizes.
     """
     sp = space(shape, fixed_encoder=fixed_encoder)
     encs = set(sp.encoders)
     out: list[Candidate] = []
 
-    def add(family: str, size: str, encoder: str, normalize: str | None = None) -> None:
-        cand = Candidate(family, size, DEFAULT_LR[family], encoder if encs else None, normalize)
+    def add(family: str, size: str, encoder: str, normalize: str | None = None, downsample: int | None = None) -> None:
+        cand = Candidate(family, size, DEFAULT_LR[family], encoder if encs else None, normalize, downsample)
         if family in sp.families and (not encs or encoder in encs) and cand not in out:
             out.append(cand)
 
@@ -238,16 +271,21 @@ def candidates(shape: DataShape, *, fixed_encoder: bool = False, normalize: bool
         add(*args)
         if k == 0 and shape.kind == "series" and shape.scale_spread > SCALE_SPREAD and normalize:
             add("tcn", "medium", "current", "instance")
+        if k == 0 and shape.kind == "series" and shape.steps > LONG_SERIES and downsample:
+            add("tcn", "medium", "current", downsample=DOWNSAMPLE)
     add("delays", "medium", "delta")
     add("delays", "medium", "current")
     add("recurrent", "medium", "delta")
     return out
 
 
-def suggest(trial: Any, shape: DataShape, *, fixed_encoder: bool = False, normalize: bool = False) -> Candidate:
+def suggest(trial: Any, shape: DataShape, *, fixed_encoder: bool = False, normalize: bool = False,
+            downsample: bool = False) -> Candidate:
     """The candidate an Optuna ``trial`` samples from :func:`space` (``family``, ``encoder``, ``size`` as
     categorical choices, ``lr`` log-uniform; with ``normalize`` and series whose scales spread more than
-    :data:`SCALE_SPREAD`, also ``normalize``: ``"config"`` (the run's) or ``"instance"``)."""
+    :data:`SCALE_SPREAD`, also ``normalize``: ``"config"`` (the run's) or ``"instance"``; with ``downsample``
+    and series longer than :data:`LONG_SERIES` steps, also ``downsample``: 1 (the run's) or
+    :data:`DOWNSAMPLE`)."""
     sp = space(shape, fixed_encoder=fixed_encoder)
     family = trial.suggest_categorical("family", list(sp.families))
     encoder = trial.suggest_categorical("encoder", list(sp.encoders)) if sp.encoders else None
@@ -256,11 +294,15 @@ def suggest(trial: Any, shape: DataShape, *, fixed_encoder: bool = False, normal
     norm = None
     if normalize and shape.kind == "series" and shape.scale_spread > SCALE_SPREAD:
         norm = trial.suggest_categorical("normalize", ["config", "instance"])
-    return Candidate(family, size, lr, encoder, None if norm in (None, "config") else norm)
+    factor = 1
+    if downsample and shape.kind == "series" and shape.steps > LONG_SERIES:
+        factor = trial.suggest_categorical("downsample", [1, DOWNSAMPLE])
+    return Candidate(family, size, lr, encoder, None if norm in (None, "config") else norm,
+                     None if factor == 1 else factor)
 
 
 def candidate_from_params(params: Mapping[str, Any]) -> Candidate:
     """The candidate of an Optuna trial's ``params`` (what :func:`suggest` sampled)."""
-    norm = params.get("normalize")
+    norm, factor = params.get("normalize"), params.get("downsample", 1)
     return Candidate(params["family"], params["size"], float(params["lr"]), params.get("encoder"),
-                     None if norm in (None, "config") else norm)
+                     None if norm in (None, "config") else norm, None if factor in (None, 1) else int(factor))

@@ -165,7 +165,8 @@ def load_training_data(config: TrainConfig):
     from spikeforge.encode import encoder_config
 
     try:
-        dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps, normalize=config.normalize)
+        dataset = load_dataset(config.dataset, encoder=config.encoder, steps=config.steps, normalize=config.normalize,
+                               downsample=config.downsample)
     except (ValueError, TypeError, OSError) as exc:
         about("dataset", exc)  # unless the loader named another argument (steps, encoder, ...)
         raise
@@ -307,7 +308,7 @@ class Trainer:
             self.config, self.dataset, self.auto = auto.resolve(
                 self.config, self.dataset, device=self.device, world_size=self.dist.world_size,
                 fixed_encoder=not (isinstance(config.encoder, str) and config.encoder == "default"),
-                fixed_normalize=False,  # (search.may_renormalize: unless another --normalize than the default)
+                fixed_normalize=False,  # (search.may_renormalize / may_downsample: unless the user chose them)
                 log=(lambda line: self.console.print(line, markup=False, highlight=False)) if self.writer else None)
             self.load_seconds = time.perf_counter() - t0
             self.model = self._build_model(model_factory)

@@ -39,7 +39,14 @@ from spikeforge.data.errors import about
 from spikeforge.learn import loop
 from spikeforge.learn.checkpoint import atomic_write_text
 from spikeforge.learn.config import TrainConfig
-from spikeforge.learn.search import DataShape, candidate_from_params, candidates, may_renormalize, suggest
+from spikeforge.learn.search import (
+    DataShape,
+    candidate_from_params,
+    candidates,
+    may_downsample,
+    may_renormalize,
+    suggest,
+)
 
 __all__ = [
     "MIN_STEPS",
@@ -157,8 +164,8 @@ class Study:
         self.config = settings.train_config()
         self.sampler_seed = sampler_seed
         self.shape = DataShape.of(dataset, train_size=len(dataset.train))
-        self.fixed_encoder, self.renormalize = _fixed_choices(self.config, dataset)
-        self._normalized: dict[str, Any] = {}
+        self.fixed_encoder, self.renormalize, self.downsample = _fixed_choices(self.config, dataset)
+        self._variants: dict[tuple, Any] = {}
 
     # ------------------------------------------------------------------------------------------- trials
     def finished(self) -> list[Any]:
@@ -175,18 +182,22 @@ class Study:
         """The training config of a trial's parameters: the base config with the candidate applied, for
         ``max(epochs, ceil(min_steps / batches per epoch))`` epochs (so that a tiny training set gets enough
         optimisation steps)."""
-        cfg = candidate_from_params(params).apply(self.config, steps=self.dataset.train.steps)
+        cand = candidate_from_params(params)
+        cfg = cand.apply(self.config, steps=self._data(cand).train.steps)
         batches = math.ceil(len(self.dataset.train) / cfg.batch_size)
         return cfg.replace(epochs=max(cfg.epochs, math.ceil(self.settings.min_steps / batches)))
 
-    def _data(self, normalize: str | None) -> Any:
-        if normalize is None:
+    def _data(self, cand: Any) -> Any:
+        """The data set ``cand`` trains on: the study's, or it reloaded with the candidate's
+        :meth:`~spikeforge.learn.search.Candidate.data_changes` (the same samples and carve)."""
+        key = cand.data_key
+        if not key:
             return self.dataset
-        if normalize not in self._normalized:  # the same samples and carve, another normalisation
-            from spikeforge.learn.auto import reload_normalized
+        if key not in self._variants:
+            from spikeforge.learn.auto import reload_variant
 
-            self._normalized[normalize] = reload_normalized(self.config.replace(normalize=normalize), self.dataset)[0]
-        return self._normalized[normalize]
+            self._variants[key] = reload_variant(self.config.replace(**cand.data_changes()), self.dataset)[0]
+        return self._variants[key]
 
     def _objective(self, trial: Any) -> float:
         import optuna
@@ -195,11 +206,12 @@ class Study:
         from spikeforge.learn.models import build_model
         from spikeforge.learn.trainer import lr_at
 
-        cand = suggest(trial, self.shape, fixed_encoder=self.fixed_encoder, normalize=self.renormalize)
+        cand = suggest(trial, self.shape, fixed_encoder=self.fixed_encoder, normalize=self.renormalize,
+                       downsample=self.downsample)
         cfg = self.trial_config(trial.params)
         trial.set_user_attr("candidate", cand.name)
         spec = cand.encoder_spec()
-        data = self._data(cand.normalize)
+        data = self._data(cand)
         enc = data.encoder if spec is None else make_encoder(spec.pop("name"), **spec)
         train, valid = data.train.with_encoder(enc), data.valid.with_encoder(enc)
         t0 = time.perf_counter()
@@ -377,11 +389,12 @@ def _settings_path(out: Path) -> Path:
     return out / SETTINGS
 
 
-def _fixed_choices(config: TrainConfig, dataset: Any) -> tuple[bool, bool]:
-    """``(fixed_encoder, renormalize)`` of a study: whether the user named the encoder, and whether the search
-    may try instance normalisation (as ``--model auto``: unless ``--normalize`` named another than standard)."""
+def _fixed_choices(config: TrainConfig, dataset: Any) -> tuple[bool, bool, bool]:
+    """``(fixed_encoder, renormalize, downsample)`` of a study: whether the user named the encoder, and whether
+    the search may try instance normalisation and downsampling (as ``--model auto``: unless ``--normalize`` /
+    ``--downsample`` named other than the defaults)."""
     fixed = not (isinstance(config.encoder, str) and config.encoder == "default")
-    return fixed, may_renormalize(config, dataset)
+    return fixed, may_renormalize(config, dataset), may_downsample(config, dataset)
 
 
 def _load(out: Path, settings: TuneSettings, *, create: bool) -> Study:
@@ -398,10 +411,10 @@ def _load(out: Path, settings: TuneSettings, *, create: bool) -> Study:
             study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction="maximize")
             study.set_user_attr("seconds", 0.0)
             study.set_user_attr("requeued", [])
-            fixed, renorm = _fixed_choices(config, dataset)
+            fixed, renorm, down = _fixed_choices(config, dataset)
             shape = DataShape.of(dataset, train_size=len(dataset.train))
             warm = min(settings.warm_start, settings.trials - 1)  # at least one trial sampled by TPE
-            for cand in candidates(shape, fixed_encoder=fixed, normalize=renorm)[:warm]:
+            for cand in candidates(shape, fixed_encoder=fixed, normalize=renorm, downsample=down)[:warm]:
                 study.enqueue_trial(cand.params())
         else:
             study = optuna.load_study(storage=storage, study_name=STUDY_NAME)
