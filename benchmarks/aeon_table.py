@@ -187,8 +187,9 @@ def write_docs(results: dict, rocket: dict) -> None:
         *textwrap.wrap(
         f"Measured by `python benchmarks/aeon_table.py` (last on {info.get('date', '?')}), {info.get('cpus', '?')} "
         f"CPUs shared with other jobs: {describe(loads)}. Default: `spikeforge train --dataset ucr:NAME --model "
-        f"auto` (search budget {' / '.join(budgets) or '?'} s, then the winner's training; wall time of the whole "
-        "command, pictures and report included). Tuned: `spikeforge tune --dataset ucr:NAME "
+        f"auto`, the default family on these sets (search budget {' / '.join(budgets) or '?'} s, then the winner's "
+        "training; wall time of the whole command, pictures and report included). Tuned: `spikeforge tune "
+        "--dataset ucr:NAME "
         f"{' / '.join(studies) or '(not run)'}` (the study's budget in seconds; then the best configuration "
         "trained into DIR/best; wall time of the whole command). ROCKET: "
         f"{rocket.get('method', '?')}, `benchmarks/rocket.py`. Skipped (regression problems, no classes): "

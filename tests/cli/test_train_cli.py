@@ -300,3 +300,40 @@ def test_a_data_set_name_with_an_emoji_code_prints_as_typed(tmp_path, capsys):
                  "--out", str(tmp_path / "r"), "--no-progress", "--no-plots"]) == 0
     out = capsys.readouterr().out
     assert "adding:100" in out and "\U0001f4af" not in out
+
+
+@pytest.mark.parametrize(("argv", "model"), [
+    ([], "mlp"),  # the bare command: the tuned JapaneseVowels run
+    (["--dataset", "uea:JapaneseVowels"], "mlp"),
+    (["--dataset", "ucr:GunPoint"], "auto"),  # any other data set, as a new user types it
+    (["--dataset", "digits"], "auto"),
+    (["--dataset", "ucr:GunPoint", "--encoder", "current", "--epochs", "5"], "auto"),  # auto keeps these
+    (["--dataset", "ucr:GunPoint", "--hidden", "16"], "mlp"),  # fixes what auto would choose
+    (["--dataset", "ucr:GunPoint", "--lr", "0.01"], "mlp"),
+    (["--dataset", "ucr:GunPoint", "--loss", "mean"], "mlp"),
+    (["--dataset", "ucr:GunPoint", "--model-param", "readout=li"], "mlp"),
+    (["--dataset", "ucr:GunPoint", "--method", "eprop"], "mlp"),  # auto searches with bptt
+    (["--dataset", "ucr:GunPoint", "--tbptt", "8"], "mlp"),
+    (["--dataset", "ucr:GunPoint", "--model", "tcn"], "tcn"),
+])
+def test_the_default_family_is_auto_except_for_the_tuned_default(argv, model):
+    import argparse
+
+    from spikeforge.cli import train
+
+    parser = argparse.ArgumentParser()
+    train.register(parser.add_subparsers())
+    assert train.build_config(parser.parse_args(["train", *argv])).model == model
+
+
+def test_a_config_file_keeps_its_family(tmp_path):
+    import argparse
+
+    from spikeforge.cli import train
+    from spikeforge.learn.config import TrainConfig
+
+    TrainConfig(dataset="ucr:GunPoint", model="mlp").save(tmp_path / "config.json")
+    parser = argparse.ArgumentParser()
+    train.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--config", str(tmp_path / "config.json")])
+    assert train.build_config(args).model == "mlp"

@@ -1,6 +1,7 @@
 """``spikeforge train``: train a spiking network into a run folder (see ``docs/training.md``).
 
-Every option defaults to the tuned JapaneseVowels run, so ``spikeforge train`` alone does the right thing.
+Every option defaults to the tuned JapaneseVowels run, so ``spikeforge train`` alone does the right thing; on
+any other data set ``--model`` defaults to ``auto`` (:func:`default_model`).
 ``--config FILE`` reads a config (a run's ``config.json``); options given on the command line override it.
 """
 
@@ -71,7 +72,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=(*MODELS, "rsnn"), default=_S,
                    help="model family: auto (chosen on the validation split), mlp, recurrent, tcn (temporal "
-                        "convolutions), adlif (recurrent adaptive LIF), delays (learnable synaptic delays)")
+                        "convolutions), adlif (recurrent adaptive LIF), delays (learnable synaptic delays). "
+                        "Default: auto, except mlp on the default data set JapaneseVowels (the tuned run), "
+                        "when --hidden, --lr, --loss or --model-param fix what auto chooses, or with a method "
+                        "other than bptt")
     m.add_argument("--model-param", action="append", type=_key_value, default=_S, metavar="KEY=VALUE",
                    help="option of the model family, repeatable (e.g. kernel_sizes=[7,5,3] for tcn, "
                         "max_delay=25 for delays)")
@@ -213,6 +217,8 @@ def build_config(args: argparse.Namespace):
         data["method_params"] = {**(data.get("method_params") or {}), "k": given["tbptt"]}
     if "method_param" in given:
         data["method_params"] = {**(data.get("method_params") or {}), **dict(given["method_param"])}
+    if "model" not in data:  # neither the command line nor --config names a family
+        data["model"] = default_model(data, given)
     if "model" in given and "loss" not in given and "loss" not in base:
         from spikeforge.learn.models import PREFERRED_LOSS
 
@@ -241,6 +247,22 @@ def build_config(args: argparse.Namespace):
                                  f"got {sorted(enc_params)}")
             data["encoder"] = {**current, **enc_params}
     return TrainConfig.from_dict(data)
+
+
+#: The options that fix what ``--model auto`` would choose (it sets the family's sizes, lr and loss).
+_FIXES_AUTO = ("hidden", "lr", "loss", "model_param")
+
+
+def default_model(data: dict[str, Any], given: dict[str, Any]) -> str:
+    """The family of a command that names none: ``auto`` (chosen on the validation split), except ``mlp`` (the
+    tuned default, ``TrainConfig``'s) on the default data set JapaneseVowels, when the command fixes what auto
+    would choose (:data:`_FIXES_AUTO`), or with a method other than bptt (auto searches with bptt)."""
+    from spikeforge.data.loaders import is_default_dataset
+
+    if (is_default_dataset(data.get("dataset")) or any(opt in given for opt in _FIXES_AUTO)
+            or data.get("method", "bptt") != "bptt"):
+        return "mlp"
+    return "auto"
 
 
 def default_out(dataset: str) -> Path:

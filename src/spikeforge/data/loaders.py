@@ -26,6 +26,7 @@ __all__ = [
     "default_encoder",
     "downsample_series",
     "instance_normalize",
+    "is_default_dataset",
     "load_dataset",
     "load_digits",
     "load_japanese_vowels",
@@ -757,6 +758,19 @@ def _series_name(text: str, prefix: str) -> bool:
     if prefix in ("shd", "ssc", "tonic", "adding") or text.lower() in _DIGITS_ALIASES:
         return False
     return not (path.suffix.lower() in _H5_SUFFIXES or (path.is_dir() and any(path.glob("*.h5"))))
+
+
+def is_default_dataset(name: str | Path | None) -> bool:
+    """Whether ``load_dataset(name)`` loads the default data set, JapaneseVowels (shipped with aeon), by name."""
+    if name is None:
+        return True
+    text = str(name).strip()
+    prefix, _, rest = text.partition(":")
+    if prefix.lower() in ("ucr", "uea", "aeon"):
+        text = rest.strip()
+    elif _looks_like_path(text):
+        return False
+    return text.lower() in _JV_ALIASES
 
 
 def _looks_like_path(text: str) -> bool:
