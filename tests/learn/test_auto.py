@@ -287,30 +287,42 @@ def test_choice_within_one_standard_error_goes_to_the_earlier_candidate(ipd, mon
     assert rec["chosen"]["family"] == "recurrent" and "highest validation accuracy" in rec["chosen"]["why"]
 
 
+def _two_class_ts(folder, name, labels, draw, n):
+    """Write ``NAME_TRAIN.ts`` (``n`` cases) and ``NAME_TEST.ts`` (``n // 2``), univariate and of equal length:
+    case ``i`` is of class ``labels[i % 2]``, its values ``draw(label)``; returns the train file's path."""
+    head = (f"@problemName {name}\n@timeStamps false\n@missing false\n@univariate true\n@equalLength true\n"
+            f"@classLabel true {' '.join(labels)}\n@data\n")
+    for split, count in (("TRAIN", n), ("TEST", n // 2)):
+        rows = [",".join(f"{v:.6g}" for v in draw(labels[i % 2]).tolist()) + f":{labels[i % 2]}"
+                for i in range(count)]
+        (folder / f"{name}_{split}.ts").write_text(head + "\n".join(rows) + "\n")
+    return folder / f"{name}_TRAIN.ts"
+
+
+def _auto_data(path, batch_size):
+    """``(dataset, config, shape)`` of a ``--model auto`` run on the .ts problem at ``path``, as the Trainer
+    loads it (validation split carved)."""
+    dataset, config, _ = load_training_data(TrainConfig(dataset=str(path), model="auto", epochs=2,
+                                                        batch_size=batch_size))
+    return dataset, config, DataShape.of(dataset)
+
+
 def _scaled_pair(folder, n=40, steps=16, seed=0):
     """A two-class .ts problem whose series differ in shape (rising or falling) but whose scales spread over
     four orders of magnitude between samples."""
     g = torch.Generator().manual_seed(seed)
-    head = ("@problemName Scaled\n@timeStamps false\n@missing false\n@univariate true\n@equalLength true\n"
-            "@classLabel true up down\n@data\n")
-    for split, count in (("TRAIN", n), ("TEST", n // 2)):
-        rows = []
-        for i in range(count):
-            label = "up" if i % 2 == 0 else "down"
-            ramp = torch.linspace(0, 1, steps) if label == "up" else torch.linspace(1, 0, steps)
-            x = (ramp + 0.1 * torch.randn(steps, generator=g)) * 10.0 ** float(torch.randint(-2, 3, (1,), generator=g))
-            rows.append(",".join(f"{v:.6g}" for v in x.tolist()) + f":{label}")
-        (folder / f"Scaled_{split}.ts").write_text(head + "\n".join(rows) + "\n")
-    return folder / "Scaled_TRAIN.ts"
+
+    def draw(label):
+        ramp = torch.linspace(0, 1, steps) if label == "up" else torch.linspace(1, 0, steps)
+        return (ramp + 0.1 * torch.randn(steps, generator=g)) * 10.0 ** float(torch.randint(-2, 3, (1,), generator=g))
+
+    return _two_class_ts(folder, "Scaled", ("up", "down"), draw, n)
 
 
 def test_instance_normalisation_is_a_candidate_where_scales_spread(tmp_path, ipd, monkeypatch):
     from spikeforge.learn.search import SCALE_SPREAD, scale_spread
 
-    path = _scaled_pair(tmp_path)
-    config = TrainConfig(dataset=str(path), model="auto", epochs=2, batch_size=16)
-    dataset, config, _ = load_training_data(config)
-    shape = DataShape.of(dataset)
+    dataset, config, shape = _auto_data(_scaled_pair(tmp_path), batch_size=16)
     assert shape.scale_spread > SCALE_SPREAD > DataShape.of(ipd).scale_spread
     # unchanged by a per-channel affine map
     x, lengths = dataset.train.x, dataset.train.lengths
@@ -360,27 +372,19 @@ def test_instance_normalisation_is_a_candidate_where_scales_spread(tmp_path, ipd
 def _long_pair(folder, n=24, steps=320, seed=0):
     """A two-class .ts problem of series longer than search.LONG_SERIES steps (a slow sine or a slow ramp)."""
     g = torch.Generator().manual_seed(seed)
-    head = ("@problemName Long\n@timeStamps false\n@missing false\n@univariate true\n@equalLength true\n"
-            "@classLabel true sine ramp\n@data\n")
     t = torch.linspace(0, 1, steps)
-    for split, count in (("TRAIN", n), ("TEST", n // 2)):
-        rows = []
-        for i in range(count):
-            label = "sine" if i % 2 == 0 else "ramp"
-            x = (torch.sin(6.28 * t) if label == "sine" else t) + 0.1 * torch.randn(steps, generator=g)
-            rows.append(",".join(f"{v:.5g}" for v in x.tolist()) + f":{label}")
-        (folder / f"Long_{split}.ts").write_text(head + "\n".join(rows) + "\n")
-    return folder / "Long_TRAIN.ts"
+
+    def draw(label):
+        return (torch.sin(6.28 * t) if label == "sine" else t) + 0.1 * torch.randn(steps, generator=g)
+
+    return _two_class_ts(folder, "Long", ("sine", "ramp"), draw, n)
 
 
 def test_downsampled_candidate_for_long_series(tmp_path, ipd, monkeypatch):
     from spikeforge.learn.search import DOWNSAMPLE, LONG_SERIES, candidate_from_params, may_downsample
     from spikeforge.learn.tune import _fixed_choices
 
-    path = _long_pair(tmp_path)
-    config = TrainConfig(dataset=str(path), model="auto", epochs=2, batch_size=8)
-    dataset, config, _ = load_training_data(config)
-    shape = DataShape.of(dataset)
+    dataset, config, shape = _auto_data(_long_pair(tmp_path), batch_size=8)
     assert shape.steps > LONG_SERIES
     cands = candidates(shape)
     down = [c for c in cands if c.downsample is not None]
