@@ -333,3 +333,23 @@ def test_recurrent_counts_equal_when_run_step_by_step(mac_rule):
             (b.effective_acs, b.effective_macs, b.dense_macs, b.neuron_updates)
         ), name
     assert steps.synaptic_ops == pytest.approx(whole.synaptic_ops)
+
+
+@pytest.mark.parametrize("layer", [
+    nn.Linear(7, 5),
+    nn.Conv1d(3, 4, 3, stride=2, padding=1, dilation=2),
+    nn.Conv2d(4, 6, 3, stride=(1, 2), padding=1, groups=2),
+    nn.Conv2d(2, 3, 2, padding=1, padding_mode="circular"),
+])
+def test_fan_out_counts_equal_the_layer_applied_to_the_masks(layer):
+    # the counter sums mask ⊙ fan-out over the rows; the naive form applies the layer to the masks of every row
+    from spikeforge.hardware.counts import _apply, _fan_out, _feature_dims
+
+    g = torch.Generator().manual_seed(0)
+    w = (torch.rand(layer.weight.shape, generator=g) > 0.3).double()
+    nd = _feature_dims(layer)
+    row = (7,) if nd == 1 else (3, 11) if nd == 2 else (layer.in_channels, 5, 6)
+    mask = (torch.rand(4, 3, *row, generator=g) > 0.5).double()
+    fan, outputs = _fan_out(layer, row, w)
+    assert float((mask.reshape(-1, *row).sum(0) * fan).sum()) == float(_apply(layer, mask, w).sum())
+    assert outputs * 12 == _apply(layer, mask, w).numel()

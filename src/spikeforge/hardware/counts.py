@@ -314,24 +314,39 @@ def _ac_mac_masks(x: torch.Tensor, rule: str) -> tuple[torch.Tensor, torch.Tenso
     return nz & binary, nz & ~binary
 
 
+def _fan_out(module: nn.Module, shape: tuple[int, ...], w: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``(fan, outputs)`` of the layer with weights ``w`` on one row of input ``shape`` (its feature dims):
+    ``fan[i]``, how many outputs input ``i`` reaches (the gradient of the summed outputs: the operation is
+    linear), and the outputs of that row. Summing ``mask ⊙ fan`` over the rows counts exactly the
+    operations ``Σ apply(mask, w)`` counts, without the layer's matrix product over every row."""
+    if isinstance(module, nn.Linear):
+        return w.sum(0), w.shape[0]
+    x = torch.zeros((1, *shape), dtype=w.dtype, requires_grad=True)
+    out = _apply(module, x, w)
+    (fan,) = torch.autograd.grad(out.sum(), x)
+    return fan[0], out.numel()
+
+
 def _count_synapse(acc: _Acc, module: nn.Module, x: torch.Tensor, t: int, b: int, rule: str) -> None:
     """One call of a synapse layer on input ``x``."""
     w = module.weight.detach()
     dt = torch.float64
     wmask = (w != 0).to(dt)
+    nd = _feature_dims(module)
+    row = tuple(x.shape[-nd:])
+    lead = math.prod(x.shape[:-nd]) if x.dim() > nd else 1
     ac_mask, mac_mask = _ac_mac_masks(x, rule)
-    acc.acs += float(_apply(module, ac_mask.to(dt), wmask).sum())
-    acc.macs += float(_apply(module, mac_mask.to(dt), wmask).sum())
-    ones = torch.ones(x.shape, dtype=dt)
-    dense_out = _apply(module, ones, torch.ones_like(wmask))
-    acc.dense += float(dense_out.sum())
+    with torch.enable_grad():
+        fan, _ = _fan_out(module, row, wmask)
+        dense_fan, outputs = _fan_out(module, row, torch.ones_like(wmask))
+    acc.acs += float((ac_mask.reshape(-1, *row).sum(0, dtype=dt) * fan).sum())
+    acc.macs += float((mac_mask.reshape(-1, *row).sum(0, dtype=dt) * fan).sum())
+    acc.dense += float(dense_fan.sum()) * lead
     acc.calls += 1
     if acc.units is None:
-        nd = _feature_dims(module)
-        lead = math.prod(x.shape[:-nd]) if x.dim() > nd else 1
         steps = _sample_steps(lead, t, b)
-        acc.units = round(dense_out.numel() / steps)
-        acc.synapses = round(float(_apply(module, ones, wmask).sum()) / steps)
+        acc.units = round(outputs * lead / steps)
+        acc.synapses = round(float(fan.sum()) * lead / steps)
         acc.fan_in = int(wmask.reshape(wmask.shape[0], -1).sum(1).max()) if wmask.numel() else 0
 
 

@@ -54,7 +54,7 @@ def count_split(model: nn.Module, split, device: torch.device, batch_size: int =
                         acc["spikes"] += la.nonzero_outputs * b
                 n += b
                 last = counts
-                example = x
+                example = x[:, :1]  # one sample: the fit verdicts ask the network's structure, not the batch
     per = {f: totals[f] / n for f in FIELDS}
     layers = {name: {k: (v / n if isinstance(v, float) else v) for k, v in acc.items()}
               for name, acc in layer_totals.items()}
