@@ -339,8 +339,8 @@ def _count_synapse(acc: _Acc, module: nn.Module, x: torch.Tensor, t: int, b: int
     with torch.enable_grad():
         fan, _ = _fan_out(module, row, wmask)
         dense_fan, outputs = _fan_out(module, row, torch.ones_like(wmask))
-    acc.acs += float((ac_mask.reshape(-1, *row).sum(0, dtype=dt) * fan).sum())
-    acc.macs += float((mac_mask.reshape(-1, *row).sum(0, dtype=dt) * fan).sum())
+    acc.acs += float((torch.count_nonzero(ac_mask.reshape(-1, *row), dim=0).to(dt) * fan).sum())
+    acc.macs += float((torch.count_nonzero(mac_mask.reshape(-1, *row), dim=0).to(dt) * fan).sum())
     acc.dense += float(dense_fan.sum()) * lead
     acc.calls += 1
     if acc.units is None:
