@@ -675,22 +675,24 @@ def load_dataset(
     prefix, _, rest = text.partition(":")
     plow = prefix.lower()
     _check_downsample(downsample, "load_dataset: downsample")
-    if downsample != 1 and not _series_name(text, plow):
-        detail = f"averages steps of UCR/UEA time series only; the data set {text!r} is not one, got {downsample!r}"
-        raise about("downsample", ValueError(f"load_dataset: downsample {detail}"), detail)
 
     if plow in ("shd", "ssc"):
+        _series_only(downsample, text)
         return load_shd(rest, steps=steps or DEFAULT_SPIKE_STEPS, encoder=encoder, **options)
     if plow == "tonic":
+        _series_only(downsample, text)
         if data_dir is None:
             raise DatasetError(f"dataset {text!r}: pass data_dir= the folder that tonic saved the data set to")
         return load_tonic(rest, data_dir, steps=steps or 30, **options)
     if low in _DIGITS_ALIASES:
+        _series_only(downsample, text)
         return load_digits(encoder=encoder, steps=steps, seed=seed, **options)
     if plow == "adding":
+        _series_only(downsample, text)
         return _load_adding(text, rest, encoder, steps, seed, options)
     path = Path(text).expanduser()
     if path.suffix.lower() in _H5_SUFFIXES or (path.is_dir() and any(path.glob("*.h5"))):
+        _series_only(downsample, text)
         return load_shd(path, steps=steps or DEFAULT_SPIKE_STEPS, encoder=encoder, **options)
     _no_options(options, text)
     if steps is not None:
@@ -700,12 +702,8 @@ def load_dataset(
                   f"(leave the option out), got {steps!r}")
         raise about("steps", ValueError(message), detail)
 
-    if any(low.startswith(p) for p in _ARCHIVE_PREFIXES) or (
-        not _looks_like_path(text) and (low in _JV_ALIASES or text in shipped_datasets())
-    ):
-        archive = rest if any(low.startswith(p) for p in _ARCHIVE_PREFIXES) else text
-        if archive.lower() in _JV_ALIASES:
-            archive = "JapaneseVowels"
+    archive = _archive_name(text)
+    if archive is not None:
         train, test = find_archive_files(archive, data_dir)
         return load_timeseries(train, test, encoder=encoder, normalize=normalize, name=archive, downsample=downsample)
 
@@ -751,26 +749,29 @@ def _load_adding(text: str, rest: str, encoder: EncoderSpec, steps: int | None, 
     return load_adding(length, seed=seed, encoder=enc, **options)
 
 
-def _series_name(text: str, prefix: str) -> bool:
-    """Whether ``load_dataset`` reads ``text`` as a UCR/UEA time series (archive name, .ts/.arff file or a
-    folder of them), not digits, spikes, tonic or the adding problem."""
-    path = Path(text).expanduser()
-    if prefix in ("shd", "ssc", "tonic", "adding") or text.lower() in _DIGITS_ALIASES:
-        return False
-    return not (path.suffix.lower() in _H5_SUFFIXES or (path.is_dir() and any(path.glob("*.h5"))))
+def _series_only(downsample: int, text: str) -> None:
+    """Refuse a ``downsample`` other than 1 for the data set ``text``, which is not a time series."""
+    if downsample != 1:
+        detail = f"averages steps of UCR/UEA time series only; the data set {text!r} is not one, got {downsample!r}"
+        raise about("downsample", ValueError(f"load_dataset: downsample {detail}"), detail)
+
+
+def _archive_name(text: str) -> str | None:
+    """The UCR/UEA problem that ``load_dataset(text)`` loads by name (``ucr:``/``uea:``/``aeon:`` stripped, the
+    aliases of the default giving ``"JapaneseVowels"``), or None when ``text`` is a path or no such name."""
+    low = text.lower()
+    if any(low.startswith(p) for p in _ARCHIVE_PREFIXES):
+        archive = text.partition(":")[2]
+    elif not _looks_like_path(text) and (low in _JV_ALIASES or text in shipped_datasets()):
+        archive = text
+    else:
+        return None
+    return "JapaneseVowels" if archive.lower() in _JV_ALIASES else archive
 
 
 def is_default_dataset(name: str | Path | None) -> bool:
     """Whether ``load_dataset(name)`` loads the default data set, JapaneseVowels (shipped with aeon), by name."""
-    if name is None:
-        return True
-    text = str(name).strip()
-    prefix, _, rest = text.partition(":")
-    if prefix.lower() in ("ucr", "uea", "aeon"):
-        text = rest.strip()
-    elif _looks_like_path(text):
-        return False
-    return text.lower() in _JV_ALIASES
+    return name is None or _archive_name(str(name).strip()) == "JapaneseVowels"
 
 
 def _looks_like_path(text: str) -> bool:
