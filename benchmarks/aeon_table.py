@@ -67,8 +67,10 @@ def run_default(name: str, folder: Path, budget: float | None, seed: int | None 
         m = json.loads((out / "metrics.json").read_text())
         a = m.get("auto") or {}
         chosen = a.get("chosen", {})
-        row.update(test_accuracy=m["test_accuracy"], valid_accuracy=m.get("valid_accuracy"),
-                   choice=chosen.get("name"), search_s=a.get("seconds"), search_budget_s=a.get("budget_seconds"),
+        # the validation accuracy the choice was made on (a refit run has no split held out after it)
+        row.update(test_accuracy=m["test_accuracy"], valid_accuracy=chosen.get("valid_accuracy"),
+                   refit=a.get("refit"), choice=chosen.get("name"), search_s=a.get("seconds"),
+                   search_budget_s=a.get("budget_seconds"),
                    tried=len([c for c in a.get("candidates", []) if c["rungs"]]), epochs=m["epochs"],
                    train_s=m["train_seconds"], stopped=a.get("stopped"))
     else:

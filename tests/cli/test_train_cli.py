@@ -337,3 +337,15 @@ def test_a_config_file_keeps_its_family(tmp_path):
     train.register(parser.add_subparsers())
     args = parser.parse_args(["train", "--config", str(tmp_path / "config.json")])
     assert train.build_config(args).model == "mlp"
+
+
+@pytest.mark.parametrize(("argv", "refit"), [([], True), (["--refit"], True), (["--no-refit"], False)])
+def test_refit_is_on_unless_no_refit(argv, refit):
+    import argparse
+
+    from spikeforge.cli import train
+
+    parser = argparse.ArgumentParser()
+    train.register(parser.add_subparsers())
+    config = train.build_config(parser.parse_args(["train", "--dataset", "ucr:GunPoint", *argv]))
+    assert config.refit is refit and config.model == "auto"

@@ -223,6 +223,58 @@ def test_trainer_run_folder_touches_the_test_split_once(tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["model"] == metrics["auto"]["chosen"]["family"]
     assert t.config.epochs == 2 and 0.0 <= metrics["test_accuracy"] <= 1.0
+    # refit (the default): the choice trained on all 67 training series; nothing held out is claimed
+    assert metrics["auto"]["refit"] and saved["valid_fraction"] == 0 and len(t.dataset.train) == 67
+    assert metrics["validation"]["source"] == "none" and "refit" in metrics["validation"]["rule"]
+    assert metrics["valid_accuracy"] is None and metrics["auto"]["chosen"]["valid_accuracy"] is not None
+    from spikeforge.learn.trainer import evaluate_run
+
+    assert evaluate_run(tmp_path / "run")["accuracy"] == metrics["test_accuracy"]
+    with pytest.raises(ValueError, match="refit"):
+        evaluate_run(tmp_path / "run", "valid")
+    again = Trainer.resume(tmp_path / "run", progress=False, plots=False, hardware=False, console=Console(quiet=True))
+    assert again.validation == t.validation and len(again.dataset.train) == 67
+
+
+def test_refit_trains_the_winner_on_the_whole_training_split(ipd, monkeypatch):
+    # chosen on the carve (53 + 14 validation series); the winner then trains on all 67, reloaded as
+    # `spikeforge train --config RUN/config.json` loads them, for the epochs that fit at the larger epoch's speed
+    from spikeforge.data import SpikeDataset
+
+    script = _Scripted({"tcn": 0.9}, cost=2.0)
+    monkeypatch.setattr(auto, "_train_to", script.train_to)
+    monkeypatch.setattr(auto, "candidates", lambda shape, **kw: [
+        Candidate("mlp", "small", 3e-3, "delta"), Candidate("tcn", "small", 3e-3, "current")])
+    config = _config()
+    carved, _, _ = load_training_data(config)  # as the Trainer passes it
+    train, valid = carved.train, carved.valid
+    final, ds, rec = auto.resolve(config, carved, budget=40.0, fixed_normalize=False, clock=script.clock)
+    assert final.model == "tcn" and rec["chosen"]["valid_accuracy"] == 0.9
+    assert rec["refit"] and final.valid_fraction == 0 and ds.valid is None
+    assert len(ds.train) == 67 == len(train) + len(valid) and torch.equal(ds.train.y, ipd.train.y)
+    assert torch.equal(ds.test.x, ipd.test.x)
+    again, _, validation = load_training_data(final)
+    assert torch.equal(again.train.x, ds.train.x) and validation["source"] == "none"
+    # 15 epochs in 2 s on the 53 series of the carve: 2 / 15 * 67 / 53 s per epoch of the whole split
+    per_epoch = 2.0 / 15 * 67 / 53
+    assert rec["seconds_per_epoch"] == pytest.approx(2.0 / 15)
+    assert final.epochs == int(40.0 // per_epoch) == 237 < int(40.0 // (2.0 / 15))
+    assert f"{per_epoch:.2f} s per epoch" in rec["final_epochs"]["rule"]
+    assert "whole training split, 67 samples" in rec["final_epochs"]["trained_on"]
+    # --no-refit: the carve stays, and so does the validation split
+    kept, kept_ds, rec2 = auto.resolve(config.replace(refit=False), carved, budget=40.0, fixed_normalize=False,
+                                       clock=_Scripted({"tcn": 0.9}, cost=2.0).clock)
+    assert not rec2["refit"] and kept.valid_fraction == 0.2 and kept.epochs == 300
+    assert len(kept_ds.train) == 53 and len(kept_ds.valid) == 14
+    # nothing is reloaded where the caller does not let the search reload the data set (fixed_normalize), nor
+    # where the data set brought its own validation split (kept held out)
+    _, same, rec3 = auto.resolve(config, carved, budget=40.0, clock=_Scripted({"tcn": 0.9}).clock)
+    assert not rec3["refit"] and len(same.train) == 53 and torch.equal(same.valid.y, carved.valid.y)
+    own = SpikeDataset(ipd.name, ipd.train.take(torch.arange(50)), ipd.test, ipd.train.take(torch.arange(50, 67)),
+                       dict(ipd.meta))
+    _, own_ds, rec4 = auto.resolve(config, own, budget=40.0, fixed_normalize=False,
+                                   clock=_Scripted({"tcn": 0.9}).clock)
+    assert rec4["validation"]["source"] == "dataset" and not rec4["refit"] and len(own_ds.valid) == 17
 
 
 def test_spike_data_keep_their_form(monkeypatch):
@@ -344,8 +396,9 @@ def test_instance_normalisation_is_a_candidate_where_scales_spread(tmp_path, ipd
         return acc, 1.0 - acc, 1.0
 
     monkeypatch.setattr(auto, "_train_to", train_to)
-    final, new_ds, rec = auto.resolve(config, dataset, budget=1e9, fixed_normalize=False)
-    assert final.normalize == "instance" and rec["chosen"]["normalize"] == "instance"
+    # (--no-refit: the run keeps the carve, which is checked to be the same; refit: test_refit_...)
+    final, new_ds, rec = auto.resolve(config.replace(refit=False), dataset, budget=1e9, fixed_normalize=False)
+    assert final.normalize == "instance" and rec["chosen"]["normalize"] == "instance" and not rec["refit"]
     assert new_ds.meta["normalize"] == "instance"
     assert torch.equal(new_ds.train.y, dataset.train.y) and torch.equal(new_ds.valid.y, dataset.valid.y)
     again, _, _ = load_training_data(final)  # what `spikeforge train --config RUN/config.json` loads
@@ -408,9 +461,15 @@ def test_downsampled_candidate_for_long_series(tmp_path, ipd, monkeypatch):
     assert final.downsample == DOWNSAMPLE and rec["chosen"]["downsample"] == DOWNSAMPLE
     assert new_ds.train.steps == -(-shape.steps // DOWNSAMPLE) and new_ds.meta["downsample"] == DOWNSAMPLE
     assert {s for d, s, _ in seen if d} == {160} and {s for d, s, _ in seen if not d} == {320}
-    assert torch.equal(new_ds.train.y, dataset.train.y) and torch.equal(new_ds.valid.y, dataset.valid.y)
+    # refit (the default): the downsampled carve and validation split together
+    assert rec["refit"] and new_ds.valid is None and final.valid_fraction == 0
+    assert len(new_ds.train) == len(dataset.train) + len(dataset.valid)
     again, _, _ = load_training_data(final)  # what `spikeforge train --config RUN/config.json` loads
     assert torch.equal(again.train.x, new_ds.train.x) and torch.equal(again.test.x, new_ds.test.x)
+    # --no-refit: the same samples in the same carve
+    _, kept, _ = auto.resolve(config.replace(refit=False), dataset, budget=1e9, fixed_normalize=False)
+    assert torch.equal(kept.train.y, dataset.train.y) and torch.equal(kept.valid.y, dataset.valid.y)
+    assert kept.train.steps == 160
     # a factor the user chose is kept; tune asks the same predicate
     _, _, rec2 = auto.resolve(config, dataset, budget=1e9)  # fixed_normalize=True: nothing reloaded
     assert all(c["downsample"] is None for c in rec2["candidates"])

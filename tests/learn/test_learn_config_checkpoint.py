@@ -38,6 +38,7 @@ def test_config_round_trip(tmp_path):
         ("method", "nonesuch", "config method: expected one of"),
         ("model", "transformer", "config model: expected one of"),
         ("device", "tpu", "config device: expected"),
+        ("refit", "yes", "config refit: expected true or false, got 'yes'"),
     ],
 )
 def test_config_errors(field, value, message):

@@ -122,6 +122,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "per-epoch progress use it, the test split is touched once at the end (default 0.2)")
     o.add_argument("--budget", type=float, default=_S, metavar="SECONDS",
                    help="time budget of --model auto's search, in seconds")
+    o.add_argument("--refit", action=argparse.BooleanOptionalAction, default=_S,
+                   help="--model auto: train the chosen model on the whole training split, the validation split "
+                        "it was chosen on included (default); --no-refit keeps that split held out")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=_S, help="random seed (default 0)")
     r.add_argument("--device", default=_S, help="cpu (default), cuda, cuda:N, mps or auto")
@@ -180,8 +183,8 @@ _FIELD_OF = {
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay",
     "schedule": "schedule", "grad_clip": "grad_clip", "seed": "seed", "device": "device", "threads": "threads",
     "deterministic": "deterministic", "eval_batch_size": "eval_batch_size", "optimizer": "optimizer",
-    "valid_fraction": "valid_fraction", "budget": "budget", "nproc": "nproc", "rate_reg": "rate_reg",
-    "rate_target": "rate_target",
+    "valid_fraction": "valid_fraction", "budget": "budget", "refit": "refit", "nproc": "nproc",
+    "rate_reg": "rate_reg", "rate_target": "rate_target",
 }
 
 

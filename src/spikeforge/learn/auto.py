@@ -21,11 +21,16 @@
    within one standard error of the highest (:func:`standard_error`; with the 6-14 validation samples of the
    smallest sets that is 0.1-0.2), the earliest of the list wins, the list's order being the prior (families
    that led on the development sets first); halving ranks by the same rule. On a large validation split the
-   standard error is small and the rule is the highest accuracy. The winner is then
-   trained **from scratch by the Trainer on the same carved training split** (the validation split stays held
-   out and gives the per-epoch ``valid_*`` figures), with the cosine schedule for ``max(config.epochs,
-   ceil(FINAL_STEPS / batches per epoch))`` epochs, cut to what fits in ``FINAL_SHARE * budget`` seconds at
-   the winner's measured speed (but not below the epochs it was chosen at).
+   standard error is small and the rule is the highest accuracy.
+5. **Refit.** The winner is then trained **from scratch by the Trainer on the whole training split**: the carve
+   and the validation split it was chosen on (``config.refit``, the default; the returned config has
+   ``valid_fraction`` 0, so ``--config RUN/config.json`` loads the same samples; ``--no-refit`` keeps the carve
+   and its per-epoch ``valid_*`` figures; a data set's own validation split is always kept). With the cosine
+   schedule, for ``max(config.epochs, ceil(FINAL_STEPS / batches per epoch of the carve))`` epochs, cut to what
+   fits in ``FINAL_SHARE * budget`` seconds at the winner's measured speed scaled to the samples it trains on
+   (but not below the epochs it was chosen at). On the aeon sets the fifth of the data the validation split
+   holds back is worth up to several points of test accuracy (docs/training.md); the test split is still
+   evaluated once, at the end.
 
 Everything is recorded: the validation accuracy and seconds of every candidate at every rung, the rule, the
 winner and why, and the seconds spent (``metrics.json`` / ``run.json`` key ``auto``).
@@ -45,8 +50,21 @@ from spikeforge.learn import loop
 from spikeforge.learn.config import ConfigError, TrainConfig
 from spikeforge.learn.search import Candidate, DataShape, candidates, may_downsample, may_renormalize
 
-__all__ = ["DEFAULT_BUDGET", "FINAL_SHARE", "FINAL_STEPS", "RULE", "RUNG_STEPS", "ranking", "reload_variant",
-           "resolve", "select", "standard_error", "validation_split", "wanted_epochs"]
+__all__ = [
+    "DEFAULT_BUDGET",
+    "FINAL_SHARE",
+    "FINAL_STEPS",
+    "RULE",
+    "RUNG_STEPS",
+    "ranking",
+    "refit_data",
+    "reload_variant",
+    "resolve",
+    "select",
+    "standard_error",
+    "validation_split",
+    "wanted_epochs",
+]
 
 #: Seconds of search when ``config.budget`` is None (with the winner's training, a default run stays within
 #: about 5 minutes on 2 cores: see docs/training.md).
@@ -290,7 +308,10 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
     :func:`~spikeforge.learn.search.may_renormalize` allows it, and series averaged over
     :data:`~spikeforge.learn.search.DOWNSAMPLE` steps on long series, where
     :func:`~spikeforge.learn.search.may_downsample` allows it (the data set is then reloaded by
-    ``config.dataset``; the Trainer passes False). ``world_size``
+    ``config.dataset``; the Trainer passes False), and, with ``config.refit`` and a carved validation split, trains
+    the winner on the whole training split (:func:`refit_data`: reloaded by ``config.dataset`` with
+    ``valid_fraction`` 0, which the returned config records; the data set's own validation split is kept held
+    out). ``world_size``
     > 1 (several processes) is refused: each would time its own search and might choose another model."""
     if config.model != "auto":
         return config, dataset, None
@@ -323,15 +344,22 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
         torch.set_num_threads(before)
     chosen = cands[record["chosen"]["index"]]
     if chosen.data_key:
-        dataset, train, _ = variants[chosen.data_key]
+        dataset, train, valid = variants[chosen.data_key]
     batches = math.ceil(len(train) / config.batch_size)
     wanted = wanted_epochs(config.epochs, batches)
+    refit = config.refit and source == "carved" and not fixed_normalize
+    if refit:  # the winner trains on the carve and the validation split together (the data set's own is kept)
+        dataset = refit_data(config.replace(**chosen.data_changes()), train, valid)
+    # seconds per epoch of the data the winner trains on (an epoch's cost is proportional to its samples)
+    per_epoch = record["seconds_per_epoch"] * len(dataset.train) / len(train)
     # the winner's seconds: FINAL_SHARE x the budget, less what the search ran past its budget (a rung started
     # within it may end after it), so that search and final training stay within (1 + FINAL_SHARE) x budget
     allowance = max(FINAL_SHARE * budget - max(record["seconds"] - budget, 0.0), 0.0)
-    fits = int(allowance // max(record["seconds_per_epoch"], 1e-9))
+    fits = int(allowance // max(per_epoch, 1e-9))
     epochs = max(min(wanted, fits), record["chosen"]["epochs"], 1)
     final = chosen.apply(base, steps=train.steps).replace(epochs=epochs)
+    if refit:
+        final = final.replace(valid_fraction=0.0)
     enc = _encoder_of(chosen, dataset)
     if chosen.encoder is not None:
         dataset = dataset.with_encoder(enc)
@@ -339,11 +367,28 @@ def resolve(config: TrainConfig, dataset: Any, *, budget: float | None = None, d
     record["validation"] = {"source": source, "fraction": config.valid_fraction if source == "carved" else None,
                             "seed": config.seed, "train_size": len(train), "valid_size": len(valid)}
     record["final_epochs"] = {"epochs": epochs, "rule": (
-        f"max(config.epochs={config.epochs}, ceil({FINAL_STEPS} steps / {batches} batches)) = {wanted}, cut to "
-        f"{fits} epochs that fit in {allowance:.0f} s ({FINAL_SHARE:g} x the budget less the search's overrun) at "
-        f"{record['seconds_per_epoch']:.2f} s per epoch, "
-        "not below the "
-        f"{record['chosen']['epochs']} epochs of the choice"),
-        "trained_on": "the carved training split (the validation split stays held out)" if source == "carved"
+        f"max(config.epochs={config.epochs}, ceil({FINAL_STEPS} steps / {batches} batches of the carved split)) = "
+        f"{wanted}, cut to {fits} epochs that fit in {allowance:.0f} s ({FINAL_SHARE:g} x the budget less the "
+        f"search's overrun) at {per_epoch:.2f} s per epoch, not below the {record['chosen']['epochs']} epochs of the "
+        "choice"),
+        "trained_on": (f"the whole training split, {len(dataset.train)} samples: the carve and the validation split "
+                       "it was chosen on (refit; the test split is still untouched)") if refit
+        else "the carved training split (the validation split stays held out)" if source == "carved"
         else "the training split"}
+    record["refit"] = refit
     return final, dataset, record
+
+
+def refit_data(config: TrainConfig, train: Any, valid: Any) -> Any:
+    """The data set of ``config`` with nothing carved from its training split (``valid_fraction`` 0), as the
+    chosen candidate loads it: the samples of the carve ``train`` and the validation split ``valid`` together,
+    checked (the same count and labels)."""
+    from spikeforge.learn.trainer import load_training_data  # (the trainer calls resolve: imported on use)
+
+    dataset, _, _ = load_training_data(config.replace(valid_fraction=0.0))
+    held = torch.cat([train.y, valid.y])
+    if len(dataset.train) != len(held) or not torch.equal(dataset.train.y.sort().values, held.sort().values):
+        raise RuntimeError(f"auto: the data set {config.dataset!r} reloaded without a validation carve does not "
+                           f"hold the samples of the carve and its validation split ({len(dataset.train)} against "
+                           f"{len(train)} + {len(valid)})")
+    return dataset

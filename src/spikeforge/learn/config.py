@@ -109,6 +109,7 @@ class TrainConfig:
     grad_clip: float | None = None
     valid_fraction: float = 0.2  # stratified share of the training data kept for validation (0: none)
     budget: float | None = None  # seconds for --model auto's search (None: the default of spikeforge.learn.auto)
+    refit: bool = True  # --model auto's winner trains on the whole training split (the validation split too)
     # reproducibility and machine
     seed: int = 0
     device: str = "cpu"
@@ -255,6 +256,8 @@ class TrainConfig:
         pos_int("threads")
         if not isinstance(self.deterministic, bool):
             raise bad("deterministic", "true or false")
+        if not isinstance(self.refit, bool):
+            raise bad("refit", "true or false")
         pos_int("eval_batch_size")
         number("valid_fraction", 0.0, False)
         if self.valid_fraction >= 1:

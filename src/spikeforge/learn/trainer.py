@@ -229,7 +229,8 @@ class _RunFolder:
             held = (f"valid {row['valid_accuracy']:.3f}", f"valid acc {row['valid_accuracy']:.4f}")
             spikes = row["valid_spikes_per_sample"]
         else:
-            held = ("no validation", "no validation split (valid_fraction 0)")
+            held = ("no validation", "no validation split (" + (
+                "refit on the whole training split)" if tr.auto is not None else "valid_fraction 0)"))
             spikes = row["train_spikes_per_sample"]
         self.progress.update(self.ep_task, completed=state.epoch, info=(
             f"loss {row['train_loss']:.3f}  train {row['train_accuracy']:.3f}  {held[0]}  spikes/sample {spikes:.0f}"))
@@ -310,6 +311,7 @@ class Trainer:
                 fixed_encoder=not (isinstance(config.encoder, str) and config.encoder == "default"),
                 fixed_normalize=False,  # (search.may_renormalize / may_downsample: unless the user chose them)
                 log=(lambda line: self.console.print(line, markup=False, highlight=False)) if self.writer else None)
+            self._describe_refit()
             self.load_seconds = time.perf_counter() - t0
             self.model = self._build_model(model_factory)
             self.optimizer = self._build_optimizer()
@@ -323,6 +325,14 @@ class Trainer:
         n = len(self.dataset.train)
         self.batches_per_epoch = -(-n // self.config.batch_size)
         self.total_steps = self.batches_per_epoch * self.config.epochs
+
+    def _describe_refit(self) -> None:
+        """``self.validation`` of a run whose ``--model auto`` choice trained on the whole training split."""
+        if self.auto is not None and self.auto.get("refit"):
+            self.validation = {"source": "none", "rule": "--model auto chose on a validation split carved from the "
+                               "training split (auto.validation), then trained its choice on the whole training "
+                               "split (refit; --no-refit keeps the split held out)",
+                               "train_size": len(self.dataset.train), "valid_size": 0}
 
     def _build_model(self, model_factory: Callable[[TrainConfig, int, int], nn.Module] | None) -> nn.Module:
         """The model (the one place it is built): parameters drawn from torch's global RNG seeded by the config."""
@@ -468,6 +478,7 @@ class Trainer:
         config = load_config(run_dir / "config.json")
         trainer = cls(config, run_dir, **kwargs)
         trainer.auto = _recorded_auto(run_dir)  # (config.json holds the chosen model: no search again)
+        trainer._describe_refit()
         trainer._clean_temporaries()
         ckpt_path = run_dir / CHECKPOINT
         if not ckpt_path.exists():
@@ -670,10 +681,14 @@ def evaluate_model(model: nn.Module, dataset, split_name: str, config: TrainConf
     return evaluate(model, split, config, device=device, batch_size=config.eval_batch_size, seed=config.seed + 1)
 
 
-def _no_split(name: str, dataset: str, have: list[str]) -> ValueError:
+def _no_split(name: str, dataset: str, have: list[str], refit: bool = False) -> ValueError:
     names = " or ".join(repr(s) for s in have)
     detail = f"expected {names} (the splits of {dataset}), got {name!r}"
-    if name == "valid":
+    if name == "valid" and refit:
+        detail += ("; this run has no validation split: --model auto chose on one carved from the training split, "
+                   "then trained its choice on the whole training split (refit; its validation figures are in "
+                   "metrics.json under auto; train with --no-refit to keep the split held out)")
+    elif name == "valid":
         detail += (f"; this run has no validation split: it was trained with valid_fraction 0 (nothing held out) "
                    f"and {dataset} has none of its own")
     return about("split", ValueError(f"split: {detail}"), detail)
@@ -747,7 +762,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "fi
     config = load_config(run_dir / "config.json")
     recorded = _recorded_dataset(run_dir)
     if "splits" in recorded and split not in recorded["splits"]:  # known before the data set is loaded
-        raise _no_split(split, recorded.get("name", config.dataset), recorded["splits"])
+        raise _no_split(split, recorded.get("name", config.dataset), recorded["splits"],
+                        refit=bool((_recorded_auto(run_dir) or {}).get("refit")))
     with _num_threads(config.threads):
         try:
             dev = resolve_device(device or config.device)
