@@ -251,6 +251,8 @@ def test_evaluate_valid_where_the_data_set_has_one_and_a_clear_error_where_not(t
     assert _train(none, "--no-plots", "--no-report", "--epochs", "1", "--valid-fraction", "0") == 0
     out = capsys.readouterr().out
     assert "no validation split (valid_fraction 0)" in out
+    saved = json.loads((none / "metrics.json").read_text())
+    assert saved["valid_accuracy"] is None and saved["valid_of"] is None
     assert main(["evaluate", str(none), "--split", "valid"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("spikeforge evaluate: error: --split: expected 'train' or 'test' (the splits of "

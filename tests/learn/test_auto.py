@@ -226,7 +226,13 @@ def test_trainer_run_folder_touches_the_test_split_once(tmp_path, monkeypatch):
     # refit (the default): the choice trained on all 67 training series; nothing held out is claimed
     assert metrics["auto"]["refit"] and saved["valid_fraction"] == 0 and len(t.dataset.train) == 67
     assert metrics["validation"]["source"] == "none" and "refit" in metrics["validation"]["rule"]
-    assert metrics["valid_accuracy"] is None and metrics["auto"]["chosen"]["valid_accuracy"] is not None
+    # the validation accuracy is the search's, said so
+    assert metrics["valid_accuracy"] == metrics["auto"]["chosen"]["valid_accuracy"] is not None
+    assert metrics["valid_of"].startswith("the --model auto search")
+    from spikeforge.learn.report import write_report
+
+    page = write_report(tmp_path / "run").read_text()
+    assert f"{metrics['valid_accuracy']:.4f} (of the --model auto search" in page
     from spikeforge.learn.trainer import evaluate_run
 
     assert evaluate_run(tmp_path / "run")["accuracy"] == metrics["test_accuracy"]

@@ -227,4 +227,5 @@ def test_optimizer_from_config_validation_recorded_and_test_split_evaluated_once
     assert list(rows[0]) == ["epoch", "lr", "train_loss", "train_accuracy", "train_spikes_per_sample", "valid_loss",
                              "valid_accuracy", "valid_spikes_per_sample", "seconds"]
     assert float(rows[-1]["valid_accuracy"]) == metrics["valid_accuracy"] == tr.history[-1]["valid_accuracy"]
+    assert metrics["valid_of"] == "the final model"
     assert metrics["validation"] == v and evaluate_run(tmp_path, "valid")["accuracy"] == metrics["valid_accuracy"]

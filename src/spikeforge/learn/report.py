@@ -109,7 +109,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         ["test accuracy", _num(metrics["test_accuracy"], ".4f")],
         ["test loss", _num(metrics.get("test_loss"))],
         ["validation accuracy", "none (no validation split)" if metrics.get("valid_accuracy") is None
-         else _num(metrics["valid_accuracy"], ".4f")],
+         else _num(metrics["valid_accuracy"], ".4f") + (
+             "" if metrics.get("valid_of") in (None, "the final model") else f" (of {metrics['valid_of']})")],
         ["train accuracy", _num(metrics.get("train_accuracy"), ".4f")],
         ["parameters", _num(metrics.get("parameters"), "d")],
         ["spike events per sample (hidden layers)", _num(metrics.get("spikes_per_sample"), ".1f")],

@@ -604,12 +604,20 @@ class Trainer:
         test = self.evaluate("test")
         valid = self.evaluate("valid") if self.dataset.valid is not None else None
         train = self.history[-1] if self.history else {}
+        if valid is not None:
+            held = {"valid_accuracy": valid["accuracy"], "valid_loss": valid["loss"], "valid_of": "the final model"}
+        elif self.auto is not None and self.auto.get("refit"):  # what the choice was made on, before the refit
+            chosen = self.auto["chosen"]
+            held = {"valid_accuracy": chosen["valid_accuracy"], "valid_loss": chosen["valid_loss"],
+                    "valid_of": "the --model auto search: the chosen candidate at its deciding rung, trained on the "
+                                "carve (the final model then trained on the validation split too)"}
+        else:
+            held = {"valid_accuracy": None, "valid_loss": None, "valid_of": None}
         metrics: dict[str, Any] = {
             "dataset": self.dataset.name,
             "test_accuracy": test["accuracy"],
             "test_loss": test["loss"],
-            "valid_accuracy": None if valid is None else valid["accuracy"],
-            "valid_loss": None if valid is None else valid["loss"],
+            **held,
             "train_accuracy": train.get("train_accuracy"),
             "train_loss": train.get("train_loss"),
             "validation": self.validation,
@@ -653,7 +661,9 @@ class Trainer:
         table.add_row("epochs", str(metrics["epochs"]))
         table.add_row("train accuracy", _fmt(metrics.get("train_accuracy") or math.nan))
         if metrics.get("valid_accuracy") is not None:
-            table.add_row("valid accuracy", _fmt(metrics["valid_accuracy"]))
+            search = str(metrics.get("valid_of", "")).startswith("the --model auto search")
+            table.add_row("valid accuracy (auto's search)" if search else "valid accuracy",
+                          _fmt(metrics["valid_accuracy"]))
         table.add_row("test accuracy", f"[bold]{_fmt(metrics['test_accuracy'])}[/]")
         table.add_row("spikes per sample (hidden)", f"{metrics['spikes_per_sample']:.1f}")
         if "synaptic_ops_per_sample" in metrics:
