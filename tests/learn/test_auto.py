@@ -75,7 +75,7 @@ class _Scripted:
     def clock(self) -> float:
         return self.now
 
-    def train_to(self, run, epochs, device):
+    def train_to(self, run, epochs, device, stop=None):
         self.now += self.cost
         self.trained.append((run.cand.family, run.cand.encoder, epochs))
         acc = self.valid.get(run.cand.family, 0.5) + (0.01 if run.cand.encoder == "delta" else 0.0)
@@ -117,7 +117,7 @@ def test_a_tcn_is_searched_and_trained_with_the_readout_of_its_receptive_field(i
     script = _Scripted({"tcn": 0.9})
     losses = set()
 
-    def train_to(run, epochs, device):
+    def train_to(run, epochs, device, stop=None):
         losses.add((run.cand.family, run.config.loss))
         return script.train_to(run, epochs, device)
 
@@ -145,6 +145,38 @@ def test_budget_stops_new_trainings(ipd, monkeypatch):
     rec2 = auto.select(cands, config, ipd, train, valid, budget=100.0, clock=script2.clock)
     assert len(script2.trained) == len(cands) and "rung 2" in rec2["stopped"]
     assert rec2["chosen"]["family"] == "tcn" and rec2["chosen"]["encoder"] == "delta"
+
+
+def test_a_first_training_that_would_end_past_the_budget_stops_after_one_epoch(ipd, monkeypatch):
+    # The real loop, on a clock of one second per epoch trained: the first candidate trains its rung (15
+    # epochs); the second, started at 15 s, would end its rung at 30 s > 20 s: it stops after its first epoch,
+    # is not ranked, and the third never starts. The first of a rung always finishes it.
+    epochs_done = [0]
+    real = loop.train_epoch
+
+    def counted(*args, **kw):
+        epochs_done[0] += 1
+        return real(*args, **kw)
+
+    monkeypatch.setattr(loop, "train_epoch", counted)
+    config = _config(epochs=30).replace(model="mlp")
+    train, valid, _ = auto.validation_split(config, ipd)
+    cands = [Candidate("mlp", "small", 3e-3, "delta"), Candidate("delays", "small", 3e-3, "current"),
+             Candidate("mlp", "medium", 3e-3, "current")]
+    clock = lambda: float(epochs_done[0])  # noqa: E731
+    rec = auto.select(cands, config, ipd, train, valid, budget=20.0, clock=clock)
+    assert rec["rung_epochs"][0] == 15 and epochs_done[0] == 16
+    first, second, third = rec["candidates"]
+    assert len(first["rungs"]) == 1 and first["rungs"][0]["epochs"] == 15
+    assert second["rungs"] == [] and second["stopped_after"]["epochs"] == 1 and third["rungs"] == []
+    assert "stopped_after" not in first and "stopped_after" not in third
+    assert rec["stopped"].startswith(f"budget: {cands[1].name} would end rung 1 (15 epochs")
+    assert rec["chosen"]["index"] == 0 and "among 1 candidate(s)" in rec["chosen"]["why"]
+    # a budget spent within the first candidate's rung: it still finishes it, and is chosen
+    epochs_done[0] = 0
+    rec = auto.select(cands, config, ipd, train, valid, budget=5.0, clock=clock)
+    assert epochs_done[0] == 15 and rec["chosen"]["index"] == 0 and "spent during rung 1" in rec["stopped"]
+    assert all("stopped_after" not in c for c in rec["candidates"])
 
 
 def test_halving_keeps_the_better_half_and_decides_on_the_last_full_rung(ipd, monkeypatch):
@@ -394,7 +426,7 @@ def test_instance_normalisation_is_a_candidate_where_scales_spread(tmp_path, ipd
     # reloaded with it, the same samples in the same train / valid carve
     seen = []
 
-    def train_to(run, epochs, device):
+    def train_to(run, epochs, device, stop=None):
         seen.append((run.cand.normalize, scale_spread(run.train.x, run.train.lengths)))
         run.state.epoch = epochs
         run.seconds += 1.0
@@ -455,7 +487,7 @@ def test_downsampled_candidate_for_long_series(tmp_path, ipd, monkeypatch):
     assert all(c.downsample is None for c in candidates(DataShape.of(ipd)))  # 24 steps
     seen = []
 
-    def train_to(run, epochs, device):
+    def train_to(run, epochs, device, stop=None):
         seen.append((run.cand.downsample, run.train.steps, run.config.loss))
         run.state.epoch = epochs
         run.seconds += 1.0

@@ -159,12 +159,36 @@ def _start(cand: Candidate, config: TrainConfig, train: Any, valid: Any, dataset
     return _Run(cand, cfg, tr, va, model, optimizer, torch.Generator().manual_seed(config.seed), loop.LoopState())
 
 
-def _train_to(run: _Run, epochs: int, device: torch.device) -> tuple[float, float, float]:
-    """Train ``run`` until ``epochs`` epochs are done, validating after each; returns the best validation
-    accuracy reached so far (its lowest loss among equals) and the seconds of this call."""
+@dataclass(frozen=True)
+class _FirstEpochDeadline:
+    """A :func:`~spikeforge.learn.loop.fit` callback for a candidate's first training (started at ``start`` on
+    the search's ``clock``, which started at ``t0``): after its first epoch, stop when the rest of the rung
+    (``epochs``), at that epoch's speed, would end past the budget, so that a slow candidate late in the list
+    costs one epoch, not a rung (ACSF1's recurrent network: 35-41 s for a first rung started a few seconds
+    before the budget ended)."""
+
+    clock: Callable[[], float]
+    t0: float
+    start: float
+    budget: float
+    epochs: int
+
+    def on_epoch_end(self, state: loop.LoopState, row: dict[str, Any]) -> bool:
+        if state.epoch != 1:
+            return False
+        now = self.clock()
+        return now - self.t0 + (now - self.start) * (self.epochs - 1) > self.budget
+
+
+def _train_to(run: _Run, epochs: int, device: torch.device,
+              stop: _FirstEpochDeadline | None = None) -> tuple[float, float, float]:
+    """Train ``run`` until ``epochs`` epochs are done (or ``stop`` ends it after the first), validating after
+    each; returns the best validation accuracy reached so far (its lowest loss among equals) and the seconds
+    of this call."""
     t0 = time.perf_counter()
     cfg = run.config
-    loop.fit(run.model, cfg.method, run.train, run.optimizer, epochs=epochs, batch_size=cfg.batch_size,
+    loop.fit(run.model, cfg.method, run.train, run.optimizer, () if stop is None else (stop,), epochs=epochs,
+             batch_size=cfg.batch_size,
              valid=run.valid, objective=cfg, generator=run.generator, state=run.state, device=device,
              eval_batch_size=cfg.eval_batch_size)
     seconds = time.perf_counter() - t0
@@ -225,11 +249,22 @@ def select(cands: list[Candidate], config: TrainConfig, dataset: Any, train: Any
                 if clock() - t0 >= budget:
                     stopped = f"budget: {budget:g} s spent during rung {k + 1}"
                     break
+                stop = None
                 if runs[i] is None:
                     key = cands[i].data_key
                     ds, tr, va = (dataset, train, valid) if not key else variants[key]  # type: ignore[index]
                     runs[i] = _start(cands[i], config, tr, va, ds, device)
-                acc, loss, seconds = _train_to(runs[i], epochs, device)  # type: ignore[arg-type]
+                    # (not the rung's first: one candidate at least is always trained to the end of rung 1)
+                    stop = _FirstEpochDeadline(clock, t0, clock(), budget, epochs) if epochs > 1 and results else None
+                acc, loss, seconds = _train_to(runs[i], epochs, device, stop)  # type: ignore[arg-type]
+                if runs[i].state.epoch < epochs:  # type: ignore[union-attr]
+                    record[i]["stopped_after"] = {"epochs": runs[i].state.epoch,  # type: ignore[union-attr]
+                                                  "valid_accuracy": acc, "seconds": seconds}
+                    stopped = (f"budget: {cands[i].name} would end rung {k + 1} ({epochs} epochs, about "
+                               f"{seconds * epochs:.0f} s at its first epoch's speed) past the budget of {budget:g} s")
+                    if log is not None:
+                        log(f"auto: {stopped}")
+                    break
                 results[i] = (acc, loss)
                 record[i]["rungs"].append({"epochs": epochs, "valid_accuracy": acc, "valid_loss": loss,
                                            "seconds": seconds})
