@@ -15,7 +15,8 @@
    schedule) trains on, twice the epochs in all, and so on until two are left or the epochs reach
    ``config.epochs``. Between two trainings the clock is read: once
    ``budget`` seconds are spent no new one starts, nor does a rung whose cost (estimated from the rung before)
-   would end past the budget.
+   would end past the budget; a candidate's first training (but the rung's first) stops after one epoch when
+   the rest of its rung, at that epoch's speed, would end past the budget.
 4. **Choice.** At the last rung that all its candidates finished, by the one-standard-error rule (Breiman et
    al. 1984; Hastie, Tibshirani & Friedman, ESL 7.10): among the candidates whose validation accuracy lies
    within one standard error of the highest (:func:`standard_error`; with the 6-14 validation samples of the
@@ -80,7 +81,8 @@ RULE = ("successive halving on validation accuracy: every candidate trains a fir
         "epochs reach config.epochs; ranked by the one-standard-error rule: the candidates within one standard "
         "error (sqrt(p(1-p)/n), p = (k+2)/(n+4)) of the highest validation accuracy come first, in list order, "
         "then the rest by accuracy (ties: the lower validation loss, then list order); the winner is the first at "
-        "the last rung all its candidates finished; no new training starts once the budget is spent")
+        "the last rung all its candidates finished; no new training starts once the budget is spent, and a first "
+        "training (but a rung's first) stops after one epoch when its rung would end past the budget")
 
 
 def standard_error(accuracy: float, n: int) -> float:
