@@ -79,7 +79,7 @@ def _fit_section(fit: Mapping[str, Any] | None) -> str:
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` (or ``out``) for a finished run folder; draws missing pictures first."""
     from spikeforge.learn.plots import PLOTS
-    from spikeforge.learn.trainer import _check_run, read_history
+    from spikeforge.learn.trainer import VALID_OF_FINAL, _check_run, read_history
 
     run_dir = _check_run(run_dir)
     metrics_path = run_dir / "metrics.json"
@@ -110,7 +110,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         ["test loss", _num(metrics.get("test_loss"))],
         ["validation accuracy", "none (no validation split)" if metrics.get("valid_accuracy") is None
          else _num(metrics["valid_accuracy"], ".4f") + (
-             "" if metrics.get("valid_of") in (None, "the final model") else f" (of {metrics['valid_of']})")],
+             "" if metrics.get("valid_of") in (None, VALID_OF_FINAL) else f" (of {metrics['valid_of']})")],
         ["train accuracy", _num(metrics.get("train_accuracy"), ".4f")],
         ["parameters", _num(metrics.get("parameters"), "d")],
         ["spike events per sample (hidden layers)", _num(metrics.get("spikes_per_sample"), ".1f")],

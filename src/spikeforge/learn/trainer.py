@@ -50,6 +50,7 @@ from spikeforge.learn.models import build_model, describe_layers, parameter_coun
 __all__ = [
     "CHECKPOINT",
     "FINAL_WEIGHTS",
+    "VALID_OF_FINAL",
     "SpikeMeter",
     "Trainer",
     "evaluate_model",
@@ -64,6 +65,9 @@ __all__ = [
 CHECKPOINT = "checkpoint.safetensors"
 FINAL_WEIGHTS = "model.safetensors"
 SPLITS = ("train", "test", "valid")
+#: ``metrics.json`` ``valid_of`` of a run that evaluates its own validation split at the end (the other values:
+#: the ``--model auto`` search's figures of a refit run, or ``None`` without a split).
+VALID_OF_FINAL = "the final model"
 CSV_FIELDS = ROW_FIELDS  # metrics.csv: one fit() row per epoch (valid_* empty without a validation split)
 
 
@@ -230,7 +234,8 @@ class _RunFolder:
             spikes = row["valid_spikes_per_sample"]
         else:
             held = ("no validation", "no validation split (" + (
-                "refit on the whole training split)" if tr.auto is not None else "valid_fraction 0)"))
+                "refit on the whole training split)" if tr.auto is not None and tr.auto.get("refit")
+                else "valid_fraction 0)"))
             spikes = row["train_spikes_per_sample"]
         self.progress.update(self.ep_task, completed=state.epoch, info=(
             f"loss {row['train_loss']:.3f}  train {row['train_accuracy']:.3f}  {held[0]}  spikes/sample {spikes:.0f}"))
@@ -605,7 +610,7 @@ class Trainer:
         valid = self.evaluate("valid") if self.dataset.valid is not None else None
         train = self.history[-1] if self.history else {}
         if valid is not None:
-            held = {"valid_accuracy": valid["accuracy"], "valid_loss": valid["loss"], "valid_of": "the final model"}
+            held = {"valid_accuracy": valid["accuracy"], "valid_loss": valid["loss"], "valid_of": VALID_OF_FINAL}
         elif self.auto is not None and self.auto.get("refit"):  # what the choice was made on, before the refit
             chosen = self.auto["chosen"]
             held = {"valid_accuracy": chosen["valid_accuracy"], "valid_loss": chosen["valid_loss"],
@@ -661,7 +666,7 @@ class Trainer:
         table.add_row("epochs", str(metrics["epochs"]))
         table.add_row("train accuracy", _fmt(metrics.get("train_accuracy") or math.nan))
         if metrics.get("valid_accuracy") is not None:
-            search = str(metrics.get("valid_of", "")).startswith("the --model auto search")
+            search = metrics.get("valid_of") not in (None, VALID_OF_FINAL)
             table.add_row("valid accuracy (auto's search)" if search else "valid accuracy",
                           _fmt(metrics["valid_accuracy"]))
         table.add_row("test accuracy", f"[bold]{_fmt(metrics['test_accuracy'])}[/]")
