@@ -88,9 +88,11 @@ def run_tuned(name: str, folder: Path, trials: int, budget: float) -> dict:
     if rc == 0:
         m = json.loads((out / "best" / "metrics.json").read_text())
         s = json.loads((out / "study.json").read_text())
-        row.update(test_accuracy=m["test_accuracy"], valid_accuracy=m.get("valid_accuracy"),
-                   trials_finished=s["trials_finished"], study_s=s["seconds"],
-                   choice=(s.get("best") or {}).get("params"))
+        best = s.get("best") or {}
+        # the validation accuracy the study chose on (a refit best run has no split held out after it)
+        row.update(test_accuracy=m["test_accuracy"], valid_accuracy=best.get("valid_accuracy"),
+                   refit=best.get("refit"), trials_finished=s["trials_finished"], study_s=s["seconds"],
+                   choice=best.get("params"), best_epochs=m["epochs"], best_train_s=m["train_seconds"])
     else:
         row["error"] = (folder / name / "tune.log").read_text()[-400:]
     return row
@@ -211,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="one column; seeds: the default run again with --seed for each of --seeds")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="seeds of --only seeds (default 1 2)")
     p.add_argument("--budget", type=float, default=None, help="search budget of the default runs (auto's default)")
-    p.add_argument("--trials", type=int, default=4)
-    p.add_argument("--tune-budget", type=float, default=120.0)
+    p.add_argument("--trials", type=int, default=8, help="trials of the tuned runs (default 8)")
+    p.add_argument("--tune-budget", type=float, default=240.0, help="study budget of the tuned runs (default 240 s)")
     p.add_argument("--keep", type=Path, default=None, metavar="DIR", help="keep the run folders in DIR")
     p.add_argument("--write-docs-only", action="store_true")
     args = p.parse_args(argv)

@@ -23,8 +23,11 @@ def test_tune_study_pictures_and_best_run_that_the_verbs_read(tmp_path, capsys):
     assert summary["trials_finished"] == 2 and summary["budget_seconds"] == 600.0
     best_cfg = json.loads((out / "best" / "config.json").read_text())
     assert best_cfg["model"] == summary["best"]["params"]["family"] and best_cfg["epochs"] == 2
+    # refit (the default): the best run trained on the whole training split, nothing held out after the study
+    assert best_cfg["valid_fraction"] == 0.0 and summary["best"]["refit"] is True
+    assert "on the whole training split" in text
     metrics = json.loads((out / "best" / "metrics.json").read_text())
-    assert metrics["valid_accuracy"] == pytest.approx(summary["best"]["valid_accuracy"], abs=1e-12)
+    assert metrics["valid_accuracy"] is None and metrics["validation"]["train_size"] == 67
     assert main(["evaluate", str(out / "best"), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["accuracy"] == pytest.approx(metrics["test_accuracy"])
@@ -71,3 +74,15 @@ def test_resume_refuses_other_settings_and_out_refuses_a_study(tmp_path, capsys)
     assert f"--out: {out} already holds a study" in capsys.readouterr().err
     assert main(["tune", "--resume", str(out)]) == 2
     assert f"--resume: {out}/tune.json is not a study's settings" in capsys.readouterr().err
+
+
+def test_no_refit_trains_the_best_exactly_as_its_trial(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["tune", *SMALL, "--trials", "1", "--no-refit", "--no-plots", "--no-report", "--out", str(out)]) == 0
+    assert "on the carved training split" in capsys.readouterr().out
+    summary = json.loads((out / "study.json").read_text())
+    metrics = json.loads((out / "best" / "metrics.json").read_text())
+    assert summary["best"]["refit"] is False and metrics["valid_of"] == "the final model"
+    assert metrics["valid_accuracy"] == pytest.approx(summary["best"]["valid_accuracy"], abs=1e-12)
+    assert main(["tune", "--resume", str(out), "--refit"]) == 2
+    assert "expected no --refit with it" in capsys.readouterr().err

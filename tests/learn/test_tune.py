@@ -80,6 +80,7 @@ def test_study_runs_the_trials_in_the_space_and_records_them(tmp_path, fake):
     assert best.value == max(t.value for t in done if t.state == TrialState.COMPLETE)
     cfg = study.best_config()
     assert cfg.model == best.params["family"] and cfg.lr == best.params["lr"] and cfg.epochs == 3
+    assert cfg.valid_fraction == 0.0 and study.refits  # refit (the default): the whole training split
     summary = json.loads((tmp_path / "s" / "study.json").read_text())
     assert summary["trials_finished"] == 4 and summary["best"]["number"] == best.number
     assert summary["validation"]["source"] == "carved"
@@ -179,7 +180,7 @@ def test_a_trial_trains_as_spikeforge_train_does(tmp_path):
 
     from spikeforge.learn.trainer import Trainer
 
-    study = tune.create_study(tmp_path / "s", _config(epochs=2, batch_size=32), trials=1)
+    study = tune.create_study(tmp_path / "s", _config(epochs=2, batch_size=32), trials=1, refit=False)
     study.study.enqueue_trial({"family": "mlp", "encoder": "delta", "size": "small", "lr": 0.01})
     study.run()
     best = study.best_trial()
@@ -215,3 +216,54 @@ def test_min_steps_and_warm_start(tmp_path, fake, monkeypatch):
     # the settings refuse what is not a count
     with pytest.raises(ValueError, match="min_steps: expected an integer >= 0, got -1"):
         tune.create_study(tmp_path / "u", _config(), trials=2, min_steps=-1)
+
+
+def test_the_best_run_refits_on_the_whole_training_split(tmp_path):
+    # the default: the best configuration trains from scratch on the carve and the validation split together,
+    # for its trial's epochs; the test split is the one the trial never saw
+    from rich.console import Console
+
+    from spikeforge.learn.trainer import Trainer, load_training_data
+
+    study = tune.create_study(tmp_path / "s", _config(epochs=2, batch_size=32), trials=1)
+    study.study.enqueue_trial({"family": "mlp", "encoder": "delta", "size": "small", "lr": 0.01})
+    study.run()
+    assert study.refits and study.settings.refit
+    trial = study.trial_config(study.best_trial().params)
+    cfg = study.best_config()
+    assert cfg == trial.replace(valid_fraction=0.0) and cfg.epochs == trial.epochs == 2
+    whole, _, validation = load_training_data(cfg)
+    assert validation["source"] == "none" and whole.valid is None
+    carve = study.dataset
+    assert len(whole.train) == len(carve.train) + len(carve.valid) == 67  # ItalyPowerDemand's training split
+    assert whole.test.x.shape == carve.test.x.shape and bool((whole.test.y == carve.test.y).all())
+    summary = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert summary["best"]["refit"] is True and "whole training split" in summary["best"]["trained_on"]
+    assert summary["best"]["config"]["valid_fraction"] == 0.0
+    t = Trainer(cfg, tmp_path / "run", progress=False, plots=False, hardware=False, console=Console(quiet=True))
+    t.start()
+    t.fit()
+    assert len(t.dataset.train) == 67 and len(t.history) == 2
+    html = tune.write_report(study).read_text()
+    assert "whole training split" in html
+    # a data set's own validation split is never folded in
+    study.validation = {**study.validation, "source": "data set"}
+    assert not study.refits and study.best_config() == trial
+    assert "as its trial" in study.best_trained_on()
+
+
+def test_refit_setting_is_stored_and_old_studies_read_back_with_it(tmp_path, fake):
+    study = tune.create_study(tmp_path / "s", _config(), trials=1, refit=False)
+    assert json.loads((tmp_path / "s" / tune.SETTINGS).read_text())["refit"] is False
+    study.run()
+    assert not study.refits and study.best_config().valid_fraction == _config().valid_fraction
+    assert tune.open_study(tmp_path / "s").settings.refit is False
+    # a tune.json written before the field existed: refit (the default)
+    path = tmp_path / "s" / tune.SETTINGS
+    data = json.loads(path.read_text())
+    del data["refit"]
+    path.write_text(json.dumps(data))
+    assert tune.open_study(tmp_path / "s").refits
+    with pytest.raises(ValueError, match="expected true or false") as e:
+        tune.TuneSettings(config=_config().to_dict(), trials=1, refit="yes")
+    assert e.value.argument == "refit"

@@ -22,7 +22,7 @@ _TRAIN_OPTIONS = ("dataset", "steps", "normalize", "downsample", "neuron", "epoc
                   "weight_decay", "schedule", "grad_clip", "valid_fraction", "seed", "device", "threads",
                   "label_smoothing")
 _STUDY_OPTIONS = {"trials": "--trials", "study_budget": "--budget", "out": "--out", "resume": "--resume",
-                  "min_steps": "--min-steps", "warm_start": "--warm-start",
+                  "min_steps": "--min-steps", "warm_start": "--warm-start", "refit": "--refit",
                   "budget": "--budget"}
 
 
@@ -83,6 +83,10 @@ def register(subparsers) -> None:
     s.add_argument("--warm-start", type=_count, default=_S, metavar="K",
                    help="the first K trials are the first K candidates of --model auto, in its order (default 2); "
                         "then the TPE sampler")
+    s.add_argument("--refit", action=argparse.BooleanOptionalAction, default=_S,
+                   help="train the best configuration from scratch on the whole training split, the validation "
+                        "split it was chosen on included, for its trial's epochs (default); --no-refit trains it "
+                        "exactly as its trial, on the carve")
     s.add_argument("--overwrite", action="store_true", help="replace a study already in --out")
     s.add_argument("--no-best", action="store_true", help="do not train the best configuration at the end")
     t = p.add_argument_group("training (fixed for every trial)")
@@ -133,6 +137,8 @@ def _open(args: argparse.Namespace, given: dict[str, Any]):
 
     if args.resume is not None:
         fixed = {f"--{k.replace('_', '-')}" if k != "study_budget" else "--budget" for k in given}
+        if "refit" in given:
+            fixed = (fixed - {"--refit"}) | {"--refit" if given["refit"] else "--no-refit"}
         fixed |= {opt for opt, on in (("--out", args.out is not None), ("--overwrite", args.overwrite)) if on}
         fixed = sorted(fixed)
         if fixed:
@@ -143,7 +149,7 @@ def _open(args: argparse.Namespace, given: dict[str, Any]):
     ns.config = None
     config = build_config(ns).replace(model="auto")
     out = args.out if args.out is not None else default_out("tune-" + config.dataset.split(":")[-1])
-    extra = {k: given[k] for k in ("min_steps", "warm_start") if k in given}
+    extra = {k: given[k] for k in ("min_steps", "warm_start", "refit") if k in given}
     return create_study(out, config, given.get("trials", 20), given.get("study_budget"), overwrite=args.overwrite,
                         **extra)
 
@@ -174,7 +180,7 @@ def _train_best(study, args: argparse.Namespace, console) -> int:
         trainer.start(overwrite=True)
     best = study.best_trial()
     console.print(f"[bold]best trial[/] #{best.number}: {best.user_attrs.get('candidate', '')}, validation accuracy "
-                  f"{best.value:.4f}; training it into {best_dir}")
+                  f"{best.value:.4f}; training it into {best_dir} on {study.best_trained_on()}")
     display = argparse.Namespace(stop_after=None, no_report=args.no_report)
     return run_to_end(trainer, display, started)
 
@@ -190,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     from spikeforge.cli.train import _EXPECTED_ERRORS
     from spikeforge.data import DatasetError
 
-    study_keys = ("trials", "study_budget", "min_steps", "warm_start")
+    study_keys = ("trials", "study_budget", "min_steps", "warm_start", "refit")
     given = {k: v for k, v in vars(args).items() if k in (*_TRAIN_OPTIONS, *study_keys)}
     console = make_console(quiet=args.quiet)
     study = None

@@ -4,7 +4,10 @@ A study folder ``DIR`` holds ``tune.json`` (the study's settings: the base train
 trials, the time budget, the seeds), ``study.db`` (the Optuna study, SQLite), ``study.json`` (every trial:
 state, validation accuracy, parameters, seconds; the best), ``plots/optimization_history.png`` and
 ``plots/param_importances.png``, ``report.html`` (the study on one page: :func:`write_report`), and
-``best/``, an ordinary run folder of the best configuration.
+``best/``, an ordinary run folder of the best configuration: by default (``refit``) trained from scratch on the
+whole training split, the carve and the validation split it was chosen on, for the trial's epochs (as ``--model
+auto`` refits its choice; a data set's own validation split stays held out); ``--no-refit`` trains it exactly as
+its trial (the carve, the validation figures per epoch).
 
 Each trial samples a :class:`~spikeforge.learn.search.Candidate` (:func:`spikeforge.learn.search.suggest`:
 family, encoding, size, learning rate), trains it with :func:`spikeforge.learn.fit` on the training split
@@ -77,7 +80,8 @@ MIN_STEPS = 400
 class TuneSettings:
     """What decides a study (``tune.json``): the base training ``config`` (a dict), ``trials`` (finished trials
     wanted), ``budget`` (seconds of all sessions, None: no limit), ``startup_trials`` / ``warmup_epochs`` of the
-    median pruner, ``random_trials`` (TPE's random start)."""
+    median pruner, ``random_trials`` (TPE's random start), ``refit`` (the best run trains on the whole training
+    split; a study written before this field existed reads back with it true)."""
 
     config: dict[str, Any]
     trials: int
@@ -87,6 +91,7 @@ class TuneSettings:
     random_trials: int = 4
     min_steps: int = 0
     warm_start: int = 0
+    refit: bool = True
     version: int = SETTINGS_VERSION
 
     def __post_init__(self) -> None:
@@ -103,15 +108,19 @@ class TuneSettings:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise about(name, ValueError(f"{name}: expected an integer >= 0, got {v!r}"),
                             f"expected an integer >= 0, got {v!r}")
+        if not isinstance(self.refit, bool):
+            raise about("refit", ValueError(f"refit: expected true or false, got {self.refit!r}"),
+                        f"expected true or false, got {self.refit!r}")
 
     @classmethod
     def for_config(cls, config: TrainConfig, trials: int, budget: float | None = None, *,
-                   min_steps: int | None = None, warm_start: int | None = None) -> TuneSettings:
+                   min_steps: int | None = None, warm_start: int | None = None,
+                   refit: bool = True) -> TuneSettings:
         min_steps = MIN_STEPS if min_steps is None else min_steps
         warm_start = WARM_START if warm_start is None else warm_start
         return cls(config.to_dict(), trials, None if budget is None else float(budget),
                    warmup_epochs=max(1, config.epochs // 5), random_trials=min(10, max(2, trials // 3)),
-                   min_steps=int(min_steps), warm_start=int(warm_start))
+                   min_steps=int(min_steps), warm_start=int(warm_start), refit=refit)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.config)
@@ -281,12 +290,29 @@ class Study:
         done = [t for t in self.study.trials if t.state == TrialState.COMPLETE]
         return min(done, key=lambda t: (-t.value, t.number)) if done else None
 
+    @property
+    def refits(self) -> bool:
+        """Whether the best run trains on the whole training split: ``settings.refit`` and a validation split
+        carved from it (a data set's own validation split is never folded in)."""
+        return self.settings.refit and self.validation.get("source") == "carved"
+
     def best_config(self) -> TrainConfig:
+        """The config of the best run: the best trial's (:meth:`trial_config`), with ``valid_fraction`` 0 when
+        it :attr:`refits` (the same epochs, so each passes over the carve and the validation split together)."""
         best = self.best_trial()
         if best is None:
             detail = f"no trial of {self.out} completed (all pruned or failed); run more trials with --resume"
             raise about("trials", ValueError(f"trials: {detail}"), detail)
-        return self.trial_config(best.params)
+        cfg = self.trial_config(best.params)
+        return cfg.replace(valid_fraction=0.0) if self.refits else cfg
+
+    def best_trained_on(self) -> str:
+        """What the best run trains on, in words (``study.json`` ``best.trained_on``)."""
+        if self.refits:
+            return ("the whole training split: the carve and the validation split the study chose on (refit; the "
+                    "test split is still untouched)")
+        return ("the carved training split, as its trial (the validation split stays held out)"
+                if self.validation.get("source") == "carved" else "the training split, as its trial")
 
     def summary(self) -> dict[str, Any]:
         best = self.best_trial()
@@ -300,8 +326,9 @@ class Study:
                 "pruner": f"MedianPruner(n_startup_trials={self.settings.startup_trials}, "
                           f"n_warmup_steps={self.settings.warmup_epochs})",
                 "best": None if best is None else {"number": best.number, "valid_accuracy": best.value,
-                                                   "params": best.params,
-                                                   "config": self.trial_config(best.params).to_dict()},
+                                                   "params": best.params, "refit": self.refits,
+                                                   "trained_on": self.best_trained_on(),
+                                                   "config": self.best_config().to_dict()},
                 "trials": trials}
 
     def write_summary(self) -> Path:
@@ -369,7 +396,8 @@ def write_report(study: Study, out: str | Path | None = None) -> Path:
     best = s["best"]
     best_html = ("<p>No trial completed.</p>" if best is None else
                  f"<p>Best: trial {best['number']}, validation accuracy {best['valid_accuracy']:.4f}; trained in "
-                 f'<a href="best/report.html">best/</a>.</p><pre>{e(json.dumps(best["params"], indent=2))}</pre>')
+                 f'<a href="best/report.html">best/</a> on {e(best["trained_on"])}.</p>'
+                 f'<pre>{e(json.dumps(best["params"], indent=2))}</pre>')
     budget = "none" if s["budget_seconds"] is None else f"{s['budget_seconds']:g} s"
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>spikeforge tune {e(str(study.out))}</title>"
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:0 .6em;"
@@ -443,13 +471,15 @@ def _requeue_interrupted(study: Any) -> None:
 
 
 def create_study(out: str | Path, config: TrainConfig, trials: int, budget: float | None = None, *,
-                 overwrite: bool = False, min_steps: int | None = None, warm_start: int | None = None) -> Study:
+                 overwrite: bool = False, min_steps: int | None = None, warm_start: int | None = None,
+                 refit: bool = True) -> Study:
     """A new study in ``out`` (refuses a folder that holds one, unless ``overwrite``). ``min_steps``: the
     optimisation steps every trial gets at least (default :data:`MIN_STEPS`);
     ``warm_start``: how many of ``--model auto``'s candidates (in its order) are the first trials (default
-    :data:`WARM_START`)."""
+    :data:`WARM_START`); ``refit``: the best run trains on the whole training split (:meth:`Study.best_config`)."""
     out = Path(out)
-    settings = TuneSettings.for_config(config, trials, budget, min_steps=min_steps, warm_start=warm_start)
+    settings = TuneSettings.for_config(config, trials, budget, min_steps=min_steps, warm_start=warm_start,
+                                       refit=refit)
     if out.exists() and not out.is_dir():
         detail = f"{out} is a file; expected a folder for the study (new, or empty)"
         raise about("out", FileExistsError(f"out: {detail}"), detail)
