@@ -10,7 +10,12 @@ SMALL = ["--dataset", "ucr:ItalyPowerDemand", "--epochs", "2", "--batch-size", "
          "0"]
 
 
-def test_tune_study_pictures_and_best_run_that_the_verbs_read(tmp_path, capsys):
+def test_tune_study_pictures_and_best_run_that_the_verbs_read(tmp_path, capsys, monkeypatch):
+    from spikeforge.learn import tune
+
+    # trainings of 2 epochs: their training accuracies are noise, so the refit's check is off here (it has its
+    # own test below)
+    monkeypatch.setattr(tune, "REFIT_DROP", 1.0)
     out = tmp_path / "study"
     assert main(["tune", *SMALL, "--trials", "2", "--budget", "600", "--out", str(out)]) == 0
     text = capsys.readouterr().out
@@ -86,3 +91,23 @@ def test_no_refit_trains_the_best_exactly_as_its_trial(tmp_path, capsys):
     assert metrics["valid_accuracy"] == pytest.approx(summary["best"]["valid_accuracy"], abs=1e-12)
     assert main(["tune", "--resume", str(out), "--refit"]) == 2
     assert "expected no --refit with it" in capsys.readouterr().err
+
+
+def test_a_refit_that_fails_to_train_is_replaced_by_the_trial(tmp_path, capsys, monkeypatch):
+    from spikeforge.learn import tune
+
+    monkeypatch.setattr(tune, "REFIT_DROP", -1.0)  # every refit counts as failed: its accuracy cannot rise by 1
+    out = tmp_path / "study"
+    assert main(["tune", *SMALL, "--trials", "1", "--no-plots", "--no-report", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "the refit ended at training accuracy" in text and "trains again as its trial" in text
+    summary = json.loads((out / "study.json").read_text())
+    assert summary["best"]["refit"] is False and "its refit failed to train" in summary["best"]["trained_on"]
+    best_cfg = json.loads((out / "best" / "config.json").read_text())
+    metrics = json.loads((out / "best" / "metrics.json").read_text())
+    assert best_cfg["valid_fraction"] == 0.2 and metrics["valid_of"] == "the final model"
+    assert metrics["valid_accuracy"] == pytest.approx(summary["best"]["valid_accuracy"], abs=1e-12)
+    # the failure is kept in the study: a resume finds the trial's own run finished, trains nothing
+    assert main(["tune", "--resume", str(out), "--no-plots", "--no-report"]) == 0
+    text = capsys.readouterr().out
+    assert "already trained" in text and "refit ended" not in text

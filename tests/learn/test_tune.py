@@ -267,3 +267,25 @@ def test_refit_setting_is_stored_and_old_studies_read_back_with_it(tmp_path, fak
     with pytest.raises(ValueError, match="expected true or false") as e:
         tune.TuneSettings(config=_config().to_dict(), trials=1, refit="yes")
     assert e.value.argument == "refit"
+
+
+def test_the_choice_is_the_one_standard_error_rule_over_trial_numbers(tmp_path, fake):
+    # 14 validation samples: one standard error of 13/14 is about 0.08, so 12/14 (0.857) is within it of
+    # 13/14 (0.929), and the earlier trial wins; 10/14 is not
+    study = tune.create_study(tmp_path / "s", _config(), trials=1, warm_start=0)
+    assert study.validation["valid_size"] == 14
+    cat = optuna.distributions.CategoricalDistribution
+    dists = {"family": cat(("mlp", "recurrent", "tcn")), "size": cat(("small",)), "lr": cat((0.01,))}
+
+    def add(family, value):
+        study.study.add_trial(optuna.trial.create_trial(
+            params={"family": family, "size": "small", "lr": 0.01}, distributions=dists, value=value))
+
+    for family, value in (("mlp", 10 / 14), ("tcn", 12 / 14), ("recurrent", 13 / 14)):
+        add(family, value)
+    assert study.highest_trial().number == 2 and study.best_trial().number == 1
+    s = study.summary()["best"]
+    assert s["number"] == 1 and s["highest"] == 2 and "one-standard-error" in s["rule"]
+    # 14/14 later: its standard error (0.084) leaves out 12/14 but not 13/14, the earliest within it
+    add("tcn", 1.0)
+    assert study.highest_trial().number == 3 and study.best_trial().number == 2

@@ -161,6 +161,26 @@ def _usage(field: str, detail: str) -> ValueError:
 
 
 def _train_best(study, args: argparse.Namespace, console) -> int:
+    """The best configuration trained into DIR/best; a refit that failed to train (:meth:`Study.check_refit`)
+    is replaced by the trial's own configuration, trained on the carve."""
+    import json
+
+    from spikeforge.learn.tune import REFIT_DROP
+
+    code = _train_config(study, args, console)
+    if code != 0 or not study.best_refits():
+        return code
+    metrics = json.loads((study.out / "best" / "metrics.json").read_text())
+    if study.check_refit(metrics.get("train_accuracy")):
+        return code
+    before = study.best_trial().user_attrs["train_accuracy"]
+    console.print(f"the refit ended at training accuracy {metrics['train_accuracy']:.3f}, more than {REFIT_DROP:g} "
+                  f"below its trial's {before:.3f}: it failed to train, so the best configuration trains again as its "
+                  "trial, on the carved training split")
+    return _train_config(study, args, console)
+
+
+def _train_config(study, args: argparse.Namespace, console) -> int:
     from spikeforge.cli.train import run_to_end
     from spikeforge.learn.config import load_config
     from spikeforge.learn.trainer import Trainer

@@ -52,7 +52,9 @@ from spikeforge.learn.search import (
 )
 
 __all__ = [
+    "CHOICE_RULE",
     "MIN_STEPS",
+    "REFIT_DROP",
     "SETTINGS",
     "STUDY_DB",
     "STUDY_NAME",
@@ -71,6 +73,12 @@ STUDY_NAME = "spikeforge"
 SETTINGS_VERSION = 1
 #: A new study's first trials: the first points of ``--model auto``'s list (the prior), then TPE.
 WARM_START = 2
+CHOICE_RULE = ("the one-standard-error rule of --model auto: of the complete trials whose validation accuracy lies "
+               "within one standard error (sqrt(p(1-p)/n), p = (k+2)/(n+4)) of the highest, the earliest (the "
+               "warm-start trials, auto's prior, first)")
+#: A refit best run whose final training accuracy ends more than this below its trial's failed to train: the best
+#: run then trains as its trial (Study.check_refit).
+REFIT_DROP = 0.1
 #: Optimisation steps every trial gets at least (``--min-steps``): tiny training sets get more epochs than
 #: ``--epochs``. Lower than auto's ``FINAL_STEPS`` because a trial, once started, runs to its end.
 MIN_STEPS = 400
@@ -239,7 +247,11 @@ class Study:
                 raise optuna.TrialPruned(f"diverged: {exc}") from None
             finally:
                 trial.set_user_attr("seconds", time.perf_counter() - t0)
-        return float(state.history[-1]["valid_accuracy"])
+        last = state.history[-1]
+        # what the choice's tie-break and the refit's check read (Study.best_trial, Study.refit_failed)
+        trial.set_user_attr("valid_loss", float(last.get("valid_loss", math.nan)))
+        trial.set_user_attr("train_accuracy", float(last.get("train_accuracy", math.nan)))
+        return float(last["valid_accuracy"])
 
     def run(self, *, log: Callable[[str], None] | None = None, threads: int | None = None) -> str:
         """Run trials until ``settings.trials`` are finished or the budget is spent; returns ``"finished"``
@@ -284,6 +296,22 @@ class Study:
 
     # -------------------------------------------------------------------------------------------- results
     def best_trial(self) -> Any | None:
+        """The complete trial chosen by ``--model auto``'s one-standard-error rule
+        (:func:`spikeforge.learn.auto.ranking`), trial numbers as the list order: of the trials whose validation
+        accuracy lies within one standard error of the highest (on the validation split's size), the earliest,
+        so the warm-start trials (auto's prior) and then the earlier draws win a lead within the noise of a small
+        split; None before a trial completed."""
+        from optuna.trial import TrialState
+
+        from spikeforge.learn.auto import ranking
+
+        done = {t.number: t for t in self.study.trials if t.state == TrialState.COMPLETE}
+        if not done:
+            return None
+        results = {k: (float(t.value), _finite(t.user_attrs.get("valid_loss"))) for k, t in done.items()}
+        return done[ranking(results, int(self.validation.get("valid_size") or 1))[0]]
+
+    def highest_trial(self) -> Any | None:
         """The complete trial of the highest validation accuracy (the earliest of equals), or None."""
         from optuna.trial import TrialState
 
@@ -296,21 +324,57 @@ class Study:
         carved from it (a data set's own validation split is never folded in)."""
         return self.settings.refit and self.validation.get("source") == "carved"
 
+    def refit_failed(self) -> list[int]:
+        """The trials whose refit failed to train (:meth:`check_refit`), kept in the study."""
+        return [int(k) for k in self.study.user_attrs.get("refit_failed", [])]
+
+    def best_refits(self) -> bool:
+        """Whether the best run of the chosen trial trains on the whole training split: :attr:`refits`, unless
+        that trial's refit failed to train (then it trains as its trial)."""
+        best = self.best_trial()
+        return self.refits and best is not None and best.number not in self.refit_failed()
+
+    def check_refit(self, train_accuracy: float | None) -> bool:
+        """After the chosen trial's refit: True when its final training accuracy is within
+        :data:`REFIT_DROP` of its trial's (or either is unknown); else the trial is recorded as
+        :meth:`refit_failed` (so :meth:`best_config` is then its trial's own, also after a resume) and False.
+        A refit that ends far below its trial on the data it trains on failed to optimise (a recurrent network
+        that never leaves chance, say): the validation split that could tell is inside it."""
+        best = self.best_trial()
+        if best is None or not self.best_refits():
+            return True
+        before = best.user_attrs.get("train_accuracy")
+        if train_accuracy is None or before is None or not (math.isfinite(before) and math.isfinite(train_accuracy)):
+            return True
+        if train_accuracy >= before - REFIT_DROP:
+            return True
+        self.study.set_user_attr("refit_failed", [*self.refit_failed(), best.number])
+        self.study.set_user_attr(f"refit_train_accuracy_{best.number}", float(train_accuracy))
+        self.write_summary()
+        return False
+
     def best_config(self) -> TrainConfig:
-        """The config of the best run: the best trial's (:meth:`trial_config`), with ``valid_fraction`` 0 when
-        it :attr:`refits` (the same epochs, so each passes over the carve and the validation split together)."""
+        """The config of the best run: the chosen trial's (:meth:`trial_config`), with ``valid_fraction`` 0 when
+        it :meth:`best_refits` (the same epochs, so each passes over the carve and the validation split
+        together)."""
         best = self.best_trial()
         if best is None:
             detail = f"no trial of {self.out} completed (all pruned or failed); run more trials with --resume"
             raise about("trials", ValueError(f"trials: {detail}"), detail)
         cfg = self.trial_config(best.params)
-        return cfg.replace(valid_fraction=0.0) if self.refits else cfg
+        return cfg.replace(valid_fraction=0.0) if self.best_refits() else cfg
 
     def best_trained_on(self) -> str:
         """What the best run trains on, in words (``study.json`` ``best.trained_on``)."""
-        if self.refits:
+        if self.best_refits():
             return ("the whole training split: the carve and the validation split the study chose on (refit; the "
                     "test split is still untouched)")
+        best = self.best_trial()
+        if self.refits and best is not None:
+            drop = self.study.user_attrs.get(f"refit_train_accuracy_{best.number}")
+            return (f"the carved training split, as its trial: its refit failed to train (training accuracy "
+                    f"{drop:.3f}, more than {REFIT_DROP:g} below its trial's "
+                    f"{best.user_attrs.get('train_accuracy', math.nan):.3f})")
         return ("the carved training split, as its trial (the validation split stays held out)"
                 if self.validation.get("source") == "carved" else "the training split, as its trial")
 
@@ -326,7 +390,8 @@ class Study:
                 "pruner": f"MedianPruner(n_startup_trials={self.settings.startup_trials}, "
                           f"n_warmup_steps={self.settings.warmup_epochs})",
                 "best": None if best is None else {"number": best.number, "valid_accuracy": best.value,
-                                                   "params": best.params, "refit": self.refits,
+                                                   "params": best.params, "refit": self.best_refits(),
+                                                   "rule": CHOICE_RULE, "highest": self.highest_trial().number,
                                                    "trained_on": self.best_trained_on(),
                                                    "config": self.best_config().to_dict()},
                 "trials": trials}
@@ -411,6 +476,15 @@ def write_report(study: Study, out: str | Path | None = None) -> Path:
             f"<th>seconds</th></tr>{rows}</table></body></html>\n")
     atomic_write_text(out, page)
     return out
+
+
+def _finite(value: Any) -> float:
+    """A recorded loss, or +inf where none was (a study from before it was recorded; a non-finite one)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.inf
+    return value if math.isfinite(value) else math.inf
 
 
 def _settings_path(out: Path) -> Path:
