@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from spikeforge.learn import loop, tune
 from spikeforge.learn.config import TrainConfig
-from spikeforge.learn.search import space, suggest
+from spikeforge.learn.search import DataShape, space, suggest
 
 DATASET = "ucr:ItalyPowerDemand"
 
@@ -289,3 +289,21 @@ def test_the_choice_is_the_one_standard_error_rule_over_trial_numbers(tmp_path, 
     # 14/14 later: its standard error (0.084) leaves out 12/14 but not 13/14, the earliest within it
     add("tcn", 1.0)
     assert study.highest_trial().number == 3 and study.best_trial().number == 2
+
+
+@pytest.mark.parametrize("shape", [
+    DataShape("series", 1460, 1, 10, 80), DataShape("series", 84, 1, 3, 112, scale_spread=280.0),
+    DataShape("series", 500, 2, 3, 100, scale_spread=50.0), DataShape("series", 29, 12, 9, 216, scale_spread=3.0),
+], ids=["long", "spread", "long-and-spread", "short"])
+def test_warm_start_params_name_every_dimension_so_the_trial_is_the_candidate(shape):
+    # a FixedTrial raises on a parameter it was not given: every dimension suggest samples is in the params,
+    # and they give back auto's candidate itself (the run's own data where it keeps it: not a drawn variant)
+    from optuna.trial import FixedTrial
+
+    from spikeforge.learn.search import candidates, trial_params
+
+    cands = candidates(shape, normalize=True, downsample=True)
+    assert cands
+    for cand in cands:
+        params = trial_params(cand, shape, normalize=True, downsample=True)
+        assert suggest(FixedTrial(params), shape, normalize=True, downsample=True) == cand

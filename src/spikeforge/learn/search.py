@@ -29,7 +29,8 @@ from spikeforge.data.loaders import NORMALIZATIONS
 from spikeforge.learn.config import TrainConfig
 
 __all__ = ["DOWNSAMPLE", "ENCODINGS", "FAMILIES", "LONG_SERIES", "LR_RANGE", "SCALE_SPREAD", "SIZES", "Candidate",
-           "DataShape", "Space", "candidates", "may_downsample", "may_renormalize", "scale_spread", "space", "suggest"]
+           "DataShape", "Space", "candidates", "may_downsample", "may_renormalize", "scale_spread", "space", "suggest",
+           "trial_params"]
 
 #: The families the space holds per kind of data (``tcn`` needs a series or spikes over time).
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -291,14 +292,33 @@ def suggest(trial: Any, shape: DataShape, *, fixed_encoder: bool = False, normal
     encoder = trial.suggest_categorical("encoder", list(sp.encoders)) if sp.encoders else None
     size = trial.suggest_categorical("size", list(sp.sizes))
     lr = trial.suggest_float("lr", sp.lr_range[0], sp.lr_range[1], log=True)
-    norm = None
-    if normalize and shape.kind == "series" and shape.scale_spread > SCALE_SPREAD:
-        norm = trial.suggest_categorical("normalize", ["config", "instance"])
-    factor = 1
-    if downsample and shape.kind == "series" and shape.steps > LONG_SERIES:
-        factor = trial.suggest_categorical("downsample", [1, DOWNSAMPLE])
+    has_norm, has_down = _data_dimensions(shape, normalize, downsample)
+    norm = trial.suggest_categorical("normalize", ["config", "instance"]) if has_norm else None
+    factor = trial.suggest_categorical("downsample", [1, DOWNSAMPLE]) if has_down else 1
     return Candidate(family, size, lr, encoder, None if norm in (None, "config") else norm,
                      None if factor == 1 else factor)
+
+
+def _data_dimensions(shape: DataShape, normalize: bool, downsample: bool) -> tuple[bool, bool]:
+    """Whether :func:`suggest` samples ``normalize`` and ``downsample`` on data of ``shape``."""
+    series = shape.kind == "series"
+    return (normalize and series and shape.scale_spread > SCALE_SPREAD,
+            downsample and series and shape.steps > LONG_SERIES)
+
+
+def trial_params(cand: Candidate, shape: DataShape, *, normalize: bool = False,
+                 downsample: bool = False) -> dict[str, Any]:
+    """``cand`` as the full ``params`` of a trial of :func:`suggest` (for ``study.enqueue_trial``): its
+    :meth:`Candidate.params` with the data dimensions that ``suggest`` samples on ``shape`` named even where the
+    candidate keeps the run's data (``normalize="config"``, ``downsample=1``), so that the sampler does not
+    draw them."""
+    out = cand.params()
+    has_norm, has_down = _data_dimensions(shape, normalize, downsample)
+    if has_norm:
+        out.setdefault("normalize", "config")
+    if has_down:
+        out.setdefault("downsample", 1)
+    return out
 
 
 def candidate_from_params(params: Mapping[str, Any]) -> Candidate:

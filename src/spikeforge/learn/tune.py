@@ -49,6 +49,7 @@ from spikeforge.learn.search import (
     may_downsample,
     may_renormalize,
     suggest,
+    trial_params,
 )
 
 __all__ = [
@@ -517,7 +518,8 @@ def _load(out: Path, settings: TuneSettings, *, create: bool) -> Study:
             shape = DataShape.of(dataset, train_size=len(dataset.train))
             warm = min(settings.warm_start, settings.trials - 1)  # at least one trial sampled by TPE
             for cand in candidates(shape, fixed_encoder=fixed, normalize=renorm, downsample=down)[:warm]:
-                study.enqueue_trial(cand.params())
+                # every dimension named: a missing one (the run's own data) would be drawn by the sampler
+                study.enqueue_trial(trial_params(cand, shape, normalize=renorm, downsample=down))
         else:
             study = optuna.load_study(storage=storage, study_name=STUDY_NAME)
             _requeue_interrupted(study)
