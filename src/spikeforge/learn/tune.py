@@ -249,7 +249,7 @@ class Study:
             finally:
                 trial.set_user_attr("seconds", time.perf_counter() - t0)
         last = state.history[-1]
-        # what the choice's tie-break and the refit's check read (Study.best_trial, Study.refit_failed)
+        # what the choice's tie-break and the refit's check read (Study.best_trial, Study.check_refit)
         trial.set_user_attr("valid_loss", float(last.get("valid_loss", math.nan)))
         trial.set_user_attr("train_accuracy", float(last.get("train_accuracy", math.nan)))
         return float(last["valid_accuracy"])
@@ -325,14 +325,17 @@ class Study:
         carved from it (a data set's own validation split is never folded in)."""
         return self.settings.refit and self.validation.get("source") == "carved"
 
-    def refit_failed(self) -> list[int]:
-        """The trials whose refit failed to train (:meth:`check_refit`), kept in the study."""
-        return [int(k) for k in self.study.user_attrs.get("refit_failed", [])]
+    def refit_failed(self) -> dict[int, float]:
+        """The trials whose refit failed to train (:meth:`check_refit`), kept in the study: trial number ->
+        the refit's final training accuracy."""
+        return {int(k): float(v) for k, v in self.study.user_attrs.get("refit_failed", {}).items()}
 
     def best_refits(self) -> bool:
         """Whether the best run of the chosen trial trains on the whole training split: :attr:`refits`, unless
         that trial's refit failed to train (then it trains as its trial)."""
-        best = self.best_trial()
+        return self._refit_of(self.best_trial())
+
+    def _refit_of(self, best: Any | None) -> bool:
         return self.refits and best is not None and best.number not in self.refit_failed()
 
     def check_refit(self, train_accuracy: float | None) -> bool:
@@ -342,15 +345,15 @@ class Study:
         A refit that ends far below its trial on the data it trains on failed to optimise (a recurrent network
         that never leaves chance, say): the validation split that could tell is inside it."""
         best = self.best_trial()
-        if best is None or not self.best_refits():
+        if not self._refit_of(best):
             return True
         before = best.user_attrs.get("train_accuracy")
         if train_accuracy is None or before is None or not (math.isfinite(before) and math.isfinite(train_accuracy)):
             return True
         if train_accuracy >= before - REFIT_DROP:
             return True
-        self.study.set_user_attr("refit_failed", [*self.refit_failed(), best.number])
-        self.study.set_user_attr(f"refit_train_accuracy_{best.number}", float(train_accuracy))
+        failed = {str(k): v for k, v in self.refit_failed().items()}
+        self.study.set_user_attr("refit_failed", {**failed, str(best.number): float(train_accuracy)})
         self.write_summary()
         return False
 
@@ -358,23 +361,26 @@ class Study:
         """The config of the best run: the chosen trial's (:meth:`trial_config`), with ``valid_fraction`` 0 when
         it :meth:`best_refits` (the same epochs, so each passes over the carve and the validation split
         together)."""
-        best = self.best_trial()
+        return self._config_of(self.best_trial())
+
+    def _config_of(self, best: Any | None) -> TrainConfig:
         if best is None:
             detail = f"no trial of {self.out} completed (all pruned or failed); run more trials with --resume"
             raise about("trials", ValueError(f"trials: {detail}"), detail)
         cfg = self.trial_config(best.params)
-        return cfg.replace(valid_fraction=0.0) if self.best_refits() else cfg
+        return cfg.replace(valid_fraction=0.0) if self._refit_of(best) else cfg
 
     def best_trained_on(self) -> str:
         """What the best run trains on, in words (``study.json`` ``best.trained_on``)."""
-        if self.best_refits():
+        return self._trained_on(self.best_trial())
+
+    def _trained_on(self, best: Any | None) -> str:
+        if self._refit_of(best):
             return ("the whole training split: the carve and the validation split the study chose on (refit; the "
                     "test split is still untouched)")
-        best = self.best_trial()
         if self.refits and best is not None:
-            drop = self.study.user_attrs.get(f"refit_train_accuracy_{best.number}")
             return (f"the carved training split, as its trial: its refit failed to train (training accuracy "
-                    f"{drop:.3f}, more than {REFIT_DROP:g} below its trial's "
+                    f"{self.refit_failed()[best.number]:.3f}, more than {REFIT_DROP:g} below its trial's "
                     f"{best.user_attrs.get('train_accuracy', math.nan):.3f})")
         return ("the carved training split, as its trial (the validation split stays held out)"
                 if self.validation.get("source") == "carved" else "the training split, as its trial")
@@ -391,10 +397,10 @@ class Study:
                 "pruner": f"MedianPruner(n_startup_trials={self.settings.startup_trials}, "
                           f"n_warmup_steps={self.settings.warmup_epochs})",
                 "best": None if best is None else {"number": best.number, "valid_accuracy": best.value,
-                                                   "params": best.params, "refit": self.best_refits(),
+                                                   "params": best.params, "refit": self._refit_of(best),
                                                    "rule": CHOICE_RULE, "highest": self.highest_trial().number,
-                                                   "trained_on": self.best_trained_on(),
-                                                   "config": self.best_config().to_dict()},
+                                                   "trained_on": self._trained_on(best),
+                                                   "config": self._config_of(best).to_dict()},
                 "trials": trials}
 
     def write_summary(self) -> Path:
