@@ -291,7 +291,7 @@ class Study:
                  f"pruned at epoch {trial.user_attrs.get('pruned_at_epoch', '?')}"
                  if "diverged" not in trial.user_attrs else "diverged")
         best = self.best_trial()
-        best_text = "" if best is None else f"  best {best.value:.4f} (trial {best.number})"
+        best_text = "" if best is None else f"  chosen {best.value:.4f} (trial {best.number})"
         return (f"trial {done}/{self.settings.trials}  #{trial.number} {state:<8} {value:<22}"
                 f"{trial.user_attrs.get('candidate', '')}  {trial.user_attrs.get('seconds', 0.0):.1f} s{best_text}")
 
