@@ -7,7 +7,7 @@ import pytest
 from spikeforge.cli.main import main
 
 SMALL = ["--dataset", "ucr:ItalyPowerDemand", "--epochs", "2", "--batch-size", "32", "--threads", "1", "--min-steps",
-         "0"]
+         "0", "--final-steps", "0"]
 
 
 def test_tune_study_pictures_and_best_run_that_the_verbs_read(tmp_path, capsys, monkeypatch):
@@ -91,6 +91,17 @@ def test_no_refit_trains_the_best_exactly_as_its_trial(tmp_path, capsys):
     assert metrics["valid_accuracy"] == pytest.approx(summary["best"]["valid_accuracy"], abs=1e-12)
     assert main(["tune", "--resume", str(out), "--refit"]) == 2
     assert "expected no --refit with it" in capsys.readouterr().err
+    assert json.loads((out / "tune.json").read_text())["final_steps"] == 0  # --final-steps 0 (SMALL), kept
+    assert main(["tune", "--resume", str(out), "--final-steps", "10"]) == 2
+    assert "expected no --final-steps with it" in capsys.readouterr().err
+
+
+def test_final_steps_help_states_autos_default(capsys):
+    from spikeforge.learn import auto
+
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    assert f"(default {auto.FINAL_STEPS};" in " ".join(capsys.readouterr().out.split())
 
 
 def test_a_refit_that_fails_to_train_is_replaced_by_the_trial(tmp_path, capsys, monkeypatch):

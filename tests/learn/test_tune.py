@@ -3,6 +3,7 @@ budget, resumes without losing or doubling a trial, and its best trial is what `
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import ClassVar
@@ -20,8 +21,12 @@ DATASET = "ucr:ItalyPowerDemand"
 
 @pytest.fixture(autouse=True)
 def _epochs_as_given(monkeypatch):
-    """The tests below count epochs: no floor of optimisation steps (test_min_steps_and_warm_start has it)."""
+    """The tests below count epochs: no floor of optimisation steps, for the trials or the best run
+    (test_min_steps_and_warm_start and test_the_best_run_trains_final_steps have them)."""
+    from spikeforge.learn import auto
+
     monkeypatch.setattr(tune, "MIN_STEPS", 0)
+    monkeypatch.setattr(auto, "FINAL_STEPS", 0)
 
 
 def _config(**kw) -> TrainConfig:
@@ -250,6 +255,42 @@ def test_the_best_run_refits_on_the_whole_training_split(tmp_path):
     study.validation = {**study.validation, "source": "data set"}
     assert not study.refits and study.best_config() == trial
     assert "as its trial" in study.best_trained_on()
+
+
+def test_the_best_run_trains_final_steps_as_autos_winner(tmp_path, fake, monkeypatch):
+    from spikeforge.learn import auto
+
+    monkeypatch.setattr(auto, "FINAL_STEPS", 1500)
+    study = tune.create_study(tmp_path / "s", _config(epochs=3, batch_size=16), trials=1)
+    assert json.loads((tmp_path / "s" / tune.SETTINGS).read_text())["final_steps"] == 1500
+    study.study.enqueue_trial({"family": "mlp", "encoder": "delta", "size": "small", "lr": 0.01})
+    study.run()
+    best = study.best_trial()
+    batches = -(-len(study.dataset.train) // 16)  # 53 samples of the carve: 4 batches
+    assert study.trial_config(best.params).epochs == 3 and len(best.intermediate_values) == 3
+    # no budget: max(3, ceil(1500 / 4)) = 375 epochs
+    assert study.best_epochs() == study.best_config().epochs == -(-1500 // batches) == 375
+    # a budget: cut to the epochs that fit in it at the trial's seconds per epoch, scaled to the 67 samples of
+    # the refit (the carve's 53 and the validation split's 14), never below the trial's 3
+    per_epoch = best.user_attrs["seconds"] / 3 * 67 / 53
+    study.settings = dataclasses.replace(study.settings, budget=100 * per_epoch)
+    assert study.best_epochs() in (99, 100)  # (the float division may land on either side of 100)
+    study.settings = dataclasses.replace(study.settings, budget=per_epoch)
+    assert study.best_epochs() == 3
+    # --no-refit: the carve's speed, unscaled
+    study.settings = dataclasses.replace(study.settings, refit=False, budget=100 * per_epoch * 53 / 67)
+    assert study.best_epochs() in (99, 100)
+    # 0: the trial's epochs
+    study.settings = dataclasses.replace(study.settings, final_steps=0)
+    assert study.best_epochs() == 3
+    # a study written before the field existed: its best run keeps its trial's epochs
+    path = tmp_path / "s" / tune.SETTINGS
+    data = json.loads(path.read_text())
+    del data["final_steps"]
+    path.write_text(json.dumps(data))
+    assert tune.open_study(tmp_path / "s").best_epochs() == 3
+    with pytest.raises(ValueError, match="final_steps: expected an integer >= 0, got -5"):
+        tune.create_study(tmp_path / "u", _config(), trials=1, final_steps=-5)
 
 
 def test_refit_setting_is_stored_and_old_studies_read_back_with_it(tmp_path, fake):

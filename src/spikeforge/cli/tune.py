@@ -23,6 +23,7 @@ _TRAIN_OPTIONS = ("dataset", "steps", "normalize", "downsample", "neuron", "epoc
                   "label_smoothing")
 _STUDY_OPTIONS = {"trials": "--trials", "study_budget": "--budget", "out": "--out", "resume": "--resume",
                   "min_steps": "--min-steps", "warm_start": "--warm-start", "refit": "--refit",
+                  "final_steps": "--final-steps",
                   "budget": "--budget"}
 
 
@@ -85,8 +86,11 @@ def register(subparsers) -> None:
                         "then the TPE sampler")
     s.add_argument("--refit", action=argparse.BooleanOptionalAction, default=_S,
                    help="train the best configuration from scratch on the whole training split, the validation "
-                        "split it was chosen on included, for its trial's epochs (default); --no-refit trains it "
-                        "exactly as its trial, on the carve")
+                        "split it was chosen on included (default); --no-refit trains it on the carve, as its trial")
+    s.add_argument("--final-steps", type=_count, default=_S, metavar="N",
+                   help="optimisation steps the best run trains at least, as --model auto's winner: max(its trial's "
+                        "epochs, ceil(N / batches per epoch)) epochs, cut to what fits in --budget at the trial's "
+                        "speed (default 1500; 0: its trial's epochs, so --no-refit repeats the trial exactly)")
     s.add_argument("--overwrite", action="store_true", help="replace a study already in --out")
     s.add_argument("--no-best", action="store_true", help="do not train the best configuration at the end")
     t = p.add_argument_group("training (fixed for every trial)")
@@ -149,7 +153,7 @@ def _open(args: argparse.Namespace, given: dict[str, Any]):
     ns.config = None
     config = build_config(ns).replace(model="auto")
     out = args.out if args.out is not None else default_out("tune-" + config.dataset.split(":")[-1])
-    extra = {k: given[k] for k in ("min_steps", "warm_start", "refit") if k in given}
+    extra = {k: given[k] for k in ("min_steps", "warm_start", "refit", "final_steps") if k in given}
     return create_study(out, config, given.get("trials", 20), given.get("study_budget"), overwrite=args.overwrite,
                         **extra)
 
@@ -216,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     from spikeforge.cli.train import _EXPECTED_ERRORS
     from spikeforge.data import DatasetError
 
-    study_keys = ("trials", "study_budget", "min_steps", "warm_start", "refit")
+    study_keys = ("trials", "study_budget", "min_steps", "warm_start", "refit", "final_steps")
     given = {k: v for k, v in vars(args).items() if k in (*_TRAIN_OPTIONS, *study_keys)}
     console = make_console(quiet=args.quiet)
     study = None

@@ -5,9 +5,12 @@ trials, the time budget, the seeds), ``study.db`` (the Optuna study, SQLite), ``
 state, validation accuracy, parameters, seconds; the best), ``plots/optimization_history.png`` and
 ``plots/param_importances.png``, ``report.html`` (the study on one page: :func:`write_report`), and
 ``best/``, an ordinary run folder of the best configuration: by default (``refit``) trained from scratch on the
-whole training split, the carve and the validation split it was chosen on, for the trial's epochs (as ``--model
-auto`` refits its choice; a data set's own validation split stays held out); ``--no-refit`` trains it exactly as
-its trial (the carve, the validation figures per epoch).
+whole training split, the carve and the validation split it was chosen on (as ``--model auto`` refits its
+choice; a data set's own validation split stays held out); ``--no-refit`` trains it on the carve, as its trial.
+Either way it trains at least ``final_steps`` optimisation steps (``--final-steps``, default auto's
+:data:`~spikeforge.learn.auto.FINAL_STEPS`), cut to what fits in the study's budget at its trial's speed
+(:meth:`Study.best_epochs`); with ``--final-steps 0``, for its trial's epochs (``--no-refit``: the trial
+repeated exactly).
 
 Each trial samples a :class:`~spikeforge.learn.search.Candidate` (:func:`spikeforge.learn.search.suggest`:
 family, encoding, size, learning rate), trains it with :func:`spikeforge.learn.fit` on the training split
@@ -90,7 +93,9 @@ class TuneSettings:
     """What decides a study (``tune.json``): the base training ``config`` (a dict), ``trials`` (finished trials
     wanted), ``budget`` (seconds of all sessions, None: no limit), ``startup_trials`` / ``warmup_epochs`` of the
     median pruner, ``random_trials`` (TPE's random start), ``refit`` (the best run trains on the whole training
-    split; a study written before this field existed reads back with it true)."""
+    split; a study written before this field existed reads back with it true), ``final_steps`` (optimisation
+    steps the best run gets at least, :meth:`Study.best_epochs`; a study written before this field existed reads
+    back with 0: its trial's epochs)."""
 
     config: dict[str, Any]
     trials: int
@@ -101,6 +106,7 @@ class TuneSettings:
     min_steps: int = 0
     warm_start: int = 0
     refit: bool = True
+    final_steps: int = 0
     version: int = SETTINGS_VERSION
 
     def __post_init__(self) -> None:
@@ -112,7 +118,7 @@ class TuneSettings:
                               or b <= 0):
             raise about("budget", ValueError(f"budget: expected a number of seconds > 0, got {b!r}"),
                         f"expected a number of seconds > 0, got {b!r}")
-        for name in ("min_steps", "warm_start"):
+        for name in ("min_steps", "warm_start", "final_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise about(name, ValueError(f"{name}: expected an integer >= 0, got {v!r}"),
@@ -124,12 +130,16 @@ class TuneSettings:
     @classmethod
     def for_config(cls, config: TrainConfig, trials: int, budget: float | None = None, *,
                    min_steps: int | None = None, warm_start: int | None = None,
-                   refit: bool = True) -> TuneSettings:
+                   refit: bool = True, final_steps: int | None = None) -> TuneSettings:
+        from spikeforge.learn.auto import FINAL_STEPS
+
         min_steps = MIN_STEPS if min_steps is None else min_steps
+        final_steps = FINAL_STEPS if final_steps is None else final_steps
         warm_start = WARM_START if warm_start is None else warm_start
         return cls(config.to_dict(), trials, None if budget is None else float(budget),
                    warmup_epochs=max(1, config.epochs // 5), random_trials=min(10, max(2, trials // 3)),
-                   min_steps=int(min_steps), warm_start=int(warm_start), refit=refit)
+                   min_steps=int(min_steps), warm_start=int(warm_start), refit=refit,
+                   final_steps=int(final_steps))
 
     def train_config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.config)
@@ -358,16 +368,35 @@ class Study:
         return False
 
     def best_config(self) -> TrainConfig:
-        """The config of the best run: the chosen trial's (:meth:`trial_config`), with ``valid_fraction`` 0 when
-        it :meth:`best_refits` (the same epochs, so each passes over the carve and the validation split
-        together)."""
+        """The config of the best run: the chosen trial's (:meth:`trial_config`) for :meth:`best_epochs`, with
+        ``valid_fraction`` 0 when it :meth:`best_refits` (each epoch then passes over the carve and the validation
+        split together)."""
         return self._config_of(self.best_trial())
+
+    def best_epochs(self) -> int:
+        """The best run's epochs, as ``--model auto`` sets its winner's: ``max(trial epochs, ceil(final_steps /
+        batches per epoch of the carve))``, cut to the epochs that fit in the study's budget (seconds; none: no
+        cut) at the trial's measured seconds per epoch (scaled by the samples the best run trains on), never
+        below the trial's epochs. A trial is the study's first rung: on a small training set its epochs give a
+        few hundred steps (``min_steps``), and the configuration chosen on them still gains from more."""
+        return self.best_config().epochs
+
+    def _epochs_of(self, best: Any) -> int:
+        cfg = self.trial_config(best.params)
+        batches = math.ceil(len(self.dataset.train) / cfg.batch_size)
+        wanted = max(cfg.epochs, math.ceil(self.settings.final_steps / batches))
+        seconds = best.user_attrs.get("seconds")
+        if wanted == cfg.epochs or self.settings.budget is None or not seconds:
+            return wanted
+        samples = len(self.dataset.train) + (len(self.dataset.valid) if self._refit_of(best) else 0)
+        per_epoch = float(seconds) / cfg.epochs * samples / len(self.dataset.train)
+        return max(cfg.epochs, min(wanted, int(self.settings.budget // max(per_epoch, 1e-9))))
 
     def _config_of(self, best: Any | None) -> TrainConfig:
         if best is None:
             detail = f"no trial of {self.out} completed (all pruned or failed); run more trials with --resume"
             raise about("trials", ValueError(f"trials: {detail}"), detail)
-        cfg = self.trial_config(best.params)
+        cfg = self.trial_config(best.params).replace(epochs=self._epochs_of(best))
         return cfg.replace(valid_fraction=0.0) if self._refit_of(best) else cfg
 
     def best_trained_on(self) -> str:
@@ -554,14 +583,16 @@ def _requeue_interrupted(study: Any) -> None:
 
 def create_study(out: str | Path, config: TrainConfig, trials: int, budget: float | None = None, *,
                  overwrite: bool = False, min_steps: int | None = None, warm_start: int | None = None,
-                 refit: bool = True) -> Study:
+                 refit: bool = True, final_steps: int | None = None) -> Study:
     """A new study in ``out`` (refuses a folder that holds one, unless ``overwrite``). ``min_steps``: the
     optimisation steps every trial gets at least (default :data:`MIN_STEPS`);
     ``warm_start``: how many of ``--model auto``'s candidates (in its order) are the first trials (default
-    :data:`WARM_START`); ``refit``: the best run trains on the whole training split (:meth:`Study.best_config`)."""
+    :data:`WARM_START`); ``refit``: the best run trains on the whole training split (:meth:`Study.best_config`);
+    ``final_steps``: the optimisation steps the best run gets at least (default auto's
+    :data:`~spikeforge.learn.auto.FINAL_STEPS`; :meth:`Study.best_epochs`)."""
     out = Path(out)
     settings = TuneSettings.for_config(config, trials, budget, min_steps=min_steps, warm_start=warm_start,
-                                       refit=refit)
+                                       refit=refit, final_steps=final_steps)
     if out.exists() and not out.is_dir():
         detail = f"{out} is a file; expected a folder for the study (new, or empty)"
         raise about("out", FileExistsError(f"out: {detail}"), detail)
