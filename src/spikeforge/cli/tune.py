@@ -21,6 +21,8 @@ _S = argparse.SUPPRESS
 _TRAIN_OPTIONS = ("dataset", "steps", "normalize", "downsample", "neuron", "epochs", "batch_size", "optimizer",
                   "weight_decay", "schedule", "grad_clip", "valid_fraction", "seed", "device", "threads",
                   "label_smoothing")
+# the study settings beyond trials and budget that create_study takes (refused with --resume, as all study options)
+_SETTINGS = ("min_steps", "warm_start", "refit", "final_steps")
 _STUDY_OPTIONS = {"trials": "--trials", "study_budget": "--budget", "out": "--out", "resume": "--resume",
                   "min_steps": "--min-steps", "warm_start": "--warm-start", "refit": "--refit",
                   "final_steps": "--final-steps",
@@ -153,7 +155,7 @@ def _open(args: argparse.Namespace, given: dict[str, Any]):
     ns.config = None
     config = build_config(ns).replace(model="auto")
     out = args.out if args.out is not None else default_out("tune-" + config.dataset.split(":")[-1])
-    extra = {k: given[k] for k in ("min_steps", "warm_start", "refit", "final_steps") if k in given}
+    extra = {k: given[k] for k in _SETTINGS if k in given}
     return create_study(out, config, given.get("trials", 20), given.get("study_budget"), overwrite=args.overwrite,
                         **extra)
 
@@ -220,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     from spikeforge.cli.train import _EXPECTED_ERRORS
     from spikeforge.data import DatasetError
 
-    study_keys = ("trials", "study_budget", "min_steps", "warm_start", "refit", "final_steps")
+    study_keys = ("trials", "study_budget", *_SETTINGS)
     given = {k: v for k, v in vars(args).items() if k in (*_TRAIN_OPTIONS, *study_keys)}
     console = make_console(quiet=args.quiet)
     study = None

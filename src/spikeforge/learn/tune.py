@@ -381,8 +381,7 @@ class Study:
         few hundred steps (``min_steps``), and the configuration chosen on them still gains from more."""
         return self.best_config().epochs
 
-    def _epochs_of(self, best: Any) -> int:
-        cfg = self.trial_config(best.params)
+    def _epochs_of(self, best: Any, cfg: TrainConfig) -> int:
         batches = math.ceil(len(self.dataset.train) / cfg.batch_size)
         wanted = max(cfg.epochs, math.ceil(self.settings.final_steps / batches))
         seconds = best.user_attrs.get("seconds")
@@ -396,7 +395,8 @@ class Study:
         if best is None:
             detail = f"no trial of {self.out} completed (all pruned or failed); run more trials with --resume"
             raise about("trials", ValueError(f"trials: {detail}"), detail)
-        cfg = self.trial_config(best.params).replace(epochs=self._epochs_of(best))
+        cfg = self.trial_config(best.params)
+        cfg = cfg.replace(epochs=self._epochs_of(best, cfg))
         return cfg.replace(valid_fraction=0.0) if self._refit_of(best) else cfg
 
     def best_trained_on(self) -> str:
