@@ -12,7 +12,11 @@ Roles and their tensor:
 * ``"recurrent"`` -- the spikes that reach the population through ``module.weight`` (``W_rec``), one row
   per step ``[T, B, N]``: step ``t``'s row is ``s_{t-1}`` (the carried state's spike at the first step);
 * ``"neuron"`` -- the outputs of a neuron layer, ``[T, B, ...]``, with ``spiking=True`` for spikes and
-  ``False`` for a non-spiking readout (a potential).
+  ``False`` for a non-spiking readout (a potential);
+* ``"neuron_counts"`` -- a spiking layer's spike counts over each sample's valid steps, ``[B, ...]``, from a
+  path that never forms the per-step spikes (:meth:`spikeforge.nets.rocket.SpikingRocket.sequence_logits`):
+  what :class:`spikeforge.learn.loop.SpikeMeter` needs; operation counts take the per-step ``"neuron"``
+  report of the layer's forward.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from torch import nn
 
 __all__ = ["Counter", "active", "counting", "report"]
 
-ROLES = ("synapse", "recurrent", "neuron")
+ROLES = ("synapse", "recurrent", "neuron", "neuron_counts")
 
 
 class Counter(Protocol):

@@ -418,8 +418,9 @@ def test_instance_normalisation_is_a_candidate_where_scales_spread(tmp_path, ipd
     x, lengths = dataset.train.x, dataset.train.lengths
     assert scale_spread(3.0 * x.double() + 7.0, lengths) == pytest.approx(scale_spread(x, lengths), rel=1e-9)
     cands = candidates(shape)
-    assert cands[1] == Candidate("tcn", "medium", 3e-3, "current", "instance")
-    assert cands[1].name.endswith("(instance-normalised)") and cands[1].apply(config).normalize == "instance"
+    assert cands[0] == Candidate("rocket", "small", 3e-3, "current")  # the random-kernel network first, then
+    assert cands[2] == Candidate("tcn", "medium", 3e-3, "current", "instance")  # after the first tcn
+    assert cands[2].name.endswith("(instance-normalised)") and cands[2].apply(config).normalize == "instance"
     assert all(c.normalize is None for c in candidates(shape, normalize=False))
     assert all(c.normalize is None for c in candidates(DataShape.of(ipd)))
     # resolve: the instance-normalised candidate does best on validation: the run gets that config and the data
@@ -480,7 +481,7 @@ def test_downsampled_candidate_for_long_series(tmp_path, ipd, monkeypatch):
     cands = candidates(shape)
     down = [c for c in cands if c.downsample is not None]
     assert down == [Candidate("tcn", "medium", 3e-3, "current", downsample=DOWNSAMPLE)]
-    assert cands.index(down[0]) == 1 and down[0].name.endswith(f"(downsampled x{DOWNSAMPLE})")
+    assert cands.index(down[0]) == 2 and down[0].name.endswith(f"(downsampled x{DOWNSAMPLE})")
     assert down[0].apply(config).downsample == DOWNSAMPLE and down[0].data_changes() == {"downsample": DOWNSAMPLE}
     assert candidate_from_params(down[0].params()) == down[0]
     assert all(c.downsample is None for c in candidates(shape, downsample=False))

@@ -21,8 +21,9 @@ from spikeforge.learn.models import (
 from spikeforge.neuron.models.adlif import AdLIF
 from spikeforge.synapse import DelayedLinear, Recurrent, TemporalConv
 
-FAMILIES = ("mlp", "recurrent", "tcn", "adlif", "delays")
-HIDDEN = {"mlp": [12, 10], "recurrent": [12], "tcn": [6, 8, 6], "adlif": [12, 10], "delays": [12, 10]}
+FAMILIES = ("mlp", "recurrent", "tcn", "adlif", "delays", "rocket")
+HIDDEN = {"mlp": [12, 10], "recurrent": [12], "tcn": [6, 8, 6], "adlif": [12, 10], "delays": [12, 10],
+          "rocket": [2688]}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -33,8 +34,10 @@ def test_every_family_builds_runs_and_passes_gradient_to_every_parameter(family)
     y = model(x)
     assert y.shape == (25, 5, 4) and torch.isfinite(y).all()
     y.mean(0).pow(2).sum().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert all(n.startswith("0.slots.") for n in frozen) and bool(frozen) == (family == "rocket")  # its kernels
     rows = describe_layers(model)
     assert [r["size"] for r in rows] == HIDDEN[family]
     assert parameter_count(model) == sum(p.numel() for p in model.parameters())
@@ -108,7 +111,7 @@ def test_options_are_checked_by_name_and_value():
 
 def test_preferred_loss_names_a_reduction_for_every_family():
     assert {f: preferred_loss(f) for f in FAMILIES} == {"mlp": "last", "recurrent": "last", "tcn": "mean",
-                                                      "adlif": "mean", "delays": "mean"}
+                                                      "adlif": "mean", "delays": "mean", "rocket": "mean"}
     assert all(preferred_loss(f) in REDUCTIONS for f in FAMILIES)
     with pytest.raises(ConfigError, match="expected one of"):
         preferred_loss("transformer")
@@ -130,11 +133,12 @@ def test_readout_reduction_reads_a_tcn_out_at_its_last_step_where_that_step_sees
         readout_reduction(tcn.replace(model_params={"dilations": [1, 2]}), 24)
 
 
-@pytest.mark.parametrize("family", ["tcn", "adlif", "delays"])
+@pytest.mark.parametrize("family", ["tcn", "adlif", "delays", "rocket"])
 def test_the_trainer_trains_every_new_family(family, tmp_path):
     # three epochs on JapaneseVowels (9 classes, chance 0.11), current injection: well above chance, every
     # parameter moved
-    cfg = TrainConfig(model=family, hidden=[48] if family != "tcn" else [16, 16], loss=preferred_loss(family),
+    hidden = {"tcn": [16, 16], "rocket": [2688]}.get(family, [48])
+    cfg = TrainConfig(model=family, hidden=hidden, loss=preferred_loss(family),
                       encoder="current", epochs=3, lr=1e-2, batch_size=8, threads=1, valid_fraction=0.0)
     tr = Trainer(cfg, tmp_path, progress=False, console=Console(quiet=True), plots=False)
     tr.start()
@@ -142,7 +146,7 @@ def test_the_trainer_trains_every_new_family(family, tmp_path):
     assert tr.fit() == "finished"
     metrics = tr.finalize()
     moved = [k for k, v in tr.model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])]
-    assert {n for n, _ in tr.model.named_parameters()} <= set(moved)
+    assert {n for n, p in tr.model.named_parameters() if p.requires_grad} <= set(moved)
     assert metrics["test_accuracy"] > 0.4, metrics["test_accuracy"]
 
 

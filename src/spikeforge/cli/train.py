@@ -72,7 +72,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=(*MODELS, "rsnn"), default=_S,
                    help="model family: auto (chosen on the validation split), mlp, recurrent, tcn (temporal "
-                        "convolutions), adlif (recurrent adaptive LIF), delays (learnable synaptic delays). "
+                        "convolutions), adlif (recurrent adaptive LIF), delays (learnable synaptic delays), "
+                        "rocket (fixed MiniRocket kernels into threshold neurons, a trained readout of their "
+                        "spike rates; --hidden gives its neurons, a multiple of 2688). "
                         "Default: auto, except mlp on the default data set JapaneseVowels (the tuned run), "
                         "when --hidden, --lr, --loss or --model-param fix what auto chooses, or with a method "
                         "other than bptt")

@@ -409,6 +409,8 @@ class _Counter:
         return self.accs[key]
 
     def record(self, module: nn.Module, role: str, tensor: torch.Tensor, spiking: bool) -> None:
+        if role == "neuron_counts":  # (no per-step updates to count: count_ops runs the per-step forward)
+            return
         self.reported.add(id(module))
         if role == "neuron" and self.neuron_types is not None and not isinstance(module, self.neuron_types):
             return

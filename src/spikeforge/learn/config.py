@@ -24,7 +24,7 @@ __all__ = ["FIRINGS", "MODELS", "NEURONS", "OPTIMIZERS", "RATE_REG_METHODS", "SC
 
 #: Model families (``auto``: chosen on the validation split, see :mod:`spikeforge.learn.auto`); the builders are
 #: in :mod:`spikeforge.learn.models`.
-MODELS = ("auto", "mlp", "recurrent", "tcn", "adlif", "delays")
+MODELS = ("auto", "mlp", "recurrent", "tcn", "adlif", "delays", "rocket")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 #: The neurons a config could name when this module was imported (validation asks
 #: :func:`spikeforge.neuron.catalog.neuron_classes` again, so later plug-ins count).

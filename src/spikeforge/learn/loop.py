@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch import nn
 
-from spikeforge.learn.losses import classification_loss, valid_mask
+from spikeforge.learn.losses import model_loss, valid_mask
 
 if TYPE_CHECKING:
     from spikeforge.data import SpikeDataset, Split
@@ -180,8 +180,9 @@ class SpikeMeter:
         self.steps = 0.0  # valid sample-steps seen
 
     def record(self, module: nn.Module, role: str, tensor: torch.Tensor, spiking: bool) -> None:
-        """The counting context's call (:class:`spikeforge._counting.Counter`)."""
-        if role != "neuron" or not spiking:
+        """The counting context's call (:class:`spikeforge._counting.Counter`): per-step spikes (``"neuron"``,
+        masked by the valid steps) or spike counts over the valid steps (``"neuron_counts"``, ``[B, ...]``)."""
+        if role not in ("neuron", "neuron_counts") or not spiking:
             return
         k = self._index.get(id(module))
         if k is None:  # a spiking layer of this model that is neither kind of neuron module
@@ -191,6 +192,10 @@ class SpikeMeter:
             self.names.append(self._all[id(module)])
             self.sizes.append(None)
             self.totals.append(0.0)
+        if role == "neuron_counts":
+            self.totals[k] += float(tensor.to(torch.float64).sum())
+            self.sizes[k] = int(tensor[0].numel())
+            return
         nz = (tensor != 0).to(torch.float32)
         if self._mask is not None and self._mask.shape == nz.shape[:2]:
             nz = nz * self._mask.reshape(self._mask.shape + (1,) * (nz.dim() - 2))
@@ -356,8 +361,7 @@ def evaluate(model: nn.Module, split: Split, objective: Objective | TrainConfig 
                 x, y, lengths = batch.x.to(dev), batch.y.to(dev), batch.lengths.to(dev)
                 mask = valid_mask(lengths, x.shape[0], x.shape[1], dev)
                 with meter.watching(mask):
-                    out = model(x)
-                loss, logits = classification_loss(out, y, lengths, objective.loss)
+                    loss, logits = model_loss(model, x, y, lengths, objective.loss)
                 total_loss += float(loss) * int(y.shape[0])
                 correct += _hits(logits, y)
                 seen += int(y.shape[0])

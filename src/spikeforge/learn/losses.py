@@ -56,7 +56,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["LOSSES", "REDUCTIONS", "REGRESSION_LOSSES", "SPIKE_LOSSES", "SpikeRecording", "classification_loss",
-           "first_spike_times", "rate_penalty", "readout_logits", "recording_spikes", "valid_mask"]
+           "first_spike_times", "model_loss", "rate_penalty", "readout_logits", "recording_spikes", "valid_mask"]
 
 REDUCTIONS = ("last", "mean", "max", "sum")
 #: Losses on a spiking output layer (the readout are spikes): ``"rate"`` and ``"first_spike"``.
@@ -152,6 +152,21 @@ def classification_loss(
                              f"and targets {tuple(y.shape)}")
         return F.mse_loss(pred[:, 0], y.to(pred.dtype)), pred
     logits = readout_logits(out, lengths, reduce)
+    if y.shape != (logits.shape[0],):
+        raise ValueError(f"y: expected labels of shape [B] = ({logits.shape[0]},), got {tuple(y.shape)}")
+    return F.cross_entropy(logits, y, label_smoothing=label_smoothing), logits
+
+
+def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None = None,
+               reduce: str = "last", label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``classification_loss(model(x), y, lengths, reduce, label_smoothing)``; a model that computes the logits
+    of ``reduce`` without its per-step readout (a ``sequence_logits(x, lengths, reduce)`` method and ``reduce``
+    among its ``REDUCTIONS``, e.g. :class:`spikeforge.nets.rocket.SpikingRocket`) is asked for them instead:
+    the same logits, the same loss."""
+    fast = getattr(model, "sequence_logits", None)
+    if fast is None or reduce not in getattr(model, "REDUCTIONS", ()):
+        return classification_loss(model(x), y, lengths, reduce, label_smoothing)
+    logits = fast(x, lengths, reduce)
     if y.shape != (logits.shape[0],):
         raise ValueError(f"y: expected labels of shape [B] = ({logits.shape[0]},), got {tuple(y.shape)}")
     return F.cross_entropy(logits, y, label_smoothing=label_smoothing), logits

@@ -95,13 +95,16 @@ FAMILY_OPTIONS: dict[str, dict[str, Any]] = {
     "adlif": {"recurrent": True, "tau_u_range": [5.0, 25.0], "tau_w_range": [60.0, 300.0], "a_range": [0.0, 1.0],
               "b_range": [0.0, 2.0], "q": 120.0, "theta": 1.0},
     "delays": {"max_delay": 10, "interpolation": "linear", "sigma": 1.0, "delayed_readout": False},
+    "rocket": {"dilations": 32, "max_channels": None},
 }
 
 #: The reduction over time (:func:`spikeforge.learn.losses.readout_logits`) each family is trained with: the
 #: readout's last valid step for the MLP and the recurrent LIF network (the LI readout integrates the whole
 #: sequence), the mean over time for the convolutional network (FCN's global average pooling), the adaptive
-#: recurrent network (Baronig et al. sum the readout over time) and the delays (Hammouamri et al. likewise).
-PREFERRED_LOSS = {"mlp": "last", "recurrent": "last", "tcn": "mean", "adlif": "mean", "delays": "mean"}
+#: recurrent network (Baronig et al. sum the readout over time), the delays (Hammouamri et al. likewise) and the
+#: random-kernel network (the mean of its readout is the readout of the spike rates, MiniRocket's features).
+PREFERRED_LOSS = {"mlp": "last", "recurrent": "last", "tcn": "mean", "adlif": "mean", "delays": "mean",
+                  "rocket": "mean"}
 
 
 def preferred_loss(family: str) -> str:
@@ -191,6 +194,11 @@ def build_family(config: TrainConfig, in_channels: int, num_classes: int) -> nn.
       :class:`~spikeforge.synapse.DelayedLinear` and the config's neuron; ``max_delay`` (steps),
       ``interpolation``, ``sigma``, ``delayed_readout``.
 
+    * ``rocket`` -- :func:`spikeforge.nets.rocket`: a fixed bank of MiniRocket's kernels at ``dilations``
+      dilations (default 32) into neurons without memory (the config's ``neuron`` does not apply), and a
+      trained readout of their spike rates; ``hidden`` is one entry, the neurons, a multiple of
+      ``84 × dilations`` (2688 at the default); ``max_channels``: most input channels a kernel sums.
+
     ``auto`` is resolved by :mod:`spikeforge.learn.auto` before this is called.
     """
     from spikeforge import nets
@@ -208,6 +216,13 @@ def build_family(config: TrainConfig, in_channels: int, num_classes: int) -> nn.
             sizes, recurrent=_flag("recurrent", options["recurrent"]), firing=make_firing(config.firing, config.sigma),
             ranges={k: options[f"{k}_range"] for k in ("tau_u", "tau_w", "a", "b")}, readout_tau=config.readout_tau,
             **fixed))
+    if family == "rocket":
+        per = 84 * options["dilations"] if isinstance(options["dilations"], int) else None
+        if len(config.hidden) != 1 or (per and config.hidden[0] % per):
+            raise ConfigError("hidden", f"rocket: expected one size, its neurons, a multiple of 84 x dilations"
+                                        f"{f' = {per}' if per else ''}, got {list(config.hidden)}")
+        return _built(lambda: nets.rocket(sizes, dilations=options["dilations"],
+                                          max_channels=options["max_channels"]))
     make = make_neuron_factory(config)
     hidden = iter(config.hidden)
 
@@ -253,7 +268,8 @@ def _built(build: Callable[[], _T]) -> _T:
         names = {"max_delay": "max_delay", "interpolation": "interpolation", "sigma": "sigma", "norm": "norm",
                  "kernel_sizes": "kernel_sizes", "dilations": "dilations", "readout": "readout",
                  "tau_u": "tau_u_range", "tau_w": "tau_w_range", "a": "a_range", "b": "b_range", "q": "q",
-                 "theta": "theta", "kernel_size": "kernel_sizes", "dilation": "dilations"}
+                 "theta": "theta", "kernel_size": "kernel_sizes", "dilation": "dilations",
+                 "max_channels": "max_channels"}
         if m and m.group(1) in names:
             key = names[m.group(1)]
             raise ConfigError("model_params", f"{key}: {m.group(2)}", key=key) from exc
@@ -265,13 +281,16 @@ def describe_layers(model: nn.Module) -> list[dict[str, object]]:
     are :class:`~spikeforge.neuron.Neuron` modules and declared models (:class:`~spikeforge.neuron.ModelNeuron`);
     a population's size is the output size of the synapse layer before it (in module order)."""
     from spikeforge.neuron import ModelNeuron, Neuron
-    from spikeforge.synapse import DelayedLinear, TemporalConv
+    from spikeforge.synapse import DelayedLinear, KernelBank, TemporalConv
 
     rows: list[dict[str, object]] = []
     sizes: list[int] = []
     inner = {id(m.linear) for m in model.modules() if isinstance(m, (TemporalConv, DelayedLinear))}
+    inner |= {id(lin) for m in model.modules() if isinstance(m, KernelBank) for lin in m.slots}
     for name, module in model.named_modules():
-        if isinstance(module, (TemporalConv, DelayedLinear)):
+        if isinstance(module, KernelBank):
+            sizes.append(module.features)
+        elif isinstance(module, (TemporalConv, DelayedLinear)):
             sizes.append(module.out_channels if isinstance(module, TemporalConv) else module.out_features)
         elif isinstance(module, nn.Linear) and id(module) not in inner:
             sizes.append(module.out_features)

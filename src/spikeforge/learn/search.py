@@ -34,7 +34,7 @@ __all__ = ["DOWNSAMPLE", "ENCODINGS", "FAMILIES", "LONG_SERIES", "LR_RANGE", "SC
 
 #: The families the space holds per kind of data (``tcn`` needs a series or spikes over time).
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "series": ("mlp", "recurrent", "tcn", "adlif", "delays"),
+    "series": ("mlp", "recurrent", "tcn", "adlif", "delays", "rocket"),
     "spikes": ("mlp", "recurrent", "tcn", "adlif", "delays"),
     "static": ("mlp",),
 }
@@ -52,6 +52,7 @@ SIZES: dict[str, tuple[tuple[int, ...], ...]] = {
     "tcn": ((32, 64, 32), (64, 128, 64), (128, 256, 128)),
     "adlif": ((64,), (128,), (256,)),
     "delays": ((64,), (128,), (256,)),
+    "rocket": ((2688,), (5376,), (10752,)),
 }
 SIZE_NAMES = ("small", "medium", "large")
 #: A series data set whose samples' scales spread more than this (:func:`scale_spread`) gets an
@@ -64,7 +65,8 @@ LONG_SERIES = 300
 DOWNSAMPLE = 2
 #: Peak learning rates tune samples from (log-uniform); auto uses :data:`DEFAULT_LR`.
 LR_RANGE = (1e-3, 3e-2)
-DEFAULT_LR: dict[str, float] = {"mlp": 3e-3, "recurrent": 3e-3, "tcn": 3e-3, "adlif": 3e-3, "delays": 3e-3}
+DEFAULT_LR: dict[str, float] = {"mlp": 3e-3, "recurrent": 3e-3, "tcn": 3e-3, "adlif": 3e-3, "delays": 3e-3,
+                                "rocket": 3e-3}
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,8 @@ def candidates(shape: DataShape, *, fixed_encoder: bool = False, normalize: bool
         add("mlp", "medium", "")
         add("mlp", "large", "")
         return out
+    if shape.kind == "series":
+        add("rocket", "small", "current")
     mlp = ("mlp", "large" if shape.channels >= 4 else "medium", "delta")
     tcn = [("tcn", "medium", "current"), ("tcn", "medium", "delta")]
     for k, args in enumerate([mlp, *tcn] if shape.channels >= 4 else [*tcn, mlp]):

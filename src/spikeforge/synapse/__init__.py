@@ -4,6 +4,7 @@ for sparse input (its kernels live in :mod:`spikeforge.kernels.event`); synaptic
 :func:`spikeforge.hardware.count_ops` (:class:`EventLinear`, which stored them on the module, is deprecated)."""
 
 from spikeforge.synapse.delay import Delay, DelayedLinear
+from spikeforge.synapse.kernel_bank import KernelBank
 from spikeforge.synapse.layers import Conv1d, Conv2d, EventLinear, Flatten, Linear, Recurrent, RecurrentModelState
 from spikeforge.synapse.pool import AvgPool2d, Scale, SumPool2d
 from spikeforge.synapse.temporal import TemporalConv
@@ -16,6 +17,7 @@ __all__ = [
     "DelayedLinear",
     "EventLinear",
     "Flatten",
+    "KernelBank",
     "Linear",
     "Recurrent",
     "RecurrentModelState",

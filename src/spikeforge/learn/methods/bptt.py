@@ -9,13 +9,12 @@ pass): ``J = loss + rate_reg · P``. The step reports ``loss`` (without the pena
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from spikeforge.learn.losses import classification_loss, rate_penalty, recording_spikes
+from spikeforge.learn.losses import classification_loss, model_loss, rate_penalty, recording_spikes
 from spikeforge.learn.methods import Method, StepResult
 
 if TYPE_CHECKING:
@@ -28,12 +27,14 @@ def bptt_step(model: nn.Module, batch, optimizer: torch.optim.Optimizer, objecti
     ``objective.rate_reg > 0``), backward of it times ``objective.loss_weight``, clip (``objective.grad_clip``),
     step."""
     reg = float(getattr(objective, "rate_reg", 0.0))
-    with recording_spikes(model) if reg > 0 else contextlib.nullcontext() as rec:
-        out = model(batch.x)
-    loss, logits = classification_loss(out, batch.y, batch.lengths, objective.loss, objective.label_smoothing)
-    total = loss
     if reg > 0:
+        with recording_spikes(model) as rec:
+            out = model(batch.x)
+        loss, logits = classification_loss(out, batch.y, batch.lengths, objective.loss, objective.label_smoothing)
         total = loss + reg * rate_penalty(rec.spikes, batch.lengths, float(objective.rate_target))
+    else:  # (a model's own sequence logits where it has them: losses.model_loss)
+        loss, logits = model_loss(model, batch.x, batch.y, batch.lengths, objective.loss, objective.label_smoothing)
+        total = loss
     if not torch.isfinite(loss):
         lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
         raise FloatingPointError(
