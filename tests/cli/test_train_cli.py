@@ -328,6 +328,20 @@ def test_the_default_family_is_auto_except_for_the_tuned_default(argv, model):
     assert train.build_config(parser.parse_args(["train", *argv])).model == model
 
 
+def test_the_rocket_family_gets_its_neurons_and_loss_unless_given():
+    import argparse
+
+    from spikeforge.cli import train
+
+    parser = argparse.ArgumentParser()
+    train.register(parser.add_subparsers())
+    cfg = train.build_config(parser.parse_args(["train", "--dataset", "ucr:GunPoint", "--model", "rocket"]))
+    assert (cfg.model, cfg.hidden, cfg.loss) == ("rocket", [2688], "mean")
+    cfg = train.build_config(parser.parse_args(["train", "--dataset", "ucr:GunPoint", "--model", "rocket",
+                                                "--hidden", "5376"]))
+    assert cfg.hidden == [5376]
+
+
 def test_a_config_file_keeps_its_family(tmp_path):
     import argparse
 

@@ -50,6 +50,11 @@ def test_candidates_are_points_of_the_space_and_apply_their_family(ipd):
     assert all(c.encoder is None for c in candidates(shape, fixed_encoder=True))
     # static data: the MLP only
     assert {c.family for c in candidates(DataShape("static", 25, 64, 10, 100))} == {"mlp"}
+    # series: the random-kernel network first, on the injected value; spike data never get it
+    assert cands[0] == Candidate("rocket", "small", 3e-3, "current") and cands[0].hidden == [2688]
+    assert cands[0].apply(base, steps=24).loss == "mean"
+    spikes = DataShape("spikes", 100, 700, 20, 1000)
+    assert "rocket" not in {c.family for c in candidates(spikes)} | set(space(spikes).families)
     with pytest.raises(ValueError, match="family expected one of"):
         Candidate("gru", "small", 1e-3)
 

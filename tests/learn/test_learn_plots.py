@@ -168,3 +168,11 @@ def test_learning_curves_draw_train_and_validation_rows(tmp_path, monkeypatch, h
     assert path.read_bytes()[:4] == b"\x89PNG"
     expected = {"valid": ("train", "validation"), None: ("train",), "test": ("train", "test")}[held]
     assert labels == [expected] * 3
+
+
+def test_the_analysis_bounds_the_sample_steps_of_one_pass():
+    from spikeforge.learn.analysis import MAX_SAMPLE_STEPS, analysis_batch
+
+    assert analysis_batch(29, 256) == 256  # short series: the batch as asked
+    assert analysis_batch(1460, 256) == MAX_SAMPLE_STEPS // 1460 < 256
+    assert analysis_batch(10**6, 256) == 1 and analysis_batch(0, 8) == 8

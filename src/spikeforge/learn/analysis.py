@@ -16,9 +16,19 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["FIELDS", "count_split", "energy_headline", "hardware_analysis"]
+__all__ = ["FIELDS", "MAX_SAMPLE_STEPS", "analysis_batch", "count_split", "energy_headline", "hardware_analysis"]
 
 FIELDS = ("synaptic_ops", "effective_acs", "effective_macs", "dense_macs", "neuron_updates", "spikes")
+#: Sample-steps (``T·B``) of one per-step forward pass of the analysis: a wide network on long series (the
+#: ``rocket`` family's 2688 neurons on ACSF1's 1460 steps) holds ``T·B·width`` values per layer.
+MAX_SAMPLE_STEPS = 2**16
+
+
+def analysis_batch(steps: int, batch_size: int) -> int:
+    """The samples of one analysis pass over series of ``steps`` steps: ``batch_size``, fewer where ``T·B``
+    would pass :data:`MAX_SAMPLE_STEPS` (at least one). The counts per sample of a deterministic network and
+    encoding do not depend on it."""
+    return max(1, min(int(batch_size), MAX_SAMPLE_STEPS // max(int(steps), 1)))
 
 
 @torch.no_grad()
@@ -38,8 +48,9 @@ def count_split(model: nn.Module, split, device: torch.device, batch_size: int =
     with torch.random.fork_rng(devices=[]):
         for length in sorted(groups):
             idx = groups[length]
-            for start in range(0, len(idx), batch_size):
-                chunk = torch.tensor(idx[start:start + batch_size])
+            per = analysis_batch(length, batch_size)
+            for start in range(0, len(idx), per):
+                chunk = torch.tensor(idx[start:start + per])
                 x = split.encode(chunk, generator=gen)[: max(length, 1)].to(device)
                 counts = count_ops(model, x)
                 b = len(chunk)

@@ -218,6 +218,7 @@ def neuron_rates(model: nn.Module, split, device: torch.device | str = "cpu", ba
     input rates [C])``."""
     from spikeforge._counting import counting
     from spikeforge.data import batches
+    from spikeforge.learn.analysis import analysis_batch
     from spikeforge.learn.losses import valid_mask
 
     names = {id(m): n for n, m in model.named_modules()}
@@ -228,7 +229,8 @@ def neuron_rates(model: nn.Module, split, device: torch.device | str = "cpu", ba
     model.eval()
     try:
         with torch.random.fork_rng(devices=[]):
-            for batch in batches(split, batch_size, generator=torch.Generator().manual_seed(0)):
+            per = analysis_batch(split.steps, batch_size)  # (a wide network on long series: memory)
+            for batch in batches(split, per, generator=torch.Generator().manual_seed(0)):
                 x = batch.x.to(device)
                 mask = valid_mask(batch.lengths.to(device), x.shape[0], x.shape[1], x.device)
                 seen = _Spikes()

@@ -240,7 +240,11 @@ def candidates(shape: DataShape, *, fixed_encoder: bool = False, normalize: bool
                downsample: bool = True) -> list[Candidate]:
     """The short list ``--model auto`` tries for data of ``shape``, in this order (ties go to the earlier).
 
-    Series and spikes: the MLP on the level-crossing code (wide for 4 channels or more, where each step
+    Series: first the random-kernel network (``rocket``, small, on the injected value: fixed MiniRocket kernels
+    into threshold neurons, a trained readout of their spike rates: on the 10 aeon sets, seed 0, it had the highest
+    validation accuracy at the deciding rung on 7, ties included, and was within one standard error on the other
+    3; it trains fast whatever the series' length). Series and spikes: the MLP on the
+    level-crossing code (wide for 4 channels or more, where each step
     carries much: the JapaneseVowels default), the temporal convolutional network (three FCN blocks) on the
     injected value and on the level-crossing code, the MLP of learnable delays on both, and the recurrent LIF
     network on the level-crossing code. Univariate series (1-3 channels) put the convolutional network first:
