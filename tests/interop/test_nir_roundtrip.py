@@ -245,6 +245,11 @@ def test_export_errors_are_clear():
         to_nir(Sequential(Conv2d(1, 2, 3), LIF(reset="hard")))
     with pytest.raises(TypeError, match=r"layer '0' \(ReLU\): no NIR primitive"):
         to_nir(torch.nn.Sequential(torch.nn.ReLU()), input_shape=(3,))
+    from spikeforge.nets import rocket, tcn
+
+    for net, name in ((rocket([2, 2688, 3]), "KernelBank"), (tcn([2, 4, 3]), "TemporalConv")):  # no input_shape
+        with pytest.raises(TypeError, match=rf"layer '0' \({name}\): no NIR primitive"):
+            to_nir(net)
     with pytest.raises(ValueError, match="discretization"):
         to_nir(Sequential(Linear(2, 2)), discretization="rk4")
     with pytest.raises(ValueError, match="dt: the layers have different time steps"):

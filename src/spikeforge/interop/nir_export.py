@@ -24,7 +24,9 @@ from spikeforge.interop import layers as L
 from spikeforge.neuron.general import GENERAL
 from spikeforge.neuron.models.base import NeuronModel, declaration
 from spikeforge.neuron.modules import LI, Neuron
+from spikeforge.synapse.kernel_bank import KernelBank
 from spikeforge.synapse.layers import Conv1d, Conv2d, Flatten, Recurrent
+from spikeforge.synapse.temporal import TemporalConv
 
 __all__ = ["EXT", "NIRContext", "neuron_to_nir", "to_nir", "write_nir"]
 
@@ -91,6 +93,8 @@ def _children(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def _infer_input_shape(first: nn.Module) -> tuple[int, ...] | None:
     if isinstance(first, nn.Linear):
         return (first.in_features,)
+    if isinstance(first, (TemporalConv, KernelBank)):  # (so that the refusal names the layer, not the shape)
+        return (first.in_channels,)
     if isinstance(first, Recurrent):
         return (first.features,)
     if declaration(first) is not None and getattr(first, "shape", None):
