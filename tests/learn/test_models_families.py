@@ -160,3 +160,14 @@ def test_adlif_takes_the_neurons_own_parameters_when_the_neuron_is_adlif():
     with pytest.raises(ConfigError, match="theta: expected positive") as e:
         build_model(TrainConfig(model="adlif", hidden=[5], model_params={"theta": -1.0}), 3, 2)
     assert e.value.key == "theta"
+
+
+def test_the_trainer_refuses_rocket_on_several_processes(tmp_path, monkeypatch):
+    # each process would fit its own kernel bank on its first batch; checked before a model is built
+    from spikeforge.learn import trainer as trainer_module
+    from spikeforge.learn.distributed import DistContext
+
+    monkeypatch.setattr(trainer_module, "dist_context", lambda: DistContext(rank=0, world_size=2, backend="gloo"))
+    cfg = TrainConfig(model="rocket", hidden=[2688], loss="mean", encoder="current", epochs=1, valid_fraction=0.0)
+    with pytest.raises(ConfigError, match="expected one process, got 2"):
+        Trainer(cfg, tmp_path, progress=False, console=Console(quiet=True), plots=False)

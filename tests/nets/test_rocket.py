@@ -101,15 +101,45 @@ def test_sequence_logits_equal_the_per_step_network_in_training_and_evaluation(t
             torch.testing.assert_close(getattr(fast[2], name), getattr(slow[2], name), rtol=1e-10, atol=1e-12)
 
 
-def test_sequence_logits_fit_an_unfitted_bank_as_the_forward_does_and_train_the_readout():
-    x = torch.randn(30, 3, 2, dtype=torch.float64)
-    fast, slow = _net(), _net()
-    fast.sequence_logits(x).sum().backward()
-    slow(x)
-    assert torch.equal(fast[0].bias, slow[0].bias)
+def test_sequence_logits_fit_an_unfitted_bank_on_the_valid_steps_and_train_the_readout():
+    # spike input (a level-crossing code): its silent trailing steps are data, not padding
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(30, 3, 2, generator=g) < 0.2).double()
+    x[20:] = 0.0
+    lengths = torch.tensor([30, 30, 24])
+    fast, ref = _net(), _net()
+    fast.sequence_logits(x, lengths).sum().backward()
+    ref[0].fit(x, lengths)
+    assert torch.equal(fast[0].bias, ref[0].bias) and torch.equal(fast[0].dilation, ref[0].dilation)
+    guessed = _net()
+    guessed[0].fit(x)  # without lengths: the trailing silent steps taken for padding
+    assert not torch.equal(guessed[0].dilation, ref[0].dilation) or not torch.equal(guessed[0].bias, ref[0].bias)
     assert fast[3].weight.grad is not None and torch.any(fast[3].weight.grad != 0)
     with pytest.raises(ValueError, match="reduce"):
         fast.sequence_logits(x, reduce="last")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        _net().eval().sequence_logits(x, lengths)
+
+
+@pytest.mark.parametrize("lengths", [[30, 0, 5], [30, 31, 5], [30, 5]])
+def test_sequence_logits_refuse_lengths_outside_the_steps(lengths):
+    net = _net()
+    with pytest.raises(ValueError, match=r"lengths: expected 3 values in \[1, 30\]"):
+        net.sequence_logits(torch.randn(30, 3, 2, dtype=torch.float64), torch.tensor(lengths))
+
+
+def test_sequence_logits_follow_a_cumulative_average_standardisation():
+    x = torch.randn(25, 4, 2, dtype=torch.float64)
+    lengths = torch.tensor([25, 9, 17, 25])
+    fast, slow = _net(), _net()
+    for net in (fast, slow):
+        net[0].fit(x, lengths)
+        net[2].momentum = None  # torch's cumulative moving average
+    for _ in range(3):
+        got = fast.sequence_logits(x, lengths)
+        want = readout_logits(slow(x), lengths, "mean")
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(fast[2].running_var, slow[2].running_var, rtol=1e-10, atol=1e-12)
 
 
 def test_the_spike_meter_counts_the_same_spikes_on_both_paths():

@@ -135,3 +135,8 @@ def test_nothing_in_the_bank_is_trained():
 def test_bad_arguments_name_themselves(kw, match):
     with pytest.raises(ValueError, match=match):
         KernelBank(2, **kw)
+
+
+def test_fit_refuses_lengths_outside_the_steps():
+    with pytest.raises(ValueError, match=r"lengths: expected 2 values in \[1, 20\]"):
+        _bank().fit(torch.randn(20, 2, 2), torch.tensor([20, 0]))

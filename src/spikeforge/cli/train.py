@@ -74,7 +74,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="model family: auto (chosen on the validation split), mlp, recurrent, tcn (temporal "
                         "convolutions), adlif (recurrent adaptive LIF), delays (learnable synaptic delays), "
                         "rocket (fixed MiniRocket kernels into threshold neurons, a trained readout of their "
-                        "spike rates; --hidden gives its neurons, a multiple of 2688, default 2688). "
+                        "spike rates; --hidden gives its neurons, a multiple of 2688, default 2688; on series "
+                        "give it --encoder current, as auto does). "
                         "Default: auto, except mlp on the default data set JapaneseVowels (the tuned run), "
                         "when --hidden, --lr, --loss or --model-param fix what auto chooses, or with a method "
                         "other than bptt")
@@ -230,7 +231,7 @@ def build_config(args: argparse.Namespace):
         # a family named on the command line trains with the loss it is meant for (tcn, adlif, delays: mean)
         if given["model"] in PREFERRED_LOSS:
             data["loss"] = PREFERRED_LOSS[given["model"]]
-    if given.get("model") == "rocket" and "hidden" not in given and "hidden" not in base:
+    if given.get("model") == "rocket" and "hidden" not in given and not base:
         from spikeforge.learn.search import SIZES
 
         data["hidden"] = list(SIZES["rocket"][0])  # its neurons: 2688, one bias per kernel and dilation

@@ -317,6 +317,11 @@ class Trainer:
                 fixed_normalize=False,  # (search.may_renormalize / may_downsample: unless the user chose them)
                 log=(lambda line: self.console.print(line, markup=False, highlight=False)) if self.writer else None)
             self._describe_refit()
+            if self.config.model == "rocket" and self.dist.world_size > 1:
+                # each process would fit its kernel bank's biases to its own first batch (only the readout's
+                # gradients are averaged), and DDP's wrapper hides the fast path
+                raise ConfigError("model", f"'rocket' fits its kernel bank on the first training batch of one "
+                                           f"process; expected one process, got {self.dist.world_size}")
             self.load_seconds = time.perf_counter() - t0
             self.model = self._build_model(model_factory)
             self.optimizer = self._build_optimizer()

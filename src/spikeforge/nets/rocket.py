@@ -47,18 +47,28 @@ class SpikingRocket(Sequential):
         slot from the spike counts: over each sample's valid steps for the readout (the mean of the
         standardised spikes is the standardised rate), over all ``T·B`` steps for the batch statistics (as
         :class:`~spikeforge.nets.TimeBatchNorm` takes them; the spikes are 0 or 1, so their variance is
-        ``μ(1 − μ)``). Under a counting context the neurons report their counts (``"neuron_counts"``)."""
+        ``μ(1 − μ)``). Under a counting context the neurons report their counts (``"neuron_counts"``; the bank's
+        operations are counted by the per-step forward, :func:`spikeforge.hardware.count_ops`). An unfitted bank
+        is fitted here in training mode on the batch's valid steps (``lengths``)."""
         if reduce not in self.REDUCTIONS:
             raise ValueError(f"reduce: expected one of {self.REDUCTIONS}, got {reduce!r}")
         bank, neuron, norm, readout = self
         if x.dim() != 3 or x.shape[-1] != bank.in_channels:
             raise ValueError(f"x: expected [T, B, {bank.in_channels}] (time, batch, channels), got {tuple(x.shape)}")
-        if not bool(bank.fitted):
-            bank(x)  # its first call in training mode fits it, as the forward's would (else: the error)
+        if not norm.track_running_stats:
+            raise ValueError("sequence_logits: expected the standardisation to track running statistics")
         steps, batch = x.shape[0], x.shape[1]
+        given = lengths is not None
         if lengths is None:
             lengths = torch.full((batch,), steps, dtype=torch.long, device=x.device)
         lengths = torch.as_tensor(lengths, device=x.device).long()
+        if lengths.shape != (batch,) or bool(torch.any((lengths < 1) | (lengths > steps))):
+            raise ValueError(f"lengths: expected {batch} values in [1, {steps}], got {lengths.tolist()}")
+        if not bool(bank.fitted):
+            if not self.training:
+                bank(x)  # (the bank's error: evaluating an unfitted bank)
+            # fitted on the first training batch, on its valid steps (the forward, without lengths, guesses them)
+            bank.fit(x, lengths if given else None)
         valid = (torch.arange(steps, device=x.device)[None, :] < lengths[:, None]).to(x.dtype)  # [B, T]
         weights = torch.stack([valid, torch.ones_like(valid)], -1)  # [B, T, 2]: the valid steps, all steps
         theta = neuron.threshold.to(x.dtype)
@@ -70,7 +80,7 @@ class SpikingRocket(Sequential):
                 bias = bank.bias[j * per:(j + 1) * per].to(x.dtype)[:, None]
                 # the bank's current (response - bias + θ, the forward's operations) and the neuron's spike at
                 # λ = 0 without noise, H(v* − θ) with v* = I, in place: [B, 84P, T]
-                spikes = bank.channel_responses(full, j, steps).sub_(bias).add_(bank.threshold).ge_(theta)
+                spikes = bank.channel_responses(full, j, steps, count=False).sub_(bias).add_(bank.threshold).ge_(theta)
                 parts.append(torch.bmm(spikes, weights))  # [B, 84P, 2]: counts over the valid and all steps
         both = torch.cat(parts, 1)
         counts = both[..., 0]  # [B, F]
@@ -81,10 +91,11 @@ class SpikingRocket(Sequential):
             mean = both[..., 1].to(torch.float64).sum(0) / n
             var = mean * (1 - mean)
             with torch.no_grad():
-                m = norm.momentum
+                norm.num_batches_tracked.add_(1)
+                # torch's rule: the momentum, or the cumulative average (1 / batches seen) where it is None
+                m = norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
                 norm.running_mean.mul_(1 - m).add_(m * mean.to(norm.running_mean.dtype))
                 norm.running_var.mul_(1 - m).add_(m * (var * n / max(n - 1, 1)).to(norm.running_var.dtype))
-                norm.num_batches_tracked.add_(1)
             mean, var = mean.to(x.dtype), var.to(x.dtype)
         else:
             mean, var = norm.running_mean.to(x.dtype), norm.running_var.to(x.dtype)

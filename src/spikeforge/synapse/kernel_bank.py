@@ -9,8 +9,9 @@ dilation slot ``j``, bias ``p``) is
 .. math:: I_f(t) = \sum_{i<9} w_{k,i}\, x_{t - i\cdot d_j}[c \in C_k] - b_f + \theta,
 
 so that a neuron of threshold ``θ`` and no memory (``λ = 0``, :class:`~spikeforge.neuron.Neuron` with
-``decay=0``) spikes exactly at the steps where the kernel's response exceeds ``b_f``; the rate of those spikes
-over a series is MiniRocket's PPV feature. Nothing here is trained.
+``decay=0``) spikes exactly at the steps where the kernel's response reaches ``b_f`` (``≥``; MiniRocket's PPV
+counts ``>``, which differs only where a response ties with its bias); the rate of those spikes over a series is
+MiniRocket's PPV feature. Nothing here is trained.
 
 The dilations ``d_j`` and the biases ``b_f`` are fitted to data (:meth:`KernelBank.fit`): the dilations spread
 exponentially from 1 to ``(T − 1) / 8`` (the kernel's span reaches the whole series), the biases are quantiles
@@ -129,12 +130,13 @@ class KernelBank(nn.Module):
         past = x.new_zeros((pad, *x.shape[1:])) if past is None else past[past.shape[0] - pad:] if pad else past[:0]
         return torch.cat([past, x], 0).permute(1, 2, 0)
 
-    def channel_responses(self, full: torch.Tensor, slot: int, steps: int) -> torch.Tensor:
-        """``[B, 84·P, T]``: slot ``slot``'s responses to the last ``steps`` of ``full`` (:meth:`padded`)."""
+    def channel_responses(self, full: torch.Tensor, slot: int, steps: int, *, count: bool = True) -> torch.Tensor:
+        """``[B, 84·P, T]``: slot ``slot``'s responses to the last ``steps`` of ``full`` (:meth:`padded`).
+        ``count=False``: not reported to a counting context (a caller that reports its own counts)."""
         d = int(self.dilation[slot])
         span = (KERNEL_LENGTH - 1) * d
         full = full[..., full.shape[-1] - steps - span:]
-        if _counting.active():
+        if count and _counting.active():
             lags = [full[..., span - i * d:][..., :steps] for i in range(KERNEL_LENGTH)]  # [B, C, T] each
             windows = torch.stack(lags, -1).permute(2, 0, 1, 3).reshape(steps, full.shape[0], -1)
             _counting.report(self.slots[slot], "synapse", windows)
@@ -152,9 +154,11 @@ class KernelBank(nn.Module):
         steps, batch = x.shape[0], x.shape[1]
         if lengths is None:
             nonzero = (x != 0).any(-1)  # [T, B]
-            last = torch.where(nonzero.any(0), steps - nonzero.flip(0).int().argmax(0), torch.ones(batch).long())
-            lengths = last
+            ones = torch.ones(batch, dtype=torch.long, device=x.device)
+            lengths = torch.where(nonzero.any(0), steps - nonzero.flip(0).int().argmax(0), ones)
         lengths = torch.as_tensor(lengths, device=x.device).long()
+        if lengths.shape != (batch,) or bool(torch.any((lengths < 1) | (lengths > steps))):
+            raise ValueError(f"lengths: expected {batch} values in [1, {steps}], got {lengths.tolist()}")
         span = max(float(lengths.max()) - 1.0, 1.0) / (KERNEL_LENGTH - 1)
         top = math.log2(max(span, 1.0))
         exps = torch.linspace(0.0, top, self.num_dilations, dtype=torch.float64)
