@@ -151,7 +151,10 @@ def classification_loss(
             raise ValueError(f"mse: expected a readout [T, B, 1] and targets [B], got readout {tuple(out.shape)} "
                              f"and targets {tuple(y.shape)}")
         return F.mse_loss(pred[:, 0], y.to(pred.dtype)), pred
-    logits = readout_logits(out, lengths, reduce)
+    return _cross_entropy(readout_logits(out, lengths, reduce), y, label_smoothing)
+
+
+def _cross_entropy(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
     if y.shape != (logits.shape[0],):
         raise ValueError(f"y: expected labels of shape [B] = ({logits.shape[0]},), got {tuple(y.shape)}")
     return F.cross_entropy(logits, y, label_smoothing=label_smoothing), logits
@@ -166,10 +169,7 @@ def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lengths: torc
     fast = getattr(model, "sequence_logits", None)
     if fast is None or reduce not in getattr(model, "REDUCTIONS", ()):
         return classification_loss(model(x), y, lengths, reduce, label_smoothing)
-    logits = fast(x, lengths, reduce)
-    if y.shape != (logits.shape[0],):
-        raise ValueError(f"y: expected labels of shape [B] = ({logits.shape[0]},), got {tuple(y.shape)}")
-    return F.cross_entropy(logits, y, label_smoothing=label_smoothing), logits
+    return _cross_entropy(fast(x, lengths, reduce), y, label_smoothing)
 
 
 # --------------------------------------------------------------------------------------------------

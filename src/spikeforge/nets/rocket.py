@@ -2,7 +2,7 @@
 
 A fixed :class:`~spikeforge.synapse.KernelBank` (84 kernels at each of several dilations, biases fitted to
 the data) drives neurons without memory (``λ = 0``: each step's spike says whether a kernel's response
-exceeds its bias); a per-step standardisation of those spikes (:class:`~spikeforge.nets.TimeBatchNorm`
+reaches its bias); a per-step standardisation of those spikes (:class:`~spikeforge.nets.TimeBatchNorm`
 without learned scale) and a trained :class:`~spikeforge.synapse.Linear` readout follow. Trained with the
 ``"mean"`` reduction over time, the logits are the readout of each neuron's spike rate over the valid steps:
 MiniRocket's PPV features and its linear classifier, with the features as spikes. Only the readout learns
@@ -20,7 +20,7 @@ from spikeforge.nets.sequential import Sequential, _check_sizes
 from spikeforge.nets.temporal import TimeBatchNorm
 from spikeforge.neuron.firing import Heaviside
 from spikeforge.neuron.modules import Neuron
-from spikeforge.synapse.kernel_bank import KERNELS, KernelBank
+from spikeforge.synapse.kernel_bank import KERNELS, KernelBank, check_lengths
 from spikeforge.synapse.layers import Linear
 
 __all__ = ["NORM_EPS", "SpikingRocket", "rocket"]
@@ -35,7 +35,7 @@ class SpikingRocket(Sequential):
     standardisation, ``self[3]`` the readout. ``forward`` runs them step by step as any
     :class:`~spikeforge.nets.Sequential`; :meth:`sequence_logits` computes the logits of the ``"mean"``
     reduction from each neuron's spike count, never forming the per-step spikes and readout (``T·B·features``
-    values each): what training and evaluation ask for (:func:`spikeforge.learn.losses.sequence_logits`)."""
+    values each): what training and evaluation ask for (:func:`spikeforge.learn.losses.model_loss`)."""
 
     #: The loss reductions :meth:`sequence_logits` computes.
     REDUCTIONS = ("mean",)
@@ -61,12 +61,10 @@ class SpikingRocket(Sequential):
         given = lengths is not None
         if lengths is None:
             lengths = torch.full((batch,), steps, dtype=torch.long, device=x.device)
-        lengths = torch.as_tensor(lengths, device=x.device).long()
-        if lengths.shape != (batch,) or bool(torch.any((lengths < 1) | (lengths > steps))):
-            raise ValueError(f"lengths: expected {batch} values in [1, {steps}], got {lengths.tolist()}")
+        lengths = check_lengths(lengths, steps, batch, x.device)
         if not bool(bank.fitted):
             if not self.training:
-                bank(x)  # (the bank's error: evaluating an unfitted bank)
+                bank.check_fitted()
             # fitted on the first training batch, on its valid steps (the forward, without lengths, guesses them)
             bank.fit(x, lengths if given else None)
         valid = (torch.arange(steps, device=x.device)[None, :] < lengths[:, None]).to(x.dtype)  # [B, T]

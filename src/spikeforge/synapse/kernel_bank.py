@@ -33,7 +33,7 @@ from spikeforge import _counting
 from spikeforge.neuron.modules import check_sequence
 from spikeforge.synapse.temporal import _past, _positive_int
 
-__all__ = ["KERNELS", "KERNEL_LENGTH", "KernelBank", "minirocket_kernels"]
+__all__ = ["KERNELS", "KERNEL_LENGTH", "KernelBank", "check_lengths", "minirocket_kernels"]
 
 #: Taps per kernel.
 KERNEL_LENGTH = 9
@@ -48,6 +48,14 @@ def minirocket_kernels(dtype: torch.dtype = torch.float32) -> torch.Tensor:
     for k, taps in enumerate(itertools.combinations(range(KERNEL_LENGTH), 3)):
         w[k, list(taps)] = 2.0
     return w
+
+
+def check_lengths(lengths: torch.Tensor, steps: int, batch: int, device: torch.device) -> torch.Tensor:
+    """``lengths`` as a long tensor on ``device``, checked: ``batch`` values in ``[1, steps]``."""
+    lengths = torch.as_tensor(lengths, device=device).long()
+    if lengths.shape != (batch,) or bool(torch.any((lengths < 1) | (lengths > steps))):
+        raise ValueError(f"lengths: expected {batch} values in [1, {steps}], got {lengths.tolist()}")
+    return lengths
 
 
 class KernelBank(nn.Module):
@@ -115,6 +123,12 @@ class KernelBank(nn.Module):
         """Slot ``slot``'s kernels ``[84·P, C, 9]``: ``[f, c, i]`` multiplies ``x_{t − i·d}[c]``."""
         return self.slots[slot].weight.view(-1, self.in_channels, KERNEL_LENGTH)
 
+    def check_fitted(self) -> None:
+        """Refuse to evaluate a bank whose dilations and biases were never fitted."""
+        if not bool(self.fitted):
+            raise RuntimeError("KernelBank: its dilations and biases are not fitted; call fit(x, lengths) on "
+                               "training data, or call the bank once in training mode")
+
     def initial_state(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros((self.receptive_field - 1, *x.shape[1:]))
 
@@ -156,17 +170,16 @@ class KernelBank(nn.Module):
             nonzero = (x != 0).any(-1)  # [T, B]
             ones = torch.ones(batch, dtype=torch.long, device=x.device)
             lengths = torch.where(nonzero.any(0), steps - nonzero.flip(0).int().argmax(0), ones)
-        lengths = torch.as_tensor(lengths, device=x.device).long()
-        if lengths.shape != (batch,) or bool(torch.any((lengths < 1) | (lengths > steps))):
-            raise ValueError(f"lengths: expected {batch} values in [1, {steps}], got {lengths.tolist()}")
+        lengths = check_lengths(lengths, steps, batch, x.device)
         span = max(float(lengths.max()) - 1.0, 1.0) / (KERNEL_LENGTH - 1)
         top = math.log2(max(span, 1.0))
         exps = torch.linspace(0.0, top, self.num_dilations, dtype=torch.float64)
         self.dilation.copy_(torch.floor(2.0 ** exps).long().clamp_min(1))
         valid = torch.arange(steps, device=x.device)[:, None] < lengths[None, :]  # [T, B]
         per_slot = KERNELS * self.biases_per_kernel
+        full = self.padded(x)  # (after the dilations: their receptive field)
         for j in range(self.num_dilations):
-            r = self.responses(x, j)[valid]  # [n, 84P]
+            r = self.channel_responses(full, j, steps, count=False).permute(2, 0, 1)[valid]  # [n, 84P]
             q = self.quantiles[j * per_slot:(j + 1) * per_slot].to(r.dtype)
             srt = r.sort(0).values  # the quantile of each column, linear between order statistics
             pos = q * (srt.shape[0] - 1)
@@ -185,8 +198,7 @@ class KernelBank(nn.Module):
             raise ValueError(f"x: expected [T, B, {self.in_channels}] (time, batch, channels), got {tuple(x.shape)}")
         if not bool(self.fitted):
             if not self.training:
-                raise RuntimeError("KernelBank: its dilations and biases are not fitted; call fit(x, lengths) on "
-                                   "training data, or call the bank once in training mode")
+                self.check_fitted()
             if state is not None:
                 raise RuntimeError("KernelBank: fit it (fit(x, lengths)) before streaming a sequence in chunks")
             self.fit(x)
@@ -197,8 +209,7 @@ class KernelBank(nn.Module):
         out = out.permute(2, 0, 1) - self.bias.to(x.dtype) + self.threshold
         if not return_state:
             return out
-        whole = torch.cat([past, x], 0)
-        return out, whole[whole.shape[0] - pad:] if pad else whole[:0]
+        return out, full.permute(2, 0, 1)[full.shape[-1] - pad:]  # the last `pad` inputs
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, features={self.features} ({self.num_dilations} dilations x {KERNELS} kernels "
